@@ -1,0 +1,38 @@
+"""Daemon entrypoint: load a LocalDaemonService back from its config file and call ``run()``.
+
+Run by the supervisor as ``python -m plugin_core.backends._daemon SERVICE_JSON``. It imports
+only plugin_core and the service's own module. SIGTERM raises ``SystemExit`` so that a plain
+``run()`` loop ends (``finally`` blocks and context managers still run).
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import traceback
+from types import FrameType
+
+
+def _exit_on_term(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str]) -> int:
+    signal.signal(signal.SIGTERM, _exit_on_term)
+    from plugin_core.backends.local import LocalDaemonService
+
+    try:
+        with open(argv[1]) as handle:
+            service = LocalDaemonService.from_json(handle.read())
+        service.run()
+    except SystemExit:
+        raise
+    except BaseException:  # noqa: BLE001 - the process boundary: report the reason, then exit 1
+        traceback.print_exc()
+        sys.stderr.flush()
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,280 @@
+"""The supervisor that runs beside every local service: spawn, log, record the exit, restart.
+
+It is started as ``python -S -E _supervisor.py SPEC`` in a new session, imports
+only the standard library (so it costs a few milliseconds, not a framework's
+import time), spawns the service before anything else, and then:
+
+* copies the service's output into a size-rotated log file;
+* records its state (pids, start tokens, phase, exit code, restarts) in an
+  atomically replaced JSON file that any later process can read;
+* applies the restart policy (backoff with jitter, burst limit, give up);
+* on SIGTERM forwards it to the service's process group, waits the grace
+  period, then SIGKILLs what is left.
+
+The service's environment is this process's environment: secrets reach the
+service without ever being written to a file.
+"""
+
+import json
+import os
+import random
+import select
+import signal
+import sys
+import time
+
+_wakeup_r, _wakeup_w = os.pipe()
+os.set_blocking(_wakeup_w, False)
+signal.set_wakeup_fd(_wakeup_w)
+_stop_requested = False
+
+
+def _on_term(signum, frame):  # noqa: ARG001 - signal handler signature
+    global _stop_requested
+    _stop_requested = True
+
+
+def start_token(pid):
+    """Process start time in clock ticks since boot: with the pid, a process's identity."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        return fields[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
+def spawn(spec, log_fd):
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    actions = [(os.POSIX_SPAWN_DUP2, devnull, 0)]
+    if log_fd is None:
+        sink = os.open(os.devnull, os.O_WRONLY)
+        actions += [(os.POSIX_SPAWN_DUP2, sink, 1), (os.POSIX_SPAWN_DUP2, sink, 2)]
+    else:
+        actions += [(os.POSIX_SPAWN_DUP2, log_fd, 1), (os.POSIX_SPAWN_DUP2, log_fd, 2)]
+    cwd = spec.get("cwd") or os.getcwd()
+    here = os.getcwd()
+    os.chdir(cwd)
+    try:
+        return os.posix_spawnp(
+            spec["argv"][0], spec["argv"], dict(os.environ), file_actions=actions, setpgroup=0
+        )
+    finally:
+        os.chdir(here)
+        os.close(devnull)
+        if log_fd is None:
+            os.close(sink)
+
+
+class Log:
+    """Append-only log file rotated by size: ``service.log``, ``service.log.1`` ... ``.N``."""
+
+    def __init__(self, path, max_bytes, backups):
+        self.path, self.max_bytes, self.backups = path, max_bytes, backups
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        self.size = os.fstat(self.fd).st_size
+
+    def write(self, data):
+        if self.max_bytes and self.size + len(data) > self.max_bytes and self.size:
+            self.rotate()
+        os.write(self.fd, data)
+        self.size += len(data)
+
+    def rotate(self):
+        os.close(self.fd)
+        for index in range(self.backups - 1, 0, -1):
+            older = f"{self.path}.{index}"
+            if os.path.exists(older):
+                os.replace(older, f"{self.path}.{index + 1}")
+        if self.backups:
+            os.replace(self.path, f"{self.path}.1")
+        else:
+            os.unlink(self.path)
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        self.size = 0
+
+    def note(self, text):
+        self.write(f"[outlive supervisor] {text}\n".encode())
+
+
+class Supervisor:
+    def __init__(self, spec):
+        self.spec = spec
+        self.policy = spec.get("restart") or {"mode": "never"}
+        self.state_path = spec["state_path"]
+        self.record = {
+            "supervisor_pid": os.getpid(),
+            "supervisor_token": start_token(os.getpid()),
+            "phase": "starting",
+            "restarts": 0,
+            "exit_code": None,
+            "reason": "",
+        }
+        self.restart_times = []
+        self.log = None
+        self.pipe_r = None
+
+    def save(self, **changes):
+        self.record.update(changes)
+        self.record["updated"] = time.time()
+        tmp = f"{self.state_path}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.write(fd, json.dumps(self.record).encode())
+        os.close(fd)
+        os.replace(tmp, self.state_path)
+
+    def launch(self):
+        write_end = None
+        if self.spec.get("log_path"):
+            self.pipe_r, write_end = os.pipe()
+        pid = spawn(self.spec, write_end)
+        if write_end is not None:
+            os.close(write_end)
+        self.child = pid
+        self.started = time.monotonic()
+        self.save(phase="running", child_pid=pid, child_token=start_token(pid), exit_code=None)
+
+    def pump(self, timeout):
+        """Copy output to the log and wait for a signal, for at most ``timeout`` seconds."""
+        watch = [_wakeup_r] + ([self.pipe_r] if self.pipe_r is not None else [])
+        try:
+            ready, _, _ = select.select(watch, [], [], timeout)
+        except InterruptedError:
+            return
+        if _wakeup_r in ready:
+            os.read(_wakeup_r, 512)
+        if self.pipe_r is not None and self.pipe_r in ready:
+            data = os.read(self.pipe_r, 65536)
+            if data:
+                self.log.write(data)
+            else:
+                os.close(self.pipe_r)
+                self.pipe_r = None
+
+    def reap(self):
+        pid, status = os.waitpid(self.child, os.WNOHANG)
+        return None if pid == 0 else os.waitstatus_to_exitcode(status)
+
+    def wait_child(self):
+        while True:
+            code = self.reap()
+            if code is not None:
+                self.drain()
+                return code
+            if _stop_requested:
+                return self.terminate()
+            self.pump(1.0)
+
+    def drain(self):
+        deadline = time.monotonic() + 0.5
+        while self.pipe_r is not None and time.monotonic() < deadline:
+            self.pump(0.05)
+        if self.pipe_r is not None:
+            os.close(self.pipe_r)
+            self.pipe_r = None
+
+    def terminate(self):
+        self.save(phase="stopping")
+        self.signal_group(signal.SIGTERM)
+        deadline = time.monotonic() + float(self.spec.get("grace", 10.0))
+        while time.monotonic() < deadline:
+            code = self.reap()
+            if code is not None:
+                self.signal_group(signal.SIGKILL)
+                return code
+            self.pump(min(0.05, max(deadline - time.monotonic(), 0.001)))
+        self.signal_group(signal.SIGKILL)
+        return os.waitstatus_to_exitcode(os.waitpid(self.child, 0)[1])
+
+    def signal_group(self, signum):
+        for target in (lambda: os.killpg(self.child, signum), lambda: os.kill(self.child, signum)):
+            try:
+                target()
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def should_restart(self, code):
+        mode = self.policy.get("mode", "never")
+        if _stop_requested or mode == "never" or (mode == "on-failure" and code == 0):
+            return False, ""
+        now = time.monotonic()
+        if now - self.started >= float(self.policy.get("reset_after", 600)):
+            self.record["restarts"] = 0
+        limit = self.policy.get("max_restarts")
+        if limit is not None and self.record["restarts"] >= int(limit):
+            return False, f"gave up after {self.record['restarts']} restarts"
+        window = float(self.policy.get("burst_window", 10.0))
+        self.restart_times = [t for t in self.restart_times if now - t < window]
+        if len(self.restart_times) >= int(self.policy.get("burst_limit", 5)):
+            return False, f"restarted {len(self.restart_times)} times within {window:g}s"
+        return True, ""
+
+    def backoff(self):
+        base = float(self.policy.get("backoff_base", 0.5))
+        cap = float(self.policy.get("backoff_cap", 60.0))
+        delay = min(cap, base * (2 ** self.record["restarts"]))
+        jitter = float(self.policy.get("jitter", 0.1))
+        delay *= 1 + random.uniform(-jitter, jitter)
+        deadline = time.monotonic() + delay
+        while not _stop_requested and time.monotonic() < deadline:
+            self.pump(deadline - time.monotonic())
+
+    def run(self):
+        self.launch()
+        if self.spec.get("log_path"):
+            self.log = Log(
+                self.spec["log_path"],
+                int(self.spec.get("log_max_bytes", 50 * 1024 * 1024)),
+                int(self.spec.get("log_backups", 5)),
+            )
+        while True:
+            code = self.wait_child()
+            if _stop_requested:
+                self.save(phase="stopped", exit_code=code, reason="stopped on request")
+                return 0
+            restart, give_up = self.should_restart(code)
+            words = describe(code)
+            if not restart:
+                phase = "failed" if give_up else "exited"
+                reason = f"service {words}" + (f"; {give_up}" if give_up else "")
+                if self.log:
+                    self.log.note(reason)
+                self.save(phase=phase, exit_code=code, reason=reason)
+                return 0
+            if self.log:
+                self.log.note(f"service {words}; restarting")
+            self.save(phase="backoff", exit_code=code, reason=f"service {words}; restarting")
+            self.backoff()
+            if _stop_requested:
+                self.save(phase="stopped", reason="stopped on request")
+                return 0
+            self.restart_times.append(time.monotonic())
+            self.record["restarts"] += 1
+            self.launch()
+
+
+def describe(code):
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with exit code {code}"
+
+
+def main():
+    with open(sys.argv[1]) as handle:
+        spec = json.load(handle)
+    signal.signal(signal.SIGTERM, _on_term)
+    signal.signal(signal.SIGINT, _on_term)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    supervisor = Supervisor(spec)
+    try:
+        return supervisor.run()
+    except Exception as exc:  # noqa: BLE001 - the process boundary: record, never vanish silently
+        supervisor.save(phase="failed", reason=f"supervisor error: {exc!r}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""``CommandService``: any program as a service (``python -m http.server {port}``, ``redis-server``).
+
+It is a :class:`LocalDaemonService` whose supervisor runs the command itself
+instead of the daemon entrypoint, so it gets the same detachment, identity,
+stop-the-tree, logs and restart policy, with no Python start-up in between.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from typing import Any, ClassVar
+
+from pydantic import Field, field_validator
+
+from plugin_core.backends.local import LocalDaemonService, LocalDaemonServiceConfig, http_endpoint
+from plugin_core.errors import ConfigError
+from plugin_core.model.service_type import ServiceType
+
+
+class CommandServiceConfig(LocalDaemonServiceConfig):
+    """The program to run: ``command`` is an argv list (or a shell-like string, split with shlex).
+
+    ``{port}`` and ``{host}`` in the command, ``env`` values and ``cwd`` are replaced by the
+    endpoint's address when the service starts.
+    """
+
+    command: list[str] = Field(min_length=1)
+    cwd: str | None = None
+
+    @field_validator("command", mode="before")
+    @classmethod
+    def _split_string(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = shlex.split(value)
+        if isinstance(value, list) and (not value or not all(isinstance(v, str) for v in value)):
+            raise ValueError(
+                "command must be a non-empty list of strings, e.g. ['python', '-m', 'http.server', '{port}']"
+            )
+        if isinstance(value, list) and not value[0].strip():
+            raise ValueError("command[0] (the program) must not be empty")
+        return value
+
+    @field_validator("cwd")
+    @classmethod
+    def _absolute_cwd(cls, value: str | None) -> str | None:
+        if value is not None and not os.path.isabs(os.path.expanduser(value)):
+            raise ValueError(f"cwd must be an absolute path (got {value!r}): the service outlives the caller's directory")
+        return os.path.expanduser(value) if value else value
+
+
+class CommandService(LocalDaemonService):
+    """Run ``config.command`` as a detached, supervised service."""
+
+    SERVICE_TYPE: ClassVar[ServiceType] = ServiceType(
+        type="local", flavor="command", name="Command", description="Any program run as a service"
+    )
+
+    config: CommandServiceConfig  # type: ignore[assignment]
+
+    @classmethod
+    def http(
+        cls,
+        name: str,
+        command: list[str] | str,
+        *,
+        port: int | None = None,
+        health_path: str = "/",
+        **config: Any,
+    ) -> CommandService:
+        """A command service with an HTTP endpoint and health check: the usual model server."""
+        return cls(
+            config=CommandServiceConfig(name=name, command=command, **config),  # type: ignore[arg-type]
+            endpoint=http_endpoint(port, health_path=health_path),
+        )
+
+    def run(self) -> None:
+        """Not used: the supervisor runs the command directly."""
+        raise NotImplementedError("CommandService runs its command; it has no run()")
+
+    def check_importable(self) -> None:
+        """Nothing to import: the command is an external program."""
+
+    def daemon_argv(self) -> list[str]:
+        """The command with ``{port}`` and ``{host}`` filled in."""
+        return [self._fill(part) for part in self.config.command]
+
+    def daemon_cwd(self) -> str:
+        """``cwd`` if given, else the runtime directory (never the caller's temporary directory)."""
+        return self._fill(self.config.cwd) if self.config.cwd else super().daemon_cwd()
+
+    def daemon_env(self) -> dict[str, str]:
+        """The configured env (templated) plus secrets; no Python path changes needed."""
+        env = {key: self._fill(value) for key, value in self.config.env.items()}
+        env.update({k: v.get_secret_value() for k, v in self.config.secret_env.items()})
+        return env
+
+    def _fill(self, text: str) -> str:
+        values = {"port": "", "host": "127.0.0.1"}
+        if self.endpoint is not None:
+            values["port"] = str(self.endpoint.status.port or "")
+            values["host"] = self.endpoint.status.hostname or self.endpoint.config.ip_address
+        try:
+            return text.format(**values)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConfigError(
+                f"Service {self.config.service_name!r}: cannot fill {text!r}: only {{port}} and "
+                f"{{host}} can be templated (double other braces: '{{{{' and '}}}}'); {exc}"
+            ) from None

@@ -1,0 +1,338 @@
+"""``LocalDaemonService``: a service run as a detached local process that outlives its starter.
+
+Subclass it and implement :meth:`LocalDaemonService.run`, as with ZenML; ``start()``
+launches the supervisor (:mod:`plugin_core.backends._supervisor`) in a new session,
+which runs ``python -m plugin_core.backends._daemon`` to load the service back from
+its config file and call ``run()``. :class:`~plugin_core.backends.command.CommandService`
+reuses all of this to run any program instead of ``run()``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import Field, SecretStr, SerializeAsAny
+
+from plugin_core.errors import ConfigError, DaemonSpawnError, UnknownServiceTypeError
+from plugin_core.logs import follow_lines, tail_lines
+from plugin_core.model.config import ServiceConfig
+from plugin_core.model.endpoint import (
+    BaseServiceEndpoint,
+    ServiceEndpointConfig,
+    ServiceEndpointProtocol,
+    ServiceEndpointStatus,
+)
+from plugin_core.model.restart import RestartPolicy
+from plugin_core.model.service_type import ServiceType
+from plugin_core.model.state import ServiceState
+from plugin_core.model.status import ServiceStatus
+from plugin_core.paths import private_dir, services_root, write_private
+from plugin_core.ports import release_ports, reserve_port
+from plugin_core.processes import ProcessIdentity, service_environment, spawn_supervisor, stop_tree
+from plugin_core.service import BaseService
+
+SERVICE_CONFIG_FILE = "service.json"
+SUPERVISOR_SPEC_FILE = "supervisor.json"
+SUPERVISOR_STATE_FILE = "state.json"
+SERVICE_LOG_FILE = "service.log"
+SERVICE_PID_FILE = "service.pid"
+
+
+class LocalDaemonServiceConfig(ServiceConfig):
+    """How to run the daemon: where its files live, its logs, restarts and grace period.
+
+    ``secret_env`` values reach the process through its environment only: they are
+    excluded from every file and registry record.
+    """
+
+    silent_daemon: bool = False
+    root_runtime_path: str | None = None
+    singleton: bool = False
+    blocking: bool = False
+    env: dict[str, str] = Field(default_factory=dict)
+    secret_env: dict[str, SecretStr] = Field(default_factory=dict, exclude=True)
+    restart: RestartPolicy = Field(default_factory=RestartPolicy)
+    stop_grace_period: float = Field(default=10.0, ge=0, le=3600)
+    log_max_bytes: int = Field(default=50 * 1024 * 1024, ge=0)
+    log_backups: int = Field(default=5, ge=0, le=100)
+    prediction_path: str = ""
+
+
+class LocalDaemonServiceStatus(ServiceStatus):
+    """Where the daemon's files are and which process is its supervisor."""
+
+    runtime_path: str | None = None
+    silent_daemon: bool = False
+    pid: int | None = None
+    pid_token: str | None = None
+    restarts: int = 0
+
+    @property
+    def config_file(self) -> str | None:
+        """The service JSON the daemon loads itself from."""
+        return os.path.join(self.runtime_path, SERVICE_CONFIG_FILE) if self.runtime_path else None
+
+    @property
+    def log_file(self) -> str | None:
+        """The service's log, or None for a silent daemon."""
+        if not self.runtime_path or self.silent_daemon:
+            return None
+        return os.path.join(self.runtime_path, SERVICE_LOG_FILE)
+
+    @property
+    def pid_file(self) -> str | None:
+        """Holds the supervisor's pid (identity is also checked against its start time)."""
+        return os.path.join(self.runtime_path, SERVICE_PID_FILE) if self.runtime_path else None
+
+
+class LocalDaemonServiceEndpointConfig(ServiceEndpointConfig):
+    """A local endpoint: loopback and an automatically allocated port by default."""
+
+
+class LocalDaemonServiceEndpointStatus(ServiceEndpointStatus):
+    """The local address the daemon was given."""
+
+
+class LocalDaemonServiceEndpoint(BaseServiceEndpoint):
+    """An endpoint whose port is reserved before the daemon starts, so it can be passed in."""
+
+    config: SerializeAsAny[LocalDaemonServiceEndpointConfig] = Field(  # type: ignore[assignment]
+        default_factory=LocalDaemonServiceEndpointConfig
+    )
+    status: SerializeAsAny[LocalDaemonServiceEndpointStatus] = Field(  # type: ignore[assignment]
+        default_factory=LocalDaemonServiceEndpointStatus
+    )
+
+    def prepare_for_start(self, owner: str = "") -> None:
+        """Reserve the port (preferred, else the last one, else a free one) and record it."""
+        preferred = self.config.port or self.status.port
+        port = reserve_port(
+            owner or "anonymous",
+            host=self.config.ip_address,
+            preferred=preferred,
+            allocate=self.config.allocate_port or (self.config.port is None),
+        )
+        self.status.protocol = self.config.protocol
+        self.status.hostname = self.config.ip_address
+        self.status.port = port
+
+
+class LocalDaemonService(BaseService):
+    """A service run by a detached local process. Subclass it and implement :meth:`run`."""
+
+    SERVICE_TYPE: ClassVar[ServiceType] = ServiceType(
+        type="local", flavor="daemon", name="Local daemon", description="A local process"
+    )
+
+    config: SerializeAsAny[LocalDaemonServiceConfig]  # type: ignore[assignment]
+    status: SerializeAsAny[LocalDaemonServiceStatus] = Field(  # type: ignore[assignment]
+        default_factory=LocalDaemonServiceStatus
+    )
+    endpoint: SerializeAsAny[LocalDaemonServiceEndpoint] | None = None  # type: ignore[assignment]
+
+    def run(self) -> None:
+        """The service's work, run inside the daemon process until it returns or is stopped."""
+        raise NotImplementedError(f"{type(self).__name__} must implement run()")
+
+    # -- what the supervisor runs ---------------------------------------------------------------
+
+    def daemon_argv(self) -> list[str]:
+        """The program the supervisor runs: the daemon entrypoint loading this service."""
+        assert self.status.config_file is not None
+        return [sys.executable, "-m", "plugin_core.backends._daemon", self.status.config_file]
+
+    def daemon_cwd(self) -> str:
+        """The daemon's working directory: its own runtime directory, which nobody deletes."""
+        assert self.status.runtime_path is not None
+        return self.status.runtime_path
+
+    def daemon_env(self) -> dict[str, str]:
+        """Extra environment for the daemon: its config's env, secrets, and an import path
+        that finds the service's own module from the runtime directory."""
+        env = dict(self.config.env)
+        env.update({k: v.get_secret_value() for k, v in self.config.secret_env.items()})
+        module_root = _module_root(type(self))
+        if module_root:
+            existing = env.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (module_root, existing) if p)
+        return env
+
+    def check_importable(self) -> None:
+        """Refuse early what the daemon could not load back (a class defined in ``__main__``)."""
+        module = type(self).__module__
+        if module == "__main__" or "<locals>" in type(self).__qualname__:
+            raise UnknownServiceTypeError(
+                self.type, "the daemon process re-imports the class by name, so it cannot load it"
+            )
+
+    # -- backend contract -----------------------------------------------------------------------
+
+    def provision(self) -> None:
+        """Launch the supervisor (which launches the daemon) and record its identity."""
+        if self.config.blocking:
+            self.run()
+            return
+        self.check_importable()
+        runtime = self._prepare_runtime_dir()
+        if self.endpoint is not None:
+            self.endpoint.prepare_for_start(owner=str(self.uuid))
+        self.status.clear_error()
+        self.status.update_state(ServiceState.PENDING_STARTUP)
+        self.status.consecutive_failures = self.status.consecutive_successes = 0
+        self.status.ready_once = False
+        write_private(runtime / SERVICE_CONFIG_FILE, self.to_json())
+        (runtime / SUPERVISOR_STATE_FILE).unlink(missing_ok=True)
+        spec = self._supervisor_spec(runtime)
+        write_private(runtime / SUPERVISOR_SPEC_FILE, json.dumps(spec))
+        env = service_environment(self.daemon_env(), marker=str(self.uuid))
+        identity = spawn_supervisor(runtime / SUPERVISOR_SPEC_FILE, env=env, cwd=runtime)
+        self.status.pid, self.status.pid_token = identity.pid, identity.token
+        write_private(runtime / SERVICE_PID_FILE, f"{identity.pid}\n")
+
+    def deprovision(self, force: bool = False) -> None:
+        """Stop the whole tree: supervisor, service, descendants and marked escapees."""
+        grace = 0.0 if force else self.config.stop_grace_period
+        roots = [i for i in (self._supervisor(), self._child()) if i is not None]
+        stop_tree(roots, grace=grace, marker=str(self.uuid))
+        if self.status.pid_file:
+            Path(self.status.pid_file).unlink(missing_ok=True)
+        release_ports(str(self.uuid))
+        self.status.pid = self.status.pid_token = None
+
+    def check_status(self) -> tuple[ServiceState, str]:
+        """Judge by process identity and the supervisor's record, never by a bare pid."""
+        record = self._supervisor_record()
+        self.status.restarts = int(record.get("restarts") or 0)
+        supervisor, child = self._supervisor(), self._child()
+        supervisor_alive = supervisor is not None and supervisor.is_alive()
+        child_alive = child is not None and child.is_alive()
+        phase = record.get("phase")
+        if child_alive and phase in ("running", None):
+            return ServiceState.ACTIVE, ""
+        if supervisor_alive:
+            if phase == "backoff":
+                return ServiceState.PENDING_STARTUP, str(record.get("reason", "restarting"))
+            if phase == "stopping":
+                return ServiceState.PENDING_SHUTDOWN, ""
+            return ServiceState.PENDING_STARTUP, "process starting"
+        return self._judge_ended(record)
+
+    def _judge_ended(self, record: dict[str, Any]) -> tuple[ServiceState, str]:
+        phase, code = record.get("phase"), record.get("exit_code")
+        if code is not None:
+            self.status.exit_code = int(code)
+        if phase == "stopped" or (self.status.pid is None and not record):
+            return ServiceState.INACTIVE, ""
+        if self.admin_state == ServiceState.INACTIVE and phase in ("exited", "failed"):
+            return ServiceState.INACTIVE, str(record.get("reason", ""))
+        if phase in ("exited", "failed"):
+            return ServiceState.ERROR, str(record.get("reason", "service exited"))
+        return ServiceState.ERROR, "the service's processes are gone and left no exit record"
+
+    def get_logs(self, follow: bool = False, tail: int | None = None) -> Iterator[str]:
+        """Lines of the service's log file (stdout and stderr, rotated by size)."""
+        if self.status.log_file is None:
+            return iter(())
+        path = Path(self.status.log_file)
+        if not follow:
+            if tail is None:
+                return iter(path.read_text(errors="replace").splitlines() if path.exists() else [])
+            return iter(tail_lines(path, tail))
+        return follow_lines(path, tail=tail, keep_going=self._process_alive)
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _prepare_runtime_dir(self) -> Path:
+        root = Path(self.config.root_runtime_path) if self.config.root_runtime_path else services_root()
+        runtime = private_dir(root if self.config.singleton else root / str(self.uuid))
+        self.status.runtime_path = str(runtime)
+        self.status.silent_daemon = self.config.silent_daemon
+        return runtime
+
+    def _supervisor_spec(self, runtime: Path) -> dict[str, Any]:
+        argv = self.daemon_argv()
+        if not argv or not shutil.which(argv[0], path=self.config.env.get("PATH")):
+            raise DaemonSpawnError(
+                f"Service {self.config.service_name!r}: cannot run {argv[:1]!r}: "
+                "the program was not found on PATH; give its full path in `command`."
+            )
+        return {
+            "argv": argv,
+            "cwd": self.daemon_cwd(),
+            "log_path": self.status.log_file,
+            "log_max_bytes": self.config.log_max_bytes,
+            "log_backups": self.config.log_backups,
+            "restart": self.config.restart.model_dump(),
+            "grace": self.config.stop_grace_period,
+            "state_path": str(runtime / SUPERVISOR_STATE_FILE),
+        }
+
+    def _supervisor_record(self) -> dict[str, Any]:
+        if not self.status.runtime_path:
+            return {}
+        try:
+            with open(os.path.join(self.status.runtime_path, SUPERVISOR_STATE_FILE)) as handle:
+                record = json.load(handle)
+        except (OSError, ValueError):
+            return {}
+        if self.status.pid is not None and record.get("supervisor_pid") != self.status.pid:
+            return {}  # left by an earlier run of this service
+        return record if isinstance(record, dict) else {}
+
+    def _supervisor(self) -> ProcessIdentity | None:
+        if self.status.pid is None or self.status.pid_token is None:
+            return None
+        return ProcessIdentity(self.status.pid, self.status.pid_token)
+
+    def _child(self) -> ProcessIdentity | None:
+        record = self._supervisor_record()
+        pid, token = record.get("child_pid"), record.get("child_token")
+        if not isinstance(pid, int) or not isinstance(token, str):
+            return None
+        return ProcessIdentity(pid, token)
+
+    def _process_alive(self) -> bool:
+        supervisor = self._supervisor()
+        return supervisor is not None and supervisor.is_alive()
+
+
+def _module_root(cls: type) -> str | None:
+    """The sys.path entry the class's module was imported from, so the daemon finds it too."""
+    module = sys.modules.get(cls.__module__)
+    file = getattr(module, "__file__", None)
+    if not file or cls.__module__.startswith("plugin_core."):
+        return None
+    root = Path(file).resolve().parent
+    for _ in range(cls.__module__.count(".")):
+        root = root.parent
+    return str(root)
+
+
+def http_endpoint(
+    port: int | None = None,
+    *,
+    health_path: str = "/",
+    host: str = "127.0.0.1",
+    allocate_port: bool = True,
+    probe: Any = None,
+) -> LocalDaemonServiceEndpoint:
+    """An HTTP endpoint with an HTTP health monitor on ``health_path``: the common case."""
+    from plugin_core.model.monitors import HTTPEndpointHealthMonitor, HTTPEndpointHealthMonitorConfig
+
+    monitor_config = HTTPEndpointHealthMonitorConfig(healthcheck_uri_path=health_path)
+    if probe is not None:
+        monitor_config = HTTPEndpointHealthMonitorConfig(healthcheck_uri_path=health_path, probe=probe)
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(f"port must be between 1 and 65535, got {port}")
+    return LocalDaemonServiceEndpoint(
+        config=LocalDaemonServiceEndpointConfig(
+            protocol=ServiceEndpointProtocol.HTTP, ip_address=host, port=port, allocate_port=allocate_port
+        ),
+        monitor=HTTPEndpointHealthMonitor(config=monitor_config),
+    )

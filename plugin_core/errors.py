@@ -1,0 +1,168 @@
+"""Every error outlive raises on purpose, in one place.
+
+The tree, so a caller can catch exactly what it can handle::
+
+    OutliveError
+    ├── ConfigError                 a definition or argument is wrong; fix the input
+    │   └── UnknownServiceTypeError a stored ``type`` names a class we cannot import
+    ├── RegistryError               the service registry could not answer
+    │   ├── ServiceNotFoundError
+    │   ├── DuplicateServiceError
+    │   ├── ConcurrentUpdateError   someone else wrote the record first; reload and retry
+    │   └── CorruptRecordError      one record cannot be read; the others still can
+    ├── LifecycleError              a start, stop or update did not do what was asked
+    │   ├── StartTimeoutError       (also a ``TimeoutError``)
+    │   ├── ServiceFailedError      the service died or its health checks failed
+    │   └── ServiceConfigConflictError
+    └── BackendError                the thing that runs services refused
+        ├── DaemonSpawnError
+        ├── PortInUseError
+        └── ContainerEngineError
+
+Exceptions carry their facts as attributes (``service_name``, ``exit_code``,
+``log_tail``...) so that adapters never parse a message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class OutliveError(Exception):
+    """Root of every error outlive raises on purpose."""
+
+
+class ConfigError(OutliveError, ValueError):
+    """A service definition or an argument is invalid; the message names the field and the fix."""
+
+
+class UnknownServiceTypeError(ConfigError):
+    """A serialised model names a ``type`` that cannot be turned back into a class."""
+
+    def __init__(self, type_name: str, reason: str = "") -> None:
+        self.type_name = type_name
+        hint = (
+            f"Unknown service model type {type_name!r}{': ' + reason if reason else ''}. "
+            "Make the class importable by that dotted path (define it in a module, not in a "
+            "script run as __main__ or a notebook), or register it under the entry point group "
+            "'outlive.services' in your package metadata."
+        )
+        super().__init__(hint)
+
+
+class RegistryError(OutliveError):
+    """The service registry could not be read or written."""
+
+
+class ServiceNotFoundError(RegistryError, LookupError):
+    """No service with that name or uuid is registered."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(
+            f"No service named or with uuid {key!r} in the registry. "
+            "Run `outlive list` to see the registered services."
+        )
+
+
+class DuplicateServiceError(RegistryError):
+    """A different service already holds that unique name."""
+
+
+class ConcurrentUpdateError(RegistryError):
+    """The record changed since it was read; reload it and apply the change again."""
+
+
+class CorruptRecordError(RegistryError):
+    """One registry record cannot be decoded. Other records stay readable."""
+
+    def __init__(self, name: str, uuid: str, reason: str) -> None:
+        self.service_name = name
+        self.uuid = uuid
+        self.reason = reason
+        super().__init__(
+            f"Registry record {name!r} ({uuid}) is corrupted and cannot be loaded: {reason}. "
+            f"Delete it with `outlive delete {name} --force` and start the service again."
+        )
+
+
+class LifecycleError(OutliveError):
+    """A lifecycle operation did not reach the state that was asked for."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        service_name: str = "",
+        state: str = "",
+        last_probe: str = "",
+        exit_code: int | None = None,
+        log_tail: Sequence[str] = (),
+    ) -> None:
+        self.service_name = service_name
+        self.state = state
+        self.last_probe = last_probe
+        self.exit_code = exit_code
+        self.log_tail = list(log_tail)
+        details = [message]
+        if last_probe:
+            details.append(f"last health check: {last_probe}")
+        if exit_code is not None:
+            details.append(f"exit: {describe_exit(exit_code)}")
+        if self.log_tail:
+            details.append("last log lines:\n  " + "\n  ".join(self.log_tail))
+        super().__init__("\n".join(details))
+
+    @property
+    def reason(self) -> str:
+        """The first line of the message: what went wrong, without the log tail."""
+        return str(self).splitlines()[0]
+
+
+class StartTimeoutError(LifecycleError, TimeoutError):
+    """The service did not become ACTIVE within the timeout."""
+
+
+class ServiceFailedError(LifecycleError):
+    """The service process died or its health checks failed past the threshold."""
+
+
+class ServiceConfigConflictError(LifecycleError):
+    """A service of that name runs with a different config and the caller chose not to replace it."""
+
+
+class BackendError(OutliveError):
+    """The machinery that runs services (processes, ports, a container engine) refused."""
+
+
+class DaemonSpawnError(BackendError):
+    """The service process could not be launched."""
+
+
+class PortInUseError(BackendError):
+    """The requested port is taken and automatic allocation is off."""
+
+    def __init__(self, port: int, host: str) -> None:
+        self.port = port
+        self.host = host
+        super().__init__(
+            f"Port {port} on {host} is already in use. Free it, choose another `port`, "
+            "or set `allocate_port=True` to let outlive pick a free one."
+        )
+
+
+class ContainerEngineError(BackendError):
+    """The container engine is unreachable or refused a request."""
+
+
+def describe_exit(code: int) -> str:
+    """Turn a ``returncode`` into words: negative codes are signals, as in ``subprocess``."""
+    if code < 0:
+        import signal
+
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"killed by {name}"
+    return f"exit code {code}"

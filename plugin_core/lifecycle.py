@@ -1,0 +1,303 @@
+"""Start, stop, update, find and wait: the one place where the lifecycle state machine lives.
+
+Every adapter (Prefect tasks, Airflow operators, the CLI) calls these functions
+and nothing else, so they all behave alike:
+
+* start is idempotent by ``service_name``: the same config again returns the
+  running service; a changed one is restarted (``on_change="restart"``) or
+  refused (``"fail"``);
+* a start that does not reach ACTIVE raises, with the last probe, the exit code
+  and the log tail; the registry then says PENDING_STARTUP or ERROR, never ACTIVE;
+* every transition is saved in the registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
+
+from plugin_core.errors import (
+    ConcurrentUpdateError,
+    DuplicateServiceError,
+    ServiceConfigConflictError,
+    ServiceFailedError,
+    StartTimeoutError,
+)
+from plugin_core.locks import name_lock
+from plugin_core.model.config import ServiceConfig
+from plugin_core.model.probe_policy import ProbePolicy
+from plugin_core.model.state import ServiceState
+from plugin_core.registry.store import ServiceRegistry
+from plugin_core.service import BaseService
+from plugin_core.waiting import await_until, wait_until
+
+ServiceRef = BaseService | str
+OnChange = Literal["restart", "fail"]
+
+
+def _registry(registry: ServiceRegistry | None, service: BaseService | None = None) -> ServiceRegistry:
+    if registry is not None:
+        return registry
+    if service is not None and service.registry is not None:
+        return service.registry
+    return ServiceRegistry()
+
+
+def _resolve(ref: ServiceRef, registry: ServiceRegistry) -> BaseService:
+    if isinstance(ref, BaseService):
+        if ref.registry_version is None:
+            stored = registry.get_or_none(str(ref.uuid))
+            return stored if stored is not None else ref
+        return ref
+    return registry.get(ref)
+
+
+def _save(service: BaseService, registry: ServiceRegistry, *, best_effort: bool = False) -> None:
+    try:
+        registry.save(service)
+    except ConcurrentUpdateError:
+        if not best_effort:
+            raise
+    service.attach_registry(registry)
+
+
+# -- start ---------------------------------------------------------------------------------------
+
+
+def start_service(
+    service: BaseService,
+    *,
+    registry: ServiceRegistry | None = None,
+    timeout: float | None = None,
+    on_change: OnChange = "restart",
+) -> BaseService:
+    """Start ``service`` (or reuse the one of that name) and wait until it is ACTIVE."""
+    registry = _registry(registry, service)
+    with name_lock(service.config.service_name):
+        target = _claim(service, registry, on_change)
+    return _await_active(target, registry, timeout)
+
+
+def _claim(service: BaseService, registry: ServiceRegistry, on_change: OnChange) -> BaseService:
+    """Decide under the name lock whether to reuse, replace or launch; launch if needed."""
+    existing = registry.get_or_none(service.config.service_name)
+    if existing is not None:
+        existing.update_status()
+        alive = existing.status.state in (ServiceState.ACTIVE, ServiceState.PENDING_STARTUP)
+        same = existing.type == service.type and existing.config.to_dict() == service.config.to_dict()
+        if alive and same and existing.admin_state == ServiceState.ACTIVE:
+            _save(existing, registry, best_effort=True)
+            return existing
+        if alive and not same and on_change == "fail":
+            raise ServiceConfigConflictError(
+                f"Service {service.config.service_name!r} already runs with a different config. "
+                "Stop it first, or start with on_change='restart' to replace it.",
+                service_name=service.config.service_name,
+                state=existing.status.state.value,
+            )
+        existing.deprovision()  # also sweeps leftovers of a crashed earlier run
+        service.uuid = existing.uuid
+        service.registry_version = existing.registry_version
+        if existing.endpoint is not None and service.endpoint is not None:
+            if service.endpoint.config == existing.endpoint.config:
+                service.endpoint.status.port = existing.endpoint.status.port
+    service.admin_state = ServiceState.ACTIVE
+    service.status.update_state(ServiceState.PENDING_STARTUP)
+    try:
+        _save(service, registry)
+    except DuplicateServiceError:
+        # Another machine sharing the registry claimed the name first: wait for theirs.
+        return registry.get(service.config.service_name)
+    try:
+        service.provision()
+    except Exception as exc:
+        service.status.update_state(ServiceState.ERROR, str(exc).splitlines()[0])
+        service.admin_state = ServiceState.INACTIVE
+        _save(service, registry, best_effort=True)
+        raise
+    _save(service, registry)
+    return service
+
+
+def _await_active(service: BaseService, registry: ServiceRegistry, timeout: float | None) -> BaseService:
+    policy = service.probe_policy
+    budget = policy.startup_timeout if timeout is None else timeout
+    outcome = settle(service, timeout=budget, policy=policy)
+    _save(service, registry, best_effort=True)
+    if outcome == ServiceState.ACTIVE:
+        return service
+    raise _not_active_error(service, budget)
+
+
+def _not_active_error(service: BaseService, budget: float) -> Exception:
+    name = service.config.service_name
+    details: dict[str, Any] = {
+        "service_name": name,
+        "state": service.status.state.value,
+        "last_probe": service.status.last_probe,
+        "exit_code": service.status.exit_code,
+        "log_tail": service.log_tail(50),
+    }
+    if service.status.state == ServiceState.ERROR:
+        return ServiceFailedError(
+            f"Service {name!r} failed to start: {service.status.last_error}", **details
+        )
+    return StartTimeoutError(
+        f"Service {name!r} did not become active within {budget:g}s (state: "
+        f"{service.status.state.value}). Hint: raise the timeout (or the probe policy's "
+        "startup_timeout) for slow services, or check the health path and port.",
+        **details,
+    )
+
+
+def settle(
+    service: BaseService, *, timeout: float, policy: ProbePolicy | None = None
+) -> ServiceState:
+    """Observe until the state matches ``admin_state``, fails, or ``timeout`` passes; return it."""
+    target = service.admin_state
+
+    def check() -> ServiceState | None:
+        service.update_status()
+        state = service.status.state
+        if state == target or state == ServiceState.ERROR:
+            return state
+        return None
+
+    result = wait_until(check, timeout=timeout, policy=policy or service.probe_policy)
+    return result if result is not None else service.status.state
+
+
+# -- stop, update, delete ------------------------------------------------------------------------
+
+
+def stop_service(
+    ref: ServiceRef,
+    *,
+    registry: ServiceRegistry | None = None,
+    timeout: float = 10.0,
+    force: bool = False,
+) -> BaseService:
+    """Stop the service's whole process tree (or container); INACTIVE afterwards."""
+    registry = _registry(registry, ref if isinstance(ref, BaseService) else None)
+    service = _resolve(ref, registry)
+    with name_lock(service.config.service_name):
+        service.admin_state = ServiceState.INACTIVE
+        service.status.update_state(ServiceState.PENDING_SHUTDOWN)
+        _save(service, registry, best_effort=True)
+        grace = getattr(service.config, "stop_grace_period", None)
+        if grace is not None and grace > timeout:
+            service.config = service.config.model_copy(update={"stop_grace_period": timeout})
+        service.deprovision(force=force)
+        service.update_status()
+        _save(service, registry, best_effort=True)
+    return service
+
+
+def update_service(
+    ref: ServiceRef,
+    config: ServiceConfig | BaseService,
+    *,
+    registry: ServiceRegistry | None = None,
+    timeout: float | None = None,
+) -> BaseService:
+    """Apply a new config (or a whole new definition); a running service is restarted with it."""
+    registry = _registry(registry, ref if isinstance(ref, BaseService) else None)
+    current = _resolve(ref, registry)
+    if isinstance(config, BaseService):
+        replacement = config
+    else:
+        replacement = current.model_copy(update={"config": config}, deep=True)
+    replacement.uuid = current.uuid
+    replacement.registry_version = current.registry_version
+    if current.admin_state != ServiceState.ACTIVE:
+        _save(replacement, registry)
+        return replacement
+    return start_service(replacement, registry=registry, timeout=timeout, on_change="restart")
+
+
+def delete_service(ref: ServiceRef, *, registry: ServiceRegistry | None = None, force: bool = False) -> None:
+    """Stop the service if it runs, then remove its record and runtime files."""
+    import shutil
+
+    registry = _registry(registry, ref if isinstance(ref, BaseService) else None)
+    try:
+        service = _resolve(ref, registry)
+    except Exception:
+        if not force or isinstance(ref, BaseService):
+            raise
+        registry.delete(ref)  # a corrupted record: remove it without loading it
+        return
+    service.deprovision(force=force)
+    registry.delete(str(service.uuid))
+    runtime = getattr(service.status, "runtime_path", None)
+    if runtime and not getattr(service.config, "singleton", False):
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
+# -- look and wait -------------------------------------------------------------------------------
+
+
+def get_service(
+    ref: ServiceRef, *, registry: ServiceRegistry | None = None, refresh: bool = True
+) -> BaseService:
+    """The registered service; with ``refresh``, its status is observed now and saved."""
+    registry = _registry(registry, ref if isinstance(ref, BaseService) else None)
+    service = _resolve(ref, registry)
+    if refresh:
+        _refresh(service, registry)
+    return service
+
+
+def _refresh(service: BaseService, registry: ServiceRegistry) -> None:
+    before = service.status.to_dict()
+    service.update_status()
+    if service.status.to_dict() != before:
+        _save(service, registry, best_effort=True)
+
+
+def find_services(
+    *,
+    registry: ServiceRegistry | None = None,
+    name: str | None = None,
+    type: str | None = None,
+    labels: dict[str, str] | None = None,
+    config: ServiceConfig | None = None,
+    refresh: bool = True,
+) -> list[BaseService]:
+    """Registered services matching every filter, their status observed now (in parallel)."""
+    registry = _registry(registry)
+    services = registry.find(name=name, type=type, labels=labels, config=config)
+    if refresh and services:
+        with ThreadPoolExecutor(max_workers=min(16, len(services))) as pool:
+            list(pool.map(lambda s: _refresh(s, registry), services))
+    return services
+
+
+def wait_for_service(
+    ref: ServiceRef,
+    *,
+    registry: ServiceRegistry | None = None,
+    timeout: float = 300.0,
+    policy: ProbePolicy | None = None,
+    on_progress: Callable[[BaseService, float], None] | None = None,
+) -> BaseService:
+    """Wait until the service is ACTIVE; raise at once if it fails, or when ``timeout`` passes."""
+    registry = _registry(registry, ref if isinstance(ref, BaseService) else None)
+    service = _resolve(ref, registry)
+    started = time.monotonic()
+
+    def check() -> ServiceState | None:
+        service.update_status()
+        if on_progress is not None:
+            on_progress(service, time.monotonic() - started)
+        state = service.status.state
+        return state if state in (ServiceState.ACTIVE, ServiceState.ERROR) else None
+
+    wait_until(check, timeout=timeout, policy=policy or service.probe_policy)
+    _save(service, registry, best_effort=True)
+    if service.status.state == ServiceState.ACTIVE:
+        return service
+    raise _not_active_error(service, timeout)

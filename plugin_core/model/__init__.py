@@ -1,0 +1,1 @@
+"""Typed models of services: state, status, type, config, endpoints, monitors and policies."""

@@ -1,0 +1,92 @@
+"""Where a service listens and how that is checked."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from pydantic import Field, SerializeAsAny, field_validator
+
+from plugin_core.model.monitors import BaseServiceEndpointHealthMonitor, ProbeResult
+from plugin_core.model.state import ServiceState
+from plugin_core.model.status import ServiceStatus
+from plugin_core.model.typed import BaseTypedModel
+
+
+class ServiceEndpointProtocol(str, Enum):
+    """Protocols an endpoint can speak."""
+
+    HTTP = "http"
+    HTTPS = "https"
+    TCP = "tcp"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class ServiceEndpointConfig(BaseTypedModel):
+    """The address a user asks for. Binds to loopback unless told otherwise."""
+
+    protocol: ServiceEndpointProtocol = ServiceEndpointProtocol.TCP
+    ip_address: str = "127.0.0.1"
+    port: int | None = Field(default=None, ge=1, le=65535)
+    allocate_port: bool = True
+    name: str = ""
+    description: str = ""
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _known_protocol(cls, value: object) -> object:
+        if isinstance(value, str) and value.lower() not in {p.value for p in ServiceEndpointProtocol}:
+            raise ValueError(f"unknown protocol {value!r}: use one of 'http', 'https', 'tcp'")
+        return value.lower() if isinstance(value, str) else value
+
+
+class ServiceEndpointStatus(ServiceStatus):
+    """The address a service actually got."""
+
+    protocol: ServiceEndpointProtocol = ServiceEndpointProtocol.TCP
+    hostname: str | None = None
+    port: int | None = None
+
+    @property
+    def uri(self) -> str | None:
+        """``protocol://hostname:port``, or None before a port is known."""
+        if not self.hostname or not self.port:
+            return None
+        host = f"[{self.hostname}]" if ":" in self.hostname else self.hostname
+        return f"{self.protocol.value}://{host}:{self.port}"
+
+
+class BaseServiceEndpoint(BaseTypedModel):
+    """An address plus the monitor that tells whether it answers."""
+
+    admin_state: ServiceState = ServiceState.INACTIVE
+    config: SerializeAsAny[ServiceEndpointConfig] = Field(default_factory=ServiceEndpointConfig)
+    status: SerializeAsAny[ServiceEndpointStatus] = Field(default_factory=ServiceEndpointStatus)
+    monitor: SerializeAsAny[BaseServiceEndpointHealthMonitor] | None = None
+
+    def probe(self) -> ProbeResult:
+        """One health check of the current address; refused connections are a result, not an error."""
+        if self.monitor is None:
+            if self.status.port:
+                return ProbeResult(ok=True, detail="no health monitor configured")
+            return ProbeResult(ok=False, detail="no port assigned yet")
+        return self.monitor.probe(self)
+
+    def check_status(self) -> tuple[ServiceState, str]:
+        """ACTIVE when the monitor's probe succeeds, else PENDING_STARTUP with the probe's detail."""
+        result = self.probe()
+        return (ServiceState.ACTIVE, "") if result.ok else (ServiceState.PENDING_STARTUP, result.detail)
+
+    def update_status(self) -> None:
+        """Probe once and record the outcome in ``status``."""
+        state, error = self.check_status()
+        self.status.update_state(state, error)
+
+    def is_active(self) -> bool:
+        """True when the last recorded state is ACTIVE."""
+        return self.status.state == ServiceState.ACTIVE
+
+    def is_inactive(self) -> bool:
+        """True when the last recorded state is INACTIVE."""
+        return self.status.state == ServiceState.INACTIVE

@@ -1,0 +1,40 @@
+"""What was last observed about a service: its state, and why it is in it."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from plugin_core.model.state import ServiceState
+from plugin_core.model.typed import BaseTypedModel
+
+
+class ServiceStatus(BaseTypedModel):
+    """Observed state of a service, plus the facts that explain it.
+
+    ``last_error`` is sticky, as in ZenML: it stays until :meth:`clear_error`, so
+    a recovered service still tells what went wrong before. ``exit_code`` and the
+    probe counters are ours: they let a later process tell a crash from a stop and
+    apply the failure threshold of the probe policy.
+    """
+
+    state: ServiceState = ServiceState.INACTIVE
+    last_state: ServiceState = ServiceState.INACTIVE
+    last_error: str = ""
+    exit_code: int | None = None
+    last_probe: str = ""
+    consecutive_failures: int = Field(default=0, ge=0)
+    consecutive_successes: int = Field(default=0, ge=0)
+    ready_once: bool = False
+
+    def update_state(self, new_state: ServiceState | None = None, error: str = "") -> None:
+        """Move to ``new_state`` (if given), remembering the previous one; record ``error``."""
+        if new_state is not None and new_state != self.state:
+            self.last_state = self.state
+            self.state = new_state
+        if error:
+            self.last_error = error
+
+    def clear_error(self) -> None:
+        """Forget the sticky error, e.g. when a new start begins."""
+        self.last_error = ""
+        self.exit_code = None

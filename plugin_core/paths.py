@@ -1,0 +1,42 @@
+"""Where outlive keeps its files: one private directory per user, ``$OUTLIVE_HOME``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def outlive_home() -> Path:
+    """``$OUTLIVE_HOME``, else ``$XDG_DATA_HOME/outlive``, else ``~/.local/share/outlive`` (mode 0700)."""
+    configured = os.environ.get("OUTLIVE_HOME")
+    if configured:
+        home = Path(configured).expanduser()
+    else:
+        data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+        home = Path(data) / "outlive"
+    return private_dir(home)
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and parents) readable by the owner only, and return it."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+    return path
+
+
+def services_root() -> Path:
+    """Parent of the per-service runtime directories."""
+    return private_dir(outlive_home() / "services")
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` atomically (temporary file, fsync, rename) with mode 0600."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)

@@ -1,0 +1,104 @@
+"""Port choice without races between outlive callers.
+
+Checking that a port is free and handing it to a child is a race: two callers
+can both see the same free port. A reservation file created with ``O_EXCL`` in
+``$OUTLIVE_HOME/ports`` makes the claim atomic among outlive processes; it
+names its owner so the same service gets its port back on restart, and a
+reservation whose port is unbound after :data:`RESERVATION_TTL` is reclaimed.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import time
+from pathlib import Path
+
+from plugin_core.errors import PortInUseError
+from plugin_core.paths import outlive_home, private_dir
+
+RESERVATION_TTL = 60.0
+_ATTEMPTS = 64
+
+
+def reserve_port(owner: str, *, host: str, preferred: int | None, allocate: bool) -> int:
+    """Return a port for ``owner`` on ``host``: ``preferred`` if free, else a free one if ``allocate``."""
+    if preferred is not None:
+        if _claim(owner, host, preferred):
+            return preferred
+        if not allocate:
+            raise PortInUseError(preferred, host)
+    for _ in range(_ATTEMPTS):
+        candidate = _ephemeral_port(host)
+        if _claim(owner, host, candidate):
+            return candidate
+    raise PortInUseError(preferred or 0, host)
+
+
+def release_ports(owner: str) -> None:
+    """Drop every reservation held by ``owner`` (called when its service stops)."""
+    for entry in _reservations_dir().iterdir():
+        if _read_owner(entry) == owner:
+            entry.unlink(missing_ok=True)
+
+
+def is_port_free(host: str, port: int) -> bool:
+    """True when a server could bind ``host:port`` now (with SO_REUSEADDR, as servers do)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _claim(owner: str, host: str, port: int) -> bool:
+    path = _reservations_dir() / str(port)
+    holder = _read_owner(path)
+    if holder == owner:
+        return is_port_free(host, port)
+    if holder is not None and not _stale(path, host, port):
+        return False
+    if holder is not None:
+        path.unlink(missing_ok=True)
+    if not is_port_free(host, port):
+        return False
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.EEXIST:
+            return False
+        raise
+    with os.fdopen(fd, "w") as handle:
+        handle.write(owner)
+    return True
+
+
+def _stale(path: Path, host: str, port: int) -> bool:
+    try:
+        age = time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return True
+    return age > RESERVATION_TTL and is_port_free(host, port)
+
+
+def _read_owner(path: Path) -> str | None:
+    try:
+        return path.read_text() or None
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+
+
+def _ephemeral_port(host: str) -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def _reservations_dir() -> Path:
+    return private_dir(outlive_home() / "ports")

@@ -1,0 +1,182 @@
+"""Processes: launch detached, know them by identity, stop their whole tree.
+
+Identity is a pid plus the process's start time, so a pid reused by an
+unrelated process is never taken for our service, nor signalled. Stopping
+collects the tree first (process group, descendants, and any process carrying
+the service's marker in its environment, which catches double-forked escapees),
+sends SIGTERM, waits the grace period on a monotonic clock, then SIGKILLs what
+is left.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from plugin_core.errors import DaemonSpawnError
+
+if TYPE_CHECKING:
+    import psutil
+
+MARKER_ENV = "OUTLIVE_SERVICE_UUID"
+_DROPPED_ENV_PREFIXES = ("AIRFLOW_CTX_", "PREFECT__", "_AIRFLOW", "OUTLIVE_SERVICE_")
+SUPERVISOR = Path(__file__).parent / "backends" / "_supervisor.py"
+
+
+@dataclass(frozen=True)
+class ProcessIdentity:
+    """A process as (pid, start token): stable for its lifetime, never equal for a reused pid."""
+
+    pid: int
+    token: str
+
+    def is_alive(self) -> bool:
+        """True if this very process still runs (not a zombie, not a reused pid)."""
+        return start_token(self.pid) == self.token and not _is_zombie(self.pid)
+
+
+def start_token(pid: int) -> str | None:
+    """The process start time in clock ticks since boot (``/proc/PID/stat`` field 22)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        return fields[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
+def identity_of(pid: int) -> ProcessIdentity | None:
+    """The identity of the live process ``pid``, or None if there is none."""
+    token = start_token(pid)
+    return ProcessIdentity(pid, token) if token is not None else None
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+    except (OSError, IndexError):
+        return True
+
+
+def service_environment(
+    extra: Mapping[str, str], *, marker: str, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The caller's environment minus orchestrator run context, plus ``extra`` and the marker."""
+    source = os.environ if base is None else base
+    env = {k: v for k, v in source.items() if not k.startswith(_DROPPED_ENV_PREFIXES)}
+    env.update(extra)
+    env[MARKER_ENV] = marker
+    return env
+
+
+def spawn_supervisor(spec_path: Path, *, env: Mapping[str, str], cwd: Path) -> ProcessIdentity:
+    """Launch the stdlib-only supervisor in a new session, detached from every caller's fd."""
+    argv = [sys.executable, "-S", "-E", str(SUPERVISOR), str(spec_path)]
+    try:
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            cwd=cwd,
+            env=dict(env),
+            close_fds=True,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise DaemonSpawnError(f"Could not launch the service supervisor: {exc}") from exc
+    # Reap it when it ends, so a long-lived caller (a worker, a notebook) keeps no zombie.
+    threading.Thread(target=process.wait, name=f"outlive-reap-{process.pid}", daemon=True).start()
+    token = start_token(process.pid)
+    if token is None:
+        raise DaemonSpawnError(f"The service supervisor (pid {process.pid}) exited at once")
+    return ProcessIdentity(process.pid, token)
+
+
+def stop_tree(
+    roots: Iterable[ProcessIdentity], *, grace: float, marker: str | None = None
+) -> list[int]:
+    """SIGTERM every live process of the trees under ``roots`` (and marked ones), wait ``grace``
+    seconds, SIGKILL survivors. Returns the pids that had to be killed."""
+    import psutil
+
+    targets = _collect(roots, marker)
+    if not targets:
+        return []
+    for proc in targets:
+        _signal(proc, signal.SIGTERM)
+    _, alive = psutil.wait_procs(targets, timeout=max(grace, 0.0))
+    alive += [p for p in _collect(roots, marker) if p not in targets]  # spawned while stopping
+    for proc in alive:
+        _signal(proc, signal.SIGKILL)
+    psutil.wait_procs(alive, timeout=5.0)
+    return [proc.pid for proc in alive]
+
+
+def _collect(roots: Iterable[ProcessIdentity], marker: str | None) -> list[psutil.Process]:
+    import psutil
+
+    found: dict[int, psutil.Process] = {}
+    for root in roots:
+        if not root.is_alive():
+            continue
+        try:
+            process = psutil.Process(root.pid)
+            found[process.pid] = process
+            for child in process.children(recursive=True):
+                found[child.pid] = child
+        except psutil.NoSuchProcess:
+            continue
+    if marker:
+        for process in marked_processes(marker):
+            found.setdefault(process.pid, process)
+    found.pop(os.getpid(), None)
+    return list(found.values())
+
+
+def marked_processes(marker: str) -> list[psutil.Process]:
+    """Processes of this user whose environment carries ``OUTLIVE_SERVICE_UUID=marker``."""
+    import psutil
+
+    needle = f"{MARKER_ENV}={marker}".encode()
+    uid = os.getuid()
+    matches = []
+    for process in psutil.process_iter(["uids"]):
+        try:
+            if process.info["uids"] is None or process.info["uids"].real != uid:
+                continue
+            with open(f"/proc/{process.pid}/environ", "rb") as handle:
+                if needle in handle.read().split(b"\0"):
+                    matches.append(process)
+        except (OSError, psutil.Error):
+            continue
+    return matches
+
+
+def _signal(process: psutil.Process, signum: int) -> None:
+    import psutil
+
+    try:
+        process.send_signal(signum)
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
+        pass
+
+
+def wait_gone(identity: ProcessIdentity, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for the process to end; True if it did."""
+    deadline = time.monotonic() + timeout
+    while identity.is_alive():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.005)
+    return True
+

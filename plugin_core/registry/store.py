@@ -1,0 +1,370 @@
+"""The registry store: SQLite by default, any SQLAlchemy URL (PostgreSQL for several machines).
+
+Every SQLAlchemy error is translated into a :class:`RegistryError` in
+:func:`_translated`, the one place this module touches the database driver's
+exceptions. Writes are single transactions; updates carry the version read, so
+two writers never silently overwrite each other.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from plugin_core.errors import (
+    ConcurrentUpdateError,
+    CorruptRecordError,
+    DuplicateServiceError,
+    OutliveError,
+    RegistryError,
+    ServiceNotFoundError,
+)
+from plugin_core.paths import outlive_home
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine, Row
+
+    from plugin_core.service import BaseService
+
+logger = logging.getLogger(__name__)
+REGISTRY_URL_ENV = "OUTLIVE_REGISTRY_URL"
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ServiceRecord:
+    """One registry row as plain data, before it is turned into a service object."""
+
+    uuid: str
+    name: str
+    type: str
+    admin_state: str
+    state: str
+    config: str
+    status: str
+    endpoint: str | None
+    labels: dict[str, str]
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+def default_registry_url() -> str:
+    """``$OUTLIVE_REGISTRY_URL``, else SQLite at ``$OUTLIVE_HOME/registry.db``."""
+    return os.environ.get(REGISTRY_URL_ENV) or f"sqlite:///{outlive_home() / 'registry.db'}"
+
+
+class ServiceRegistry:
+    """Records of services, found by name, uuid, labels, type or config."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url or default_registry_url()
+        self.corrupt_records: list[CorruptRecordError] = []
+
+    def __repr__(self) -> str:
+        return f"ServiceRegistry({_redacted(self.url)!r})"
+
+    @property
+    def engine(self) -> Engine:
+        """A shared engine per URL, created (and the schema with it) on first use."""
+        with _ENGINES_LOCK:
+            engine = _ENGINES.get(self.url)
+            if engine is None:
+                engine = _create_engine(self.url)
+                _ENGINES[self.url] = engine
+        return engine
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def save(self, service: BaseService) -> None:
+        """Insert the service, or update it if the version it was read at is still current."""
+        from sqlalchemy import insert, update
+
+        from plugin_core.registry.schema import services
+
+        row = _row_of(service)
+        now = datetime.now(timezone.utc)
+        with _translated(service.config.service_name), self.engine.begin() as conn:
+            version = service.registry_version
+            if version is None:
+                self._ensure_name_free(conn, service)
+                conn.execute(insert(services).values(**row, created_at=now, updated_at=now, version=1))
+                service.registry_version = 1
+            else:
+                result = conn.execute(
+                    update(services)
+                    .where(services.c.uuid == row["uuid"], services.c.version == version)
+                    .values(**row, updated_at=now, version=version + 1)
+                )
+                if result.rowcount != 1:
+                    raise ConcurrentUpdateError(
+                        f"Service {service.config.service_name!r} changed in the registry since it "
+                        "was read; load it again and retry."
+                    )
+                service.registry_version = version + 1
+            self._write_labels(conn, row["uuid"], service.config.get_service_labels())
+
+    def delete(self, key: str) -> None:
+        """Remove a record (by name or uuid); its labels go with it."""
+        from sqlalchemy import delete
+
+        from plugin_core.registry.schema import service_labels, services
+
+        record = self.get_record(key)
+        with _translated(key), self.engine.begin() as conn:
+            conn.execute(delete(service_labels).where(service_labels.c.uuid == record.uuid))
+            conn.execute(delete(services).where(services.c.uuid == record.uuid))
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def get(self, key: str) -> BaseService:
+        """The service named ``key`` (or with uuid ``key``); raises if missing or corrupted."""
+        return self._load(self.get_record(key))
+
+    def get_or_none(self, key: str) -> BaseService | None:
+        """Like :meth:`get`, but None when no such service is registered."""
+        try:
+            return self.get(key)
+        except ServiceNotFoundError:
+            return None
+
+    def get_record(self, key: str) -> ServiceRecord:
+        """The raw record for a name or uuid."""
+        from sqlalchemy import or_, select
+
+        from plugin_core.registry.schema import services
+
+        with _translated(key), self.engine.connect() as conn:
+            row = conn.execute(
+                select(services).where(or_(services.c.name == key, services.c.uuid == key))
+            ).first()
+            if row is None:
+                raise ServiceNotFoundError(key)
+            return self._record(conn, row)
+
+    def find(
+        self,
+        *,
+        name: str | None = None,
+        type: str | None = None,
+        labels: dict[str, str] | None = None,
+        config: Any = None,
+        state: str | None = None,
+    ) -> list[BaseService]:
+        """Services matching every given filter. Corrupted records are skipped and kept in
+        :attr:`corrupt_records`, so one bad row never hides the others."""
+        self.corrupt_records = []
+        if config is not None:
+            labels = {**config.get_service_labels(), **(labels or {})}
+        found = []
+        for record in self.list_records(name=name, type=type, labels=labels, state=state):
+            try:
+                service = self._load(record)
+            except CorruptRecordError as exc:
+                logger.warning("%s", exc)
+                self.corrupt_records.append(exc)
+                continue
+            if config is None or service.config.to_dict() == config.to_dict():
+                found.append(service)
+        return found
+
+    def list_records(
+        self,
+        *,
+        name: str | None = None,
+        type: str | None = None,
+        labels: dict[str, str] | None = None,
+        state: str | None = None,
+    ) -> list[ServiceRecord]:
+        """Raw records matching the filters, oldest first."""
+        from sqlalchemy import select
+
+        from plugin_core.registry.schema import service_labels, services
+
+        query = select(services).order_by(services.c.created_at)
+        if name is not None:
+            query = query.where(services.c.name == name)
+        if type is not None:
+            query = query.where(services.c.type == type)
+        if state is not None:
+            query = query.where(services.c.state == state)
+        for key, value in (labels or {}).items():
+            matching = select(service_labels.c.uuid).where(
+                service_labels.c.key == key, service_labels.c.value == value
+            )
+            query = query.where(services.c.uuid.in_(matching))
+        with _translated(name or "services"), self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+            return [self._record(conn, row, fetch_labels=False) for row in rows]
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _ensure_name_free(self, conn: Connection, service: BaseService) -> None:
+        from sqlalchemy import select
+
+        from plugin_core.registry.schema import services
+
+        holder = conn.execute(
+            select(services.c.uuid).where(services.c.name == service.config.service_name)
+        ).scalar()
+        if holder is not None and holder != str(service.uuid):
+            raise DuplicateServiceError(
+                f"A service named {service.config.service_name!r} is already registered "
+                f"(uuid {holder}). Stop or delete it first, or choose another name."
+            )
+
+    def _write_labels(self, conn: Connection, uuid: str, labels: dict[str, str]) -> None:
+        from sqlalchemy import delete, insert
+
+        from plugin_core.registry.schema import service_labels
+
+        conn.execute(delete(service_labels).where(service_labels.c.uuid == uuid))
+        if labels:
+            conn.execute(
+                insert(service_labels),
+                [{"uuid": uuid, "key": key, "value": value} for key, value in labels.items()],
+            )
+
+    def _record(self, conn: Connection, row: Row[Any], fetch_labels: bool = True) -> ServiceRecord:
+        labels: dict[str, str] = {}
+        if fetch_labels:
+            from sqlalchemy import select
+
+            from plugin_core.registry.schema import service_labels
+
+            labels = {
+                key: value
+                for key, value in conn.execute(
+                    select(service_labels.c.key, service_labels.c.value).where(
+                        service_labels.c.uuid == row.uuid
+                    )
+                )
+            }
+        return ServiceRecord(
+            uuid=row.uuid,
+            name=row.name,
+            type=row.type,
+            admin_state=row.admin_state,
+            state=row.state,
+            config=row.config,
+            status=row.status,
+            endpoint=row.endpoint,
+            labels=labels,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            version=row.version,
+        )
+
+    def _load(self, record: ServiceRecord) -> BaseService:
+        from plugin_core.model.typed import resolve_type
+        from plugin_core.service import BaseService
+
+        try:
+            data = {
+                "type": record.type,
+                "uuid": record.uuid,
+                "admin_state": record.admin_state,
+                "config": json.loads(record.config),
+                "status": json.loads(record.status),
+            }
+            if record.endpoint is not None:
+                data["endpoint"] = json.loads(record.endpoint)
+            cls = resolve_type(record.type)
+            if not issubclass(cls, BaseService):
+                raise ValueError(f"{record.type} is not a service class")
+            service = cls.model_validate(data)
+        except OutliveError as exc:
+            raise CorruptRecordError(record.name, record.uuid, str(exc)) from None
+        except (ValueError, TypeError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise CorruptRecordError(record.name, record.uuid, reason) from None
+        service.registry_version = record.version
+        service.created_at = record.created_at
+        service.updated_at = record.updated_at
+        service.attach_registry(self)
+        return service
+
+
+def _row_of(service: BaseService) -> dict[str, Any]:
+    return {
+        "uuid": str(service.uuid),
+        "name": service.config.service_name,
+        "type": service.type,
+        "flavor": service.SERVICE_TYPE.flavor,
+        "admin_state": service.admin_state.value,
+        "state": service.status.state.value,
+        "config": service.config.to_json(),
+        "status": service.status.to_json(),
+        "endpoint": service.endpoint.to_json() if service.endpoint is not None else None,
+    }
+
+
+def _create_engine(url: str) -> Engine:
+    from sqlalchemy import create_engine, event
+
+    from plugin_core.registry.schema import metadata
+
+    if url.startswith("sqlite"):
+        _make_private_sqlite_file(url)
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    with _translated("schema"):
+        metadata.create_all(engine, checkfirst=True)
+    return engine
+
+
+def _make_private_sqlite_file(url: str) -> None:
+    path = url.split("///", 1)[1] if "///" in url else ""
+    if not path or path == ":memory:":
+        return
+    db = Path(path)
+    db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(db, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    os.chmod(db, 0o600)
+
+
+@contextmanager
+def _translated(subject: str) -> Iterator[None]:
+    """Turn driver errors into RegistryError subclasses: the one edge to the database."""
+    from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+    try:
+        yield
+    except IntegrityError as exc:
+        raise DuplicateServiceError(
+            f"Service {subject!r} is already registered by another writer: {exc.orig}"
+        ) from None
+    except SQLAlchemyError as exc:
+        raise RegistryError(f"Registry error while handling {subject!r}: {exc}") from None
+
+
+def _redacted(url: str) -> str:
+    """The URL with any password replaced, for logs and reprs."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url

@@ -1,0 +1,261 @@
+"""``BaseService``: the ZenML service object, with a lifecycle that tells the truth.
+
+A service is a typed model (config, status, endpoint) plus behaviour supplied
+by a backend: :meth:`check_status`, :meth:`provision`, :meth:`deprovision` and
+:meth:`get_logs`. Starting, stopping and waiting go through
+:mod:`plugin_core.lifecycle`, which makes start idempotent by name, persists
+every transition in the registry and raises instead of pretending.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from uuid import UUID, uuid4
+
+from pydantic import Field, PrivateAttr, SerializeAsAny
+
+from plugin_core.model.config import ServiceConfig
+from plugin_core.model.endpoint import BaseServiceEndpoint
+from plugin_core.model.service_type import ServiceType
+from plugin_core.model.state import ServiceState
+from plugin_core.model.status import ServiceStatus
+from plugin_core.model.typed import BaseTypedModel
+
+if TYPE_CHECKING:
+    from plugin_core.model.probe_policy import ProbePolicy
+    from plugin_core.registry.store import ServiceRegistry
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def update_service_status(
+    pre_status: ServiceState | None = None,
+    post_status: ServiceState | None = None,
+    error_status: ServiceState = ServiceState.ERROR,
+) -> Callable[[F], F]:
+    """Decorate a service method to set ``pre_status`` before it, ``post_status`` after a normal
+    return and ``error_status`` (with the error text) if it raises; the exception propagates."""
+
+    def decorator(method: F) -> F:
+        @functools.wraps(method)
+        def wrapper(self: BaseService, *args: Any, **kwargs: Any) -> Any:
+            if pre_status is not None:
+                self.status.update_state(pre_status)
+            try:
+                result = method(self, *args, **kwargs)
+            except Exception as exc:
+                self.status.update_state(error_status, str(exc).splitlines()[0] if str(exc) else "")
+                raise
+            if post_status is not None:
+                self.status.update_state(post_status)
+            return result
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
+
+
+class BaseService(BaseTypedModel):
+    """A long-running service: what was asked (``admin_state``, ``config``) and what is seen
+    (``status``, ``endpoint``)."""
+
+    SERVICE_TYPE: ClassVar[ServiceType] = ServiceType(type="base", flavor="base")
+
+    uuid: UUID = Field(default_factory=uuid4)
+    admin_state: ServiceState = ServiceState.INACTIVE
+    config: SerializeAsAny[ServiceConfig]
+    status: SerializeAsAny[ServiceStatus] = Field(default_factory=ServiceStatus)
+    endpoint: SerializeAsAny[BaseServiceEndpoint] | None = None
+
+    _registry: ServiceRegistry | None = PrivateAttr(default=None)
+    _registry_version: int | None = PrivateAttr(default=None)
+    _created_at: datetime | None = PrivateAttr(default=None)
+    _updated_at: datetime | None = PrivateAttr(default=None)
+
+    # -- backend contract -----------------------------------------------------------------------
+
+    def check_status(self) -> tuple[ServiceState, str]:
+        """The backend's view: is the service's process or container there, and if not, why."""
+        raise NotImplementedError(f"{type(self).__name__} must implement check_status()")
+
+    def provision(self) -> None:
+        """Bring the service's process or container up (without waiting for health)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement provision()")
+
+    def deprovision(self, force: bool = False) -> None:
+        """Take the service's process or container down; ``force`` skips the grace period."""
+        raise NotImplementedError(f"{type(self).__name__} must implement deprovision()")
+
+    def get_logs(self, follow: bool = False, tail: int | None = None) -> Iterator[str]:
+        """The service's log lines: the last ``tail`` lines, then new ones while ``follow``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement get_logs()")
+
+    def log_tail(self, lines: int = 50) -> list[str]:
+        """The last ``lines`` log lines, or nothing when logs cannot be read."""
+        try:
+            return list(self.get_logs(tail=lines))
+        except (NotImplementedError, OSError):
+            return []
+
+    # -- lifecycle (delegated to plugin_core.lifecycle) ----------------------------------------
+
+    def start(self, timeout: float | None = None) -> None:
+        """Start (or reuse, if the same config already runs) and wait until ACTIVE.
+
+        Raises :class:`StartTimeoutError` or :class:`ServiceFailedError` instead of returning
+        a service that is not ACTIVE.
+        """
+        from plugin_core.lifecycle import start_service
+
+        self._adopt(start_service(self, registry=self._registry, timeout=timeout))
+
+    def stop(self, timeout: float = 10.0, force: bool = False) -> None:
+        """Stop the whole process tree (SIGTERM, ``timeout`` seconds grace, then SIGKILL)."""
+        from plugin_core.lifecycle import stop_service
+
+        self._adopt(stop_service(self, registry=self._registry, timeout=timeout, force=force))
+
+    def update(self, config: ServiceConfig) -> None:
+        """Replace the config; a running service is restarted with it."""
+        from plugin_core.lifecycle import update_service
+
+        self._adopt(update_service(self, config, registry=self._registry))
+
+    def update_status(self) -> None:
+        """Observe the backend and the endpoint once, applying the probe policy's thresholds."""
+        from plugin_core.health import observe
+
+        observe(self)
+
+    def poll_service_status(self, timeout: int | float = 0) -> bool:
+        """Wait until the observed state matches ``admin_state``; False on failure or timeout."""
+        from plugin_core.lifecycle import settle
+
+        return settle(self, timeout=float(timeout)) == self.admin_state
+
+    # -- views ----------------------------------------------------------------------------------
+
+    @property
+    def is_running(self) -> bool:
+        """Observed now: ACTIVE (and healthy)."""
+        self.update_status()
+        return self.status.state == ServiceState.ACTIVE
+
+    @property
+    def is_stopped(self) -> bool:
+        """Observed now: INACTIVE."""
+        self.update_status()
+        return self.status.state == ServiceState.INACTIVE
+
+    @property
+    def is_failed(self) -> bool:
+        """Observed now: ERROR."""
+        self.update_status()
+        return self.status.state == ServiceState.ERROR
+
+    @property
+    def probe_policy(self) -> ProbePolicy:
+        """The monitor's probe policy, or the default one when there is no monitor."""
+        from plugin_core.model.probe_policy import ProbePolicy
+
+        if self.endpoint is not None and self.endpoint.monitor is not None:
+            return self.endpoint.monitor.policy
+        return ProbePolicy()
+
+    def get_service_status_message(self) -> str:
+        """A short human-readable summary of the wanted and observed states."""
+        return (
+            f"  Administrative state: `{self.admin_state.value}`\n"
+            f"  Operational state: `{self.status.state.value}`\n"
+            f"  Last status message: '{self.status.last_error}'\n"
+        )
+
+    def get_healthcheck_url(self) -> str | None:
+        """The URL the HTTP monitor probes, if the service has one."""
+        if self.endpoint is None or self.endpoint.monitor is None:
+            return None
+        getter = getattr(self.endpoint.monitor, "get_healthcheck_uri", None)
+        return getter(self.endpoint) if getter is not None else None
+
+    def get_prediction_url(self) -> str | None:
+        """Where to send requests: the endpoint's URI (plus a prediction path, if configured)."""
+        if self.endpoint is None or self.endpoint.status.uri is None:
+            return None
+        path = str(getattr(self.config, "prediction_path", "") or "")
+        if path and not path.startswith("/"):
+            path = "/" + path
+        return self.endpoint.status.uri + path
+
+    # -- registry bookkeeping -------------------------------------------------------------------
+
+    @property
+    def registry(self) -> ServiceRegistry | None:
+        """The registry this object was loaded from or saved to, if any."""
+        return self._registry
+
+    def attach_registry(self, registry: ServiceRegistry) -> None:
+        """Remember the registry so later lifecycle calls on this object persist there."""
+        self._registry = registry
+
+    @property
+    def registry_version(self) -> int | None:
+        """The record version this object was read at (None: never saved)."""
+        return self._registry_version
+
+    @registry_version.setter
+    def registry_version(self, version: int | None) -> None:
+        self._registry_version = version
+
+    @property
+    def created_at(self) -> datetime | None:
+        """When the registry record was created."""
+        return self._created_at
+
+    @created_at.setter
+    def created_at(self, value: datetime | None) -> None:
+        self._created_at = value
+
+    @property
+    def updated_at(self) -> datetime | None:
+        """When the registry record was last written."""
+        return self._updated_at
+
+    @updated_at.setter
+    def updated_at(self, value: datetime | None) -> None:
+        self._updated_at = value
+
+    def _adopt(self, other: BaseService) -> None:
+        """Make this object mirror ``other`` (the registry's copy) after a lifecycle call."""
+        if other is self:
+            return
+        for field in ("uuid", "admin_state", "config", "status", "endpoint"):
+            object.__setattr__(self, field, getattr(other, field))
+        self._registry = other._registry
+        self._registry_version = other._registry_version
+        self._created_at, self._updated_at = other._created_at, other._updated_at
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(name={self.config.service_name!r}, uuid={self.uuid}, "
+            f"state={self.status.state.value})"
+        )
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__}[{self.uuid}] (name: {self.config.service_name})"
+
+
+class BaseDeploymentService(BaseService):
+    """A service that serves predictions: adds ``prediction_url`` and ``healthcheck_url``."""
+
+    @property
+    def prediction_url(self) -> str | None:
+        """Where to send prediction requests."""
+        return self.get_prediction_url()
+
+    @property
+    def healthcheck_url(self) -> str | None:
+        """Where the health monitor checks."""
+        return self.get_healthcheck_url()

@@ -1,0 +1,110 @@
+"""What a workflow service is asked to be: ``WorkflowServiceConfig``.
+
+The config is a typed :class:`~plugin_core.ServiceConfig`, so it is stored in the
+registry and loaded back by daemons, sensors and the CLI, and it must stay
+importable without the ``[workflow]`` extra. Reading it from the environment
+(``OUTLIVE_WORKFLOW_*``, for containers and ``python -m plugin_core.workflow``)
+goes through pydantic-settings, imported only by :meth:`WorkflowServiceConfig.from_env`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from plugin_core.model.config import ServiceConfig
+
+ENV_PREFIX = "OUTLIVE_WORKFLOW_"
+
+
+class WorkflowServiceConfig(ServiceConfig):
+    """A Python callable or workflow served over HTTP, with bounded concurrency.
+
+    ``host``/``port`` are the advertised address (what the registry and clients
+    use); ``internal_host``/``internal_port`` the bind address when they differ
+    (a container binding 0.0.0.0). At most ``max_concurrent_tasks`` tasks run at
+    once and at most ``max_queued_tasks`` wait: past that, new tasks get 429 with
+    ``Retry-After`` instead of piling up in memory.
+
+    ``queue_url`` picks the task intake: ``"sqlite"`` (default; durable, no server,
+    one replica per file), ``"sqlite:///path/queue.db"``, ``"memory"`` (fastest,
+    lost on restart) or ``"redis://host:port/0"`` (Redis Streams with a consumer
+    group, for several replicas). ``registry_url`` is the control plane and the
+    session store (None: the default registry).
+    """
+
+    workflow: str = Field(description="Import path 'package.module:attribute' of the callable")
+    host: str = "127.0.0.1"
+    port: int | None = Field(default=None, ge=1, le=65535)
+    internal_host: str | None = None
+    internal_port: int | None = Field(default=None, ge=1, le=65535)
+    max_concurrent_tasks: int = Field(default=8, ge=1, le=10_000)
+    max_queued_tasks: int = Field(default=256, ge=0)
+    task_timeout: float | None = Field(default=300.0, gt=0)
+    step_interval: float = Field(default=0.1, gt=0, le=10)
+    raise_exceptions: bool = False
+    queue_url: str = "sqlite"
+    registry_url: str | None = None
+    heartbeat_interval: float = Field(default=5.0, gt=0)
+    heartbeat_ttl: float | None = Field(default=None, gt=0)
+    drain_timeout: float = Field(default=10.0, ge=0)
+    result_ttl: float = Field(default=7 * 24 * 3600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check_workflow_path(self) -> WorkflowServiceConfig:
+        module, sep, attr = self.workflow.partition(":")
+        if not (module and sep and attr):
+            raise ValueError(
+                f"workflow {self.workflow!r} must be an import path 'package.module:attribute'"
+            )
+        return self
+
+    @property
+    def bind_host(self) -> str:
+        """The address the server binds: ``internal_host`` or ``host``."""
+        return self.internal_host or self.host
+
+    @property
+    def effective_heartbeat_ttl(self) -> float:
+        """After this many seconds without a heartbeat a replica counts as dead (default 3 beats)."""
+        return self.heartbeat_ttl or 3 * self.heartbeat_interval
+
+    @classmethod
+    def from_env(cls, prefix: str = ENV_PREFIX, **overrides: Any) -> WorkflowServiceConfig:
+        """Read every field from ``{prefix}{FIELD}`` environment variables, then apply ``overrides``.
+
+        ``OUTLIVE_WORKFLOW_WORKFLOW=app.flows:summarise OUTLIVE_WORKFLOW_NAME=summariser``
+        is enough; nested values (``LABELS``) are JSON.
+        """
+        settings_cls = _settings_class(cls, prefix)
+        values = settings_cls(**overrides).model_dump(exclude_unset=True)
+        values.pop("type", None)
+        return cls.model_validate(values)
+
+
+def _settings_class(config_cls: type[ServiceConfig], prefix: str) -> type[Any]:
+    """A pydantic-settings twin of ``config_cls`` (same fields, no validators) reading ``prefix``."""
+    try:
+        from pydantic import create_model
+        from pydantic_settings import BaseSettings, SettingsConfigDict
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        from plugin_core.errors import ConfigError
+
+        raise ConfigError(
+            "Reading a workflow service from the environment needs pydantic-settings: "
+            "pip install 'outlive[workflow]'"
+        ) from exc
+
+    class _Base(BaseSettings):
+        model_config = SettingsConfigDict(env_prefix=prefix, extra="ignore")
+
+    fields: dict[str, Any] = {
+        name: (info.annotation, info)
+        for name, info in config_cls.model_fields.items()
+        if name != "type"
+    }
+    settings: type[Any] = create_model(  # type: ignore[call-overload]
+        f"{config_cls.__name__}Settings", __base__=_Base, **fields
+    )
+    return settings

@@ -1,0 +1,242 @@
+"""Task intake: the queue between ``POST /tasks`` and the workers.
+
+Unlike llama_deploy, where the broker message was acked once it sat in an
+unbounded in-memory dict, a task here is acknowledged to the client only after
+the queue stored it, it leaves the queue only when its final record is written,
+and :meth:`TaskQueue.put` refuses new work past a limit instead of growing.
+Backends: :class:`MemoryTaskQueue` (fastest, lost on restart),
+``SQLiteTaskQueue`` (default; durable, no server) and ``RedisTaskQueue``
+(Streams with a consumer group: replicas compete, each task goes to one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from abc import ABC, abstractmethod
+from collections import OrderedDict, deque
+from collections.abc import Collection
+from typing import Any
+
+from plugin_core.errors import ConfigError
+from plugin_core.workflow.models import TaskEvent, TaskRecord, TaskState
+
+_FINISHED_KEPT_IN_MEMORY = 10_000
+
+
+class TaskQueue(ABC):
+    """Durable (or not) storage of tasks, their final records and their events.
+
+    Subclasses implement storage; this base adds local wake-ups so a waiter in
+    the same process hears of a result at once, and polls every ``poll_interval``
+    for results written by other processes.
+    """
+
+    durable: bool = False
+
+    def __init__(self, poll_interval: float = 0.1) -> None:
+        self.poll_interval = poll_interval
+        self._signals: dict[str, asyncio.Event] = {}
+
+    async def open(self) -> None:
+        """Connect and create what is missing (tables, consumer group)."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+    @abstractmethod
+    async def put(self, record: TaskRecord, limit: int) -> TaskRecord | None:
+        """Store a QUEUED task; the stored record (an earlier one with the same id wins),
+        or None when ``limit`` tasks already wait."""
+
+    @abstractmethod
+    async def claim(self, replica_id: str, wait: float) -> TaskRecord | None:
+        """The oldest waiting task, now RUNNING on ``replica_id``; None after ``wait`` seconds."""
+
+    @abstractmethod
+    async def _store_final(self, record: TaskRecord) -> None:
+        """Write the final record and acknowledge the task."""
+
+    @abstractmethod
+    async def release(self, record: TaskRecord) -> None:
+        """Give back a task this replica will not finish (shutdown); it runs again later."""
+
+    @abstractmethod
+    async def get(self, task_id: str) -> TaskRecord | None:
+        """The task's current record, or None if unknown (or expired)."""
+
+    @abstractmethod
+    async def backlog(self) -> int:
+        """How many tasks wait to be claimed."""
+
+    @abstractmethod
+    async def recover(self, replica_id: str, live_replicas: Collection[str]) -> int:
+        """Requeue tasks held by replicas not in ``live_replicas``; returns how many."""
+
+    @abstractmethod
+    async def _append_event(self, task_id: str, data: Any) -> int:
+        """Store one event and return its sequence number (from 1)."""
+
+    @abstractmethod
+    async def read_events(self, task_id: str, after: int = 0) -> list[TaskEvent]:
+        """Events of ``task_id`` with ``seq > after``, in order."""
+
+    async def finish(self, record: TaskRecord) -> None:
+        """Store the final record and wake local waiters."""
+        await self._store_final(record)
+        self._signal(record.task_id)
+
+    async def append_event(self, task_id: str, data: Any) -> int:
+        """Store an event and wake local streamers."""
+        seq = await self._append_event(task_id, data)
+        self._signal(task_id)
+        return seq
+
+    async def wait_final(self, task_id: str, timeout: float) -> TaskRecord | None:
+        """The record once final, or as it is when ``timeout`` passes; None if unknown."""
+        deadline = time.monotonic() + timeout
+        while True:
+            signal = self._signals.setdefault(task_id, asyncio.Event())
+            record = await self.get(task_id)
+            remaining = deadline - time.monotonic()
+            if record is None or record.is_final or remaining <= 0:
+                return record
+            await _wait_event(signal, min(remaining, self.poll_interval))
+
+    async def wait_events(self, task_id: str, after: int, timeout: float) -> list[TaskEvent]:
+        """Events after ``after``, waiting up to ``timeout`` for the first one."""
+        signal = self._signals.setdefault(task_id, asyncio.Event())
+        events = await self.read_events(task_id, after)
+        if not events:
+            await _wait_event(signal, min(timeout, self.poll_interval))
+            events = await self.read_events(task_id, after)
+        return events
+
+    def _signal(self, task_id: str) -> None:
+        signal = self._signals.pop(task_id, None)
+        if signal is not None:
+            signal.set()
+
+
+async def _wait_event(event: asyncio.Event, timeout: float) -> None:
+    try:
+        await asyncio.wait_for(event.wait(), timeout)
+    except asyncio.TimeoutError:
+        pass
+
+
+class MemoryTaskQueue(TaskQueue):
+    """In-process queue: nothing survives a restart; tasks interrupted by shutdown are CANCELLED."""
+
+    def __init__(self, poll_interval: float = 0.1) -> None:
+        super().__init__(poll_interval)
+        self._records: OrderedDict[str, TaskRecord] = OrderedDict()
+        self._events: dict[str, list[TaskEvent]] = {}
+        self._ready: deque[str] = deque()
+        self._wakeup = asyncio.Semaphore(0)
+        self._finished: deque[str] = deque()
+
+    async def put(self, record: TaskRecord, limit: int) -> TaskRecord | None:
+        existing = self._records.get(record.task_id)
+        if existing is not None:
+            return existing
+        if len(self._ready) >= limit:
+            return None
+        self._records[record.task_id] = record
+        self._ready.append(record.task_id)
+        self._wakeup.release()
+        return record
+
+    async def claim(self, replica_id: str, wait: float) -> TaskRecord | None:
+        if not self._ready:
+            try:
+                await asyncio.wait_for(self._wakeup.acquire(), wait)
+            except asyncio.TimeoutError:
+                return None
+        if not self._ready:
+            return None
+        record = start_record(self._records[self._ready.popleft()], replica_id)
+        self._records[record.task_id] = record
+        return record
+
+    async def _store_final(self, record: TaskRecord) -> None:
+        self._records[record.task_id] = record
+        self._finished.append(record.task_id)
+        while len(self._finished) > _FINISHED_KEPT_IN_MEMORY:
+            old = self._finished.popleft()
+            self._records.pop(old, None)
+            self._events.pop(old, None)
+
+    async def release(self, record: TaskRecord) -> None:
+        await self.finish(
+            record.model_copy(
+                update={
+                    "state": TaskState.CANCELLED,
+                    "error": "the service stopped before the task finished (memory queue)",
+                    "finished_at": time.time(),
+                }
+            )
+        )
+
+    async def get(self, task_id: str) -> TaskRecord | None:
+        return self._records.get(task_id)
+
+    async def backlog(self) -> int:
+        return len(self._ready)
+
+    async def recover(self, replica_id: str, live_replicas: Collection[str]) -> int:
+        return 0
+
+    async def _append_event(self, task_id: str, data: Any) -> int:
+        events = self._events.setdefault(task_id, [])
+        events.append(TaskEvent(task_id=task_id, seq=len(events) + 1, data=data))
+        return len(events)
+
+    async def read_events(self, task_id: str, after: int = 0) -> list[TaskEvent]:
+        return list(self._events.get(task_id, [])[after:])
+
+
+def start_record(record: TaskRecord, replica_id: str) -> TaskRecord:
+    """The record of a task just claimed by ``replica_id``."""
+    return record.model_copy(
+        update={
+            "state": TaskState.RUNNING,
+            "replica_id": replica_id,
+            "started_at": time.time(),
+            "attempts": record.attempts + 1,
+        }
+    )
+
+
+def requeued_record(record: TaskRecord) -> TaskRecord:
+    """The record of a task given back to the queue."""
+    return record.model_copy(
+        update={"state": TaskState.QUEUED, "replica_id": None, "started_at": None}
+    )
+
+
+def open_queue(
+    url: str, *, service_name: str, poll_interval: float, result_ttl: float, max_consumers: int
+) -> TaskQueue:
+    """Build the queue a ``queue_url`` names (see :class:`WorkflowServiceConfig`)."""
+    if url in ("memory", "memory://"):
+        return MemoryTaskQueue(poll_interval)
+    if url == "sqlite" or url.startswith("sqlite://"):
+        from plugin_core.workflow.queue_sqlite import SQLiteTaskQueue, default_queue_path
+
+        path = url.split("///", 1)[1] if "///" in url else str(default_queue_path(service_name))
+        return SQLiteTaskQueue(path, poll_interval=poll_interval, result_ttl=result_ttl)
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from plugin_core.workflow.queue_redis import RedisTaskQueue
+
+        return RedisTaskQueue(
+            url,
+            service_name=service_name,
+            poll_interval=poll_interval,
+            result_ttl=result_ttl,
+            max_connections=max_consumers + 16,
+        )
+    raise ConfigError(
+        f"queue_url {url!r} is not supported: use 'sqlite', 'sqlite:///path/queue.db', "
+        "'memory' or 'redis://host:port/0'"
+    )

@@ -1,0 +1,199 @@
+"""Redis Streams intake for several replicas of one service.
+
+llama_deploy's Redis queue used Pub/Sub, so every replica ran every task and a
+task published with no subscriber was dropped. Here tasks go into a Stream read
+through one consumer group: each entry is delivered to one replica, stays
+pending until that replica writes the final record and acks it, and entries
+pending on a replica whose heartbeat died are claimed back and requeued. The
+put is a Lua script, so the idempotency check, the intake limit and the append
+are one atomic step.
+
+Keys, under ``outlive:wf:<service>``: ``:stream`` (entries ``task_id``),
+``:task:<id>`` (record JSON), ``:queued`` (waiting count), ``:events:<id>`` (list).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any
+
+from plugin_core.workflow.models import TaskEvent, TaskRecord
+from plugin_core.workflow.queue import TaskQueue, requeued_record, start_record
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+GROUP = "workers"
+_RECLAIM_MIN_IDLE_MS = 1000
+_PUT = """
+local existing = redis.call('GET', KEYS[1])
+if existing then return {0, existing} end
+local queued = tonumber(redis.call('GET', KEYS[2]) or '0')
+if queued >= tonumber(ARGV[2]) then return {-1} end
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('INCR', KEYS[2])
+redis.call('XADD', KEYS[3], '*', 'task_id', ARGV[3])
+return {1}
+"""
+
+
+class RedisTaskQueue(TaskQueue):
+    """Competing consumers on a Redis Stream; at-least-once, exactly once unless a replica dies."""
+
+    durable = True
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        service_name: str,
+        poll_interval: float = 0.1,
+        result_ttl: float = 86400.0,
+        max_connections: int = 32,
+    ) -> None:
+        super().__init__(poll_interval)
+        self.url = url
+        self.prefix = f"outlive:wf:{service_name}"
+        self.stream = f"{self.prefix}:stream"
+        self.result_ttl = int(result_ttl)
+        self._max_connections = max_connections
+        self._redis: Redis | None = None
+        self._entries: dict[str, str] = {}
+
+    async def open(self) -> None:
+        try:
+            from redis.asyncio import BlockingConnectionPool, Redis
+            from redis.exceptions import ResponseError
+        except ImportError as exc:  # pragma: no cover - depends on the installed extras
+            from plugin_core.errors import ConfigError
+
+            raise ConfigError("queue_url redis:// needs the redis extra: pip install 'outlive[redis]'") from exc
+        pool = BlockingConnectionPool.from_url(
+            self.url, max_connections=self._max_connections, decode_responses=True
+        )
+        self._redis = Redis(connection_pool=pool)
+        try:
+            await self._redis.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def close(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+
+    @property
+    def _r(self) -> Redis:
+        if self._redis is None:
+            raise RuntimeError(f"task queue {self.prefix} is not open")
+        return self._redis
+
+    def _task_key(self, task_id: str) -> str:
+        return f"{self.prefix}:task:{task_id}"
+
+    async def put(self, record: TaskRecord, limit: int) -> TaskRecord | None:
+        keys = [self._task_key(record.task_id), f"{self.prefix}:queued", self.stream]
+        answer = await self._r.eval(  # type: ignore[misc]
+            _PUT, len(keys), *keys, record.model_dump_json(), limit, record.task_id
+        )
+        if answer[0] == -1:
+            return None
+        return record if answer[0] == 1 else TaskRecord.model_validate_json(answer[1])
+
+    async def claim(self, replica_id: str, wait: float) -> TaskRecord | None:
+        answer = await self._r.xreadgroup(
+            GROUP, replica_id, {self.stream: ">"}, count=1, block=max(1, int(wait * 1000))
+        )
+        if not answer:
+            return None
+        entry_id, fields = answer[0][1][0]
+        await self._r.decr(f"{self.prefix}:queued")
+        stored = await self.get(fields["task_id"])
+        if stored is None:  # expired or deleted while waiting: drop the entry
+            await self._ack(entry_id)
+            return None
+        record = start_record(stored, replica_id)
+        await self._r.set(self._task_key(record.task_id), record.model_dump_json())
+        self._entries[record.task_id] = entry_id
+        return record
+
+    async def _store_final(self, record: TaskRecord) -> None:
+        entry_id = self._entries.pop(record.task_id, None)
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.set(self._task_key(record.task_id), record.model_dump_json(), ex=self.result_ttl)
+            if entry_id is not None:
+                pipe.xack(self.stream, GROUP, entry_id)
+                pipe.xdel(self.stream, entry_id)
+            await pipe.execute()
+
+    async def release(self, record: TaskRecord) -> None:
+        entry_id = self._entries.pop(record.task_id, None)
+        await self._requeue(requeued_record(record), entry_id)
+
+    async def _requeue(self, record: TaskRecord, entry_id: str | None) -> None:
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.set(self._task_key(record.task_id), record.model_dump_json())
+            if entry_id is not None:
+                pipe.xack(self.stream, GROUP, entry_id)
+                pipe.xdel(self.stream, entry_id)
+            pipe.xadd(self.stream, {"task_id": record.task_id})
+            pipe.incr(f"{self.prefix}:queued")
+            await pipe.execute()
+
+    async def _ack(self, entry_id: str) -> None:
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.xack(self.stream, GROUP, entry_id)
+            pipe.xdel(self.stream, entry_id)
+            await pipe.execute()
+
+    async def get(self, task_id: str) -> TaskRecord | None:
+        text = await self._r.get(self._task_key(task_id))
+        return None if text is None else TaskRecord.model_validate_json(text)
+
+    async def backlog(self) -> int:
+        return int(await self._r.get(f"{self.prefix}:queued") or 0)
+
+    async def recover(self, replica_id: str, live_replicas: Collection[str]) -> int:
+        """Claim entries pending on dead consumers (idle > 1 s, so two recoverers never both
+        win one entry) and put them back at the end of the stream."""
+        live = set(live_replicas) | {replica_id}
+        pending = await self._r.xpending_range(self.stream, GROUP, min="-", max="+", count=1000)
+        by_consumer: dict[str, list[str]] = {}
+        for entry in pending:
+            if entry["consumer"] not in live:
+                by_consumer.setdefault(entry["consumer"], []).append(entry["message_id"])
+        recovered = 0
+        for consumer, entry_ids in by_consumer.items():
+            claimed = await self._r.xclaim(
+                self.stream, GROUP, replica_id, _RECLAIM_MIN_IDLE_MS, entry_ids
+            )
+            for entry_id, fields in claimed:
+                recovered += await self._requeue_orphan(entry_id, fields["task_id"])
+            if len(claimed) == len(entry_ids):  # nothing left pending on it: forget it
+                await self._r.xgroup_delconsumer(self.stream, GROUP, consumer)
+        return recovered
+
+    async def _requeue_orphan(self, entry_id: str, task_id: str) -> int:
+        stored = await self.get(task_id)
+        if stored is None or stored.is_final:
+            await self._ack(entry_id)
+            return 0
+        await self._requeue(requeued_record(stored), entry_id)
+        return 1
+
+    async def _append_event(self, task_id: str, data: Any) -> int:
+        key = f"{self.prefix}:events:{task_id}"
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.rpush(key, json.dumps(data))
+            pipe.expire(key, self.result_ttl)
+            seq, _ = await pipe.execute()
+        return int(seq)
+
+    async def read_events(self, task_id: str, after: int = 0) -> list[TaskEvent]:
+        items = await self._r.lrange(f"{self.prefix}:events:{task_id}", after, -1)
+        return [
+            TaskEvent(task_id=task_id, seq=after + i + 1, data=json.loads(item))
+            for i, item in enumerate(items)
+        ]
