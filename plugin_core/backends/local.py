@@ -71,6 +71,7 @@ class LocalDaemonServiceStatus(ServiceStatus):
     silent_daemon: bool = False
     pid: int | None = None
     pid_token: str | None = None
+    child_pid: int | None = None
     restarts: int = 0
 
     @property
@@ -213,6 +214,11 @@ class LocalDaemonService(BaseService):
         supervisor_alive = supervisor is not None and supervisor.is_alive()
         child_alive = child is not None and child.is_alive()
         phase = record.get("phase")
+        if child is not None and child.pid != self.status.child_pid:
+            # A restarted process must prove readiness again, whatever its predecessor did.
+            self.status.child_pid = child.pid
+            self.status.ready_once = False
+            self.status.consecutive_successes = self.status.consecutive_failures = 0
         if child_alive and phase in ("running", None):
             return ServiceState.ACTIVE, ""
         if supervisor_alive:

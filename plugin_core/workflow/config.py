@@ -13,13 +13,17 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from plugin_core.backends.local import LocalDaemonServiceConfig
 from plugin_core.model.config import ServiceConfig
 
 ENV_PREFIX = "OUTLIVE_WORKFLOW_"
 
 
-class WorkflowServiceConfig(ServiceConfig):
+class WorkflowServiceConfig(LocalDaemonServiceConfig):
     """A Python callable or workflow served over HTTP, with bounded concurrency.
+
+    It is a local daemon's config too (``env``, ``restart``, ``stop_grace_period``...),
+    because a started workflow service runs as a detached daemon that outlives the run.
 
     ``host``/``port`` are the advertised address (what the registry and clients
     use); ``internal_host``/``internal_port`` the bind address when they differ
@@ -48,7 +52,8 @@ class WorkflowServiceConfig(ServiceConfig):
     registry_url: str | None = None
     heartbeat_interval: float = Field(default=5.0, gt=0)
     heartbeat_ttl: float | None = Field(default=None, gt=0)
-    drain_timeout: float = Field(default=10.0, ge=0)
+    drain_timeout: float = Field(default=5.0, ge=0)
+    prediction_path: str = "/tasks"
     result_ttl: float = Field(default=7 * 24 * 3600.0, gt=0)
 
     @model_validator(mode="after")
@@ -67,12 +72,12 @@ class WorkflowServiceConfig(ServiceConfig):
 
     @property
     def effective_heartbeat_ttl(self) -> float:
-        """After this many seconds without a heartbeat a replica counts as dead (default 3 beats)."""
+        """Seconds without a heartbeat after which a replica is dead (default: 3 beats)."""
         return self.heartbeat_ttl or 3 * self.heartbeat_interval
 
     @classmethod
     def from_env(cls, prefix: str = ENV_PREFIX, **overrides: Any) -> WorkflowServiceConfig:
-        """Read every field from ``{prefix}{FIELD}`` environment variables, then apply ``overrides``.
+        """Read fields from ``{prefix}{FIELD}`` environment variables, then apply ``overrides``.
 
         ``OUTLIVE_WORKFLOW_WORKFLOW=app.flows:summarise OUTLIVE_WORKFLOW_NAME=summariser``
         is enough; nested values (``LABELS``) are JSON.
@@ -84,7 +89,7 @@ class WorkflowServiceConfig(ServiceConfig):
 
 
 def _settings_class(config_cls: type[ServiceConfig], prefix: str) -> type[Any]:
-    """A pydantic-settings twin of ``config_cls`` (same fields, no validators) reading ``prefix``."""
+    """A pydantic-settings twin of ``config_cls`` (same fields, no validators) for ``prefix``."""
     try:
         from pydantic import create_model
         from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -104,7 +109,5 @@ def _settings_class(config_cls: type[ServiceConfig], prefix: str) -> type[Any]:
         for name, info in config_cls.model_fields.items()
         if name != "type"
     }
-    settings: type[Any] = create_model(  # type: ignore[call-overload]
-        f"{config_cls.__name__}Settings", __base__=_Base, **fields
-    )
+    settings: type[Any] = create_model(f"{config_cls.__name__}Settings", __base__=_Base, **fields)
     return settings

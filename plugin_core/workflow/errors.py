@@ -62,7 +62,9 @@ class TaskNotFoundError(WorkflowServiceError):
 
     def __init__(self, task_id: str, url: str = "") -> None:
         self.task_id = task_id
-        super().__init__(f"No task {task_id!r} at {url or 'the workflow service'}.", status_code=404)
+        super().__init__(
+            f"No task {task_id!r} at {url or 'the workflow service'}.", status_code=404
+        )
 
 
 class WorkflowTaskError(WorkflowServiceError):

@@ -199,7 +199,11 @@ class TaskExecutor:
     async def _outcome(
         self, record: TaskRecord, fut: asyncio.Future[Any]
     ) -> tuple[TaskRecord, BaseException | None]:
-        done, _ = await asyncio.wait({fut}, timeout=self.task_timeout)
+        try:
+            done, _ = await asyncio.wait({fut}, timeout=self.task_timeout)
+        except asyncio.CancelledError:  # the worker is being stopped: stop the task with it
+            fut.cancel()
+            raise
         now = time.time()
         if not done:
             fut.cancel()
@@ -223,7 +227,12 @@ class TaskExecutor:
 
 
 def _final(
-    record: TaskRecord, state: TaskState, now: float, *, result: Any = None, error: str | None = None
+    record: TaskRecord,
+    state: TaskState,
+    now: float,
+    *,
+    result: Any = None,
+    error: str | None = None,
 ) -> TaskRecord:
     return record.model_copy(
         update={"state": state, "result": result, "error": error, "finished_at": now}

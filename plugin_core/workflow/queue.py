@@ -12,6 +12,7 @@ Backends: :class:`MemoryTaskQueue` (fastest, lost on restart),
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict, deque
@@ -38,10 +39,10 @@ class TaskQueue(ABC):
         self.poll_interval = poll_interval
         self._signals: dict[str, asyncio.Event] = {}
 
-    async def open(self) -> None:
+    async def open(self) -> None:  # noqa: B027 - optional hook, most backends need it
         """Connect and create what is missing (tables, consumer group)."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 
     @abstractmethod
@@ -119,10 +120,8 @@ class TaskQueue(ABC):
 
 
 async def _wait_event(event: asyncio.Event, timeout: float) -> None:
-    try:
+    with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(event.wait(), timeout)
-    except asyncio.TimeoutError:
-        pass
 
 
 class MemoryTaskQueue(TaskQueue):

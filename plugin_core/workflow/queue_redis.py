@@ -68,7 +68,9 @@ class RedisTaskQueue(TaskQueue):
         except ImportError as exc:  # pragma: no cover - depends on the installed extras
             from plugin_core.errors import ConfigError
 
-            raise ConfigError("queue_url redis:// needs the redis extra: pip install 'outlive[redis]'") from exc
+            raise ConfigError(
+                "queue_url redis:// needs the redis extra: pip install 'outlive[redis]'"
+            ) from exc
         pool = BlockingConnectionPool.from_url(
             self.url, max_connections=self._max_connections, decode_responses=True
         )
@@ -95,7 +97,7 @@ class RedisTaskQueue(TaskQueue):
 
     async def put(self, record: TaskRecord, limit: int) -> TaskRecord | None:
         keys = [self._task_key(record.task_id), f"{self.prefix}:queued", self.stream]
-        answer = await self._r.eval(  # type: ignore[misc]
+        answer: Any = await self._r.eval(
             _PUT, len(keys), *keys, record.model_dump_json(), limit, record.task_id
         )
         if answer[0] == -1:
@@ -103,7 +105,7 @@ class RedisTaskQueue(TaskQueue):
         return record if answer[0] == 1 else TaskRecord.model_validate_json(answer[1])
 
     async def claim(self, replica_id: str, wait: float) -> TaskRecord | None:
-        answer = await self._r.xreadgroup(
+        answer: Any = await self._r.xreadgroup(
             GROUP, replica_id, {self.stream: ">"}, count=1, block=max(1, int(wait * 1000))
         )
         if not answer:
@@ -159,15 +161,17 @@ class RedisTaskQueue(TaskQueue):
         """Claim entries pending on dead consumers (idle > 1 s, so two recoverers never both
         win one entry) and put them back at the end of the stream."""
         live = set(live_replicas) | {replica_id}
-        pending = await self._r.xpending_range(self.stream, GROUP, min="-", max="+", count=1000)
+        pending: Any = await self._r.xpending_range(
+            self.stream, GROUP, min="-", max="+", count=1000
+        )
         by_consumer: dict[str, list[str]] = {}
         for entry in pending:
             if entry["consumer"] not in live:
                 by_consumer.setdefault(entry["consumer"], []).append(entry["message_id"])
         recovered = 0
         for consumer, entry_ids in by_consumer.items():
-            claimed = await self._r.xclaim(
-                self.stream, GROUP, replica_id, _RECLAIM_MIN_IDLE_MS, entry_ids
+            claimed: Any = await self._r.xclaim(
+                self.stream, GROUP, replica_id, _RECLAIM_MIN_IDLE_MS, list[Any](entry_ids)
             )
             for entry_id, fields in claimed:
                 recovered += await self._requeue_orphan(entry_id, fields["task_id"])

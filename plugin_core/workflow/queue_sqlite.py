@@ -56,7 +56,9 @@ class SQLiteTaskQueue(TaskQueue):
 
     durable = True
 
-    def __init__(self, path: str, *, poll_interval: float = 0.1, result_ttl: float = 86400.0) -> None:
+    def __init__(
+        self, path: str, *, poll_interval: float = 0.1, result_ttl: float = 86400.0
+    ) -> None:
         super().__init__(poll_interval)
         self.path = path
         self.result_ttl = result_ttl
@@ -187,7 +189,9 @@ class SQLiteTaskQueue(TaskQueue):
         return None if row is None else TaskRecord.model_validate_json(row[0])
 
     def _count_queued(self) -> int:
-        row = self._db.execute("SELECT count(*) FROM outlive_tasks WHERE state = 'queued'").fetchone()
+        row = self._db.execute(
+            "SELECT count(*) FROM outlive_tasks WHERE state = 'queued'"
+        ).fetchone()
         return int(row[0])
 
     def _recover(self, live: set[str]) -> int:
@@ -195,7 +199,9 @@ class SQLiteTaskQueue(TaskQueue):
             rows = db.execute(
                 "SELECT record, replica_id FROM outlive_tasks WHERE state = 'running'"
             ).fetchall()
-            orphans = [TaskRecord.model_validate_json(rec) for rec, owner in rows if owner not in live]
+            orphans = [
+                TaskRecord.model_validate_json(rec) for rec, owner in rows if owner not in live
+            ]
             for record in orphans:
                 self._update(requeued_record(record), finished_at=None)
             self._prune(time.time() - self.result_ttl)
@@ -205,7 +211,9 @@ class SQLiteTaskQueue(TaskQueue):
         finals = tuple(state.value for state in TaskState if state.is_final)
         marks = ", ".join("?" * len(finals))
         old = f"SELECT task_id FROM outlive_tasks WHERE state IN ({marks}) AND finished_at < ?"
-        self._db.execute(f"DELETE FROM outlive_task_events WHERE task_id IN ({old})", (*finals, before))
+        self._db.execute(
+            f"DELETE FROM outlive_task_events WHERE task_id IN ({old})", (*finals, before)
+        )
         self._db.execute(f"DELETE FROM outlive_tasks WHERE task_id IN ({old})", (*finals, before))
 
     def _insert_event(self, task_id: str, data: Any) -> int:
@@ -224,5 +232,6 @@ class SQLiteTaskQueue(TaskQueue):
             (task_id, after),
         ).fetchall()
         return [
-            TaskEvent(task_id=task_id, seq=seq, data=json.loads(data), at=at) for seq, data, at in rows
+            TaskEvent(task_id=task_id, seq=seq, data=json.loads(data), at=at)
+            for seq, data, at in rows
         ]

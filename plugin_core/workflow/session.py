@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 from plugin_core.errors import ConcurrentUpdateError, ConfigError
 from plugin_core.workflow.models import SessionState
@@ -21,7 +21,7 @@ from plugin_core.workflow.schema import engine_for, sessions, translated
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
-SessionChange = Union[dict[str, Any], Callable[[dict[str, Any]], Union[dict[str, Any], None]]]
+SessionChange = dict[str, Any] | Callable[[dict[str, Any]], dict[str, Any] | None]
 """A dict of top-level keys to merge, or a function of the current state returning the new one."""
 
 _MODIFY_ATTEMPTS = 50
@@ -122,7 +122,9 @@ class SessionStore:
             )
             if result.rowcount != 1:
                 raise _conflict(session_id, expected, -1)
-        return SessionState(session_id=session_id, state=state, version=expected + 1, updated_at=now)
+        return SessionState(
+            session_id=session_id, state=state, version=expected + 1, updated_at=now
+        )
 
     @staticmethod
     def _read(conn: Connection, session_id: str) -> SessionState:

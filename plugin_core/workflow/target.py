@@ -35,7 +35,7 @@ def load_target(spec: str | object) -> WorkflowTarget:
     """
     obj = _import(spec) if isinstance(spec, str) else spec
     name = spec if isinstance(spec, str) else _describe(obj)
-    if inspect.isclass(obj):
+    if isinstance(obj, type):
         try:
             obj = obj()
         except Exception as exc:
@@ -46,7 +46,7 @@ def load_target(spec: str | object) -> WorkflowTarget:
     if not callable(obj):
         raise WorkflowLoadError(name, f"{type(obj).__name__} is neither callable nor has run()")
     is_async = inspect.iscoroutinefunction(obj) or inspect.iscoroutinefunction(
-        getattr(obj, "__call__", None)
+        type(obj).__call__  # an instance with an async __call__
     )
     return WorkflowTarget(name, obj, in_thread=not is_async, description=_doc(obj))
 
@@ -63,7 +63,9 @@ def _import(path: str) -> Any:
         try:
             obj = getattr(obj, attr)
         except AttributeError:
-            raise WorkflowLoadError(path, f"{module_name!r} has no attribute {attr_path!r}") from None
+            raise WorkflowLoadError(
+                path, f"{module_name!r} has no attribute {attr_path!r}"
+            ) from None
     return obj
 
 

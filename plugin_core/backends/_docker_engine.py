@@ -1,0 +1,265 @@
+"""The edge between :mod:`plugin_core.backends.container` and the docker SDK.
+
+Everything that touches the SDK's objects or exceptions lives here: the cached client, where
+the engine is (local socket or a network address from ``DOCKER_HOST``), and
+:func:`engine_errors`, which turns every SDK and transport error into a
+:class:`ContainerEngineError` that names the service, what was being done, the engine and the
+fix. ``docker`` is imported lazily so that importing outlive stays cheap for orchestrators.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import signal
+import socket
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from plugin_core.backends.local import _module_root
+from plugin_core.errors import ContainerEngineError
+from plugin_core.model.restart import RestartPolicy
+
+LABEL_UUID = "outlive.service-uuid"
+LABEL_NAME = "outlive.service-name"
+DEFAULT_CONTAINER_PORT = 8000
+_CLIENT_ENV = ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
+_CLIENTS: dict[tuple[str, ...], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+module_root = _module_root
+
+
+def engine_url() -> str:
+    """The engine as the user configured it, for messages."""
+    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+@contextmanager
+def engine_errors(service_name: str, action: str) -> Iterator[None]:
+    """Translate docker SDK and transport errors into :class:`ContainerEngineError`."""
+    import docker.errors  # type: ignore[import-untyped, unused-ignore]
+    import requests.exceptions
+
+    prefix = f"Service {service_name!r}: cannot {action}"
+    try:
+        yield
+    except ContainerEngineError:
+        raise
+    except docker.errors.ImageNotFound as exc:
+        raise ContainerEngineError(
+            f"{prefix}: the image is not on the engine at {engine_url()} ({exc.explanation}). "
+            "Build or load it there, or fix `image`."
+        ) from exc
+    except docker.errors.APIError as exc:
+        raise ContainerEngineError(
+            f"{prefix}: the engine at {engine_url()} refused: {exc.explanation or exc}"
+        ) from exc
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise ContainerEngineError(
+            f"{prefix}: the Docker engine at {engine_url()} does not answer ({exc}). Start it "
+            "(dockerd, Docker Desktop) or point DOCKER_HOST (with DOCKER_TLS_VERIFY and "
+            "DOCKER_CERT_PATH for TLS) at a running engine."
+        ) from exc
+
+
+def client() -> Any:
+    """A docker client for the current ``DOCKER_*`` settings, created once and reused: creating
+    one costs a round trip to negotiate the API version."""
+    key = tuple(os.environ.get(name, "") for name in _CLIENT_ENV)
+    with _CLIENTS_LOCK:
+        cached = _CLIENTS.get(key)
+        if cached is None:
+            import docker
+
+            cached = _CLIENTS[key] = docker.from_env()
+    return cached
+
+
+@dataclass(frozen=True)
+class EngineLocation:
+    """Where the engine runs: ``host`` is its network address, or None for a local socket."""
+
+    host: str | None
+
+    @property
+    def on_this_machine(self) -> bool:
+        """True when host ports can be checked and reserved here (socket or loopback address)."""
+        return self.host is None or _is_loopback(self.host)
+
+    def publish_ip(self, wanted: str) -> str:
+        """The host address to publish on: ``wanted``, except that loopback means the engine's
+        own address when the engine is reached over the network (its loopback is not ours)."""
+        if self.host is None or not _is_loopback(wanted):
+            return wanted
+        return _resolve(self.host)
+
+    def hostname(self, publish_ip: str) -> str:
+        """The name a client uses to reach a port published on ``publish_ip``."""
+        if publish_ip in ("0.0.0.0", "::", ""):
+            return self.host or ("::1" if publish_ip == "::" else "127.0.0.1")
+        if self.host is not None and publish_ip == _resolve(self.host):
+            return self.host
+        return publish_ip
+
+
+def location() -> EngineLocation:
+    """The engine's location from ``DOCKER_HOST`` (unset, ``unix://`` or ``npipe://``: local)."""
+    parts = urlsplit(os.environ.get("DOCKER_HOST", ""))
+    if parts.scheme in ("tcp", "http", "https", "ssh") and parts.hostname:
+        return EngineLocation(parts.hostname)
+    return EngineLocation(None)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _resolve(host: str) -> str:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return socket.gethostbyname(host)
+    return host
+
+
+def inspect(api_client: Any, ref: str) -> dict[str, Any] | None:
+    """The engine's record of a container (by id or name), or None when there is none."""
+    import docker.errors
+
+    try:
+        attrs: dict[str, Any] = api_client.api.inspect_container(ref)
+    except docker.errors.NotFound:
+        return None
+    return attrs
+
+
+def own_container_id(api_client: Any, ref: str, uuid: str) -> str | None:
+    """The id of the container ``ref`` if it carries this service's uuid label."""
+    attrs = inspect(api_client, ref)
+    if attrs is None or (attrs["Config"].get("Labels") or {}).get(LABEL_UUID) != uuid:
+        return None
+    return str(attrs["Id"])
+
+
+def remove_own_container(api_client: Any, name: str, uuid: str) -> None:
+    """Clear the name for a new container: ours (a stopped earlier run) goes, a foreign one
+    is an error, because removing someone else's container is never our call."""
+    attrs = inspect(api_client, name)
+    if attrs is None:
+        return
+    owner = (attrs["Config"].get("Labels") or {}).get(LABEL_UUID)
+    if owner != uuid:
+        whose = f"service {owner}" if owner else "no outlive service"
+        raise ContainerEngineError(
+            f"A container named {name!r} ({attrs['Id'][:12]}) already exists on {engine_url()} "
+            f"and belongs to {whose}. Remove it (`docker rm -f {name}`) or give this service "
+            "another name."
+        )
+    api_client.api.remove_container(attrs["Id"], force=True)
+
+
+def create_and_start(api_client: Any, args: dict[str, Any], pull: str) -> Any:
+    """Create and start a container, pulling the image first as ``pull`` says; a container
+    that was created but could not start is removed, so nothing is left behind."""
+    import docker.errors
+
+    image = args["image"]
+    if pull == "always":
+        _pull(api_client, image)
+    try:
+        container = api_client.containers.create(**args)
+    except docker.errors.ImageNotFound:
+        if pull == "never":
+            raise ContainerEngineError(
+                f"Image {image!r} is not on the engine at {engine_url()} and pull='never'. "
+                "Build or load it there first, or allow pulling."
+            ) from None
+        _pull(api_client, image)
+        container = api_client.containers.create(**args)
+    try:
+        container.start()
+    except BaseException:
+        with suppress(docker.errors.DockerException):
+            container.remove(force=True)
+        raise
+    return container
+
+
+def _pull(api_client: Any, image: str) -> None:
+    import docker.errors
+    from docker.utils import parse_repository_tag  # type: ignore[import-untyped, unused-ignore]
+
+    repository, tag = parse_repository_tag(image)
+    try:
+        api_client.images.pull(repository, tag=tag or "latest")
+    except docker.errors.APIError as exc:
+        raise ContainerEngineError(
+            f"Image {image!r} is not on the engine at {engine_url()}, and pulling it failed: "
+            f"{exc.explanation or exc}. Check the name, log in to its registry, or build/load "
+            "it on the engine."
+        ) from exc
+
+
+def containers_of(api_client: Any, uuid: str) -> list[Any]:
+    """Every container labelled with the service's uuid, running or not."""
+    found: list[Any] = api_client.containers.list(
+        all=True, filters={"label": f"{LABEL_UUID}={uuid}"}
+    )
+    return found
+
+
+def stop_container(container: Any, grace: int) -> None:
+    """Docker's stop: the stop signal (SIGTERM) to the init process, ``grace`` seconds, SIGKILL."""
+    if container.status in ("running", "restarting", "paused"):
+        container.stop(timeout=grace)
+
+
+def published_ports(container: Any) -> dict[int, int]:
+    """Container port -> host port, as the engine published them."""
+    container.reload()
+    ports: dict[int, int] = {}
+    for key, bindings in (container.attrs["NetworkSettings"].get("Ports") or {}).items():
+        if bindings:
+            ports[int(key.split("/")[0])] = int(bindings[0]["HostPort"])
+    return ports
+
+
+def restart_policy(policy: RestartPolicy) -> dict[str, Any]:
+    """The core's restart modes in Docker's terms; Docker applies its own backoff."""
+    if policy.mode == "always":
+        return {"Name": "always"}
+    if policy.mode == "on-failure":
+        return {"Name": "on-failure", "MaximumRetryCount": policy.max_restarts or 0}
+    return {"Name": "no"}
+
+
+def split_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    """Log frames arrive in arbitrary pieces; yield whole lines."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            yield line.decode("utf-8", errors="replace").rstrip("\r")
+    if pending:
+        yield pending.decode("utf-8", errors="replace")
+
+
+def describe_exit(code: int | None) -> str:
+    """Docker reports a signal death as 128 + the signal number; say which signal."""
+    if code is None:
+        return "an unknown exit code"
+    if code > 128:
+        with suppress(ValueError):
+            return f"exit code {code} ({signal.Signals(code - 128).name})"
+    return f"exit code {code}"

@@ -1,0 +1,465 @@
+"""``ContainerService``: a service run in a Docker container, which outlives its starter by design.
+
+Two ways to use it:
+
+* any image and command (``redis``, ``nginx``, a model server image): set ``image`` and,
+  if needed, ``command``; ``{port}`` and ``{host}`` in the command and environment are
+  filled with the port and address the server must listen on inside the container;
+* the ZenML way: subclass and implement :meth:`ContainerService.run`. The container then runs
+  ``python -m plugin_core.backends._container_entrypoint``, which loads the service from the
+  JSON in ``$OUTLIVE_SERVICE_JSON`` and calls ``run()``. The image must hold outlive
+  (``scripts/docker_images.py`` builds one from the project's wheel); with a local engine the
+  directory the subclass was imported from is mounted read-only so its module is found.
+
+The engine is reached through the docker SDK (the ``docker`` extra), imported lazily, and
+configured as ``docker`` itself is: ``DOCKER_HOST``, ``DOCKER_TLS_VERIFY``, ``DOCKER_CERT_PATH``.
+Every SDK and transport error becomes a :class:`ContainerEngineError` in :func:`engine_errors`,
+the one place this module handles docker's exceptions. Containers carry the labels
+``outlive.service-uuid`` and ``outlive.service-name``, so they can be found and cleaned up from
+labels alone.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field, SerializeAsAny, field_validator
+
+from plugin_core.backends import _docker_engine as engine
+from plugin_core.backends._docker_engine import LABEL_NAME, LABEL_UUID, engine_errors
+from plugin_core.errors import ConfigError, ContainerEngineError, UnknownServiceTypeError
+from plugin_core.logs import tail_lines
+from plugin_core.model.config import ServiceConfig
+from plugin_core.model.endpoint import (
+    BaseServiceEndpoint,
+    ServiceEndpointConfig,
+    ServiceEndpointProtocol,
+    ServiceEndpointStatus,
+)
+from plugin_core.model.restart import RestartPolicy
+from plugin_core.model.service_type import ServiceType
+from plugin_core.model.state import ServiceState
+from plugin_core.model.status import ServiceStatus
+from plugin_core.paths import private_dir, services_root, write_private
+from plugin_core.ports import release_ports, reserve_port
+from plugin_core.service import BaseService
+
+__all__ = [
+    "ContainerService",
+    "ContainerServiceConfig",
+    "ContainerServiceEndpoint",
+    "ContainerServiceEndpointConfig",
+    "ContainerServiceEndpointStatus",
+    "ContainerServiceStatus",
+]
+
+SERVICE_CONFIG_FILE = "service.json"
+SERVICE_LOG_FILE = "service.log"
+SERVICE_JSON_ENV = "OUTLIVE_SERVICE_JSON"
+DEFAULT_IMAGE_ENV = "OUTLIVE_CONTAINER_IMAGE"
+DEFAULT_RUNTIME_IMAGE = "outlive-runtime:latest"
+ENTRYPOINT_MODULE = "plugin_core.backends._container_entrypoint"
+CODE_MOUNT = "/opt/outlive-code"
+KEPT_LOG_LINES = 10_000
+
+
+class ContainerServiceConfig(ServiceConfig):
+    """What to run and how: image, command, environment, ports, volumes, restarts and limits.
+
+    ``restart`` uses the core's :class:`RestartPolicy` modes, applied by Docker (``never`` ->
+    ``no``, ``on-failure`` with ``max_restarts`` retries, ``always``); Docker applies its own
+    backoff (100 ms, doubling). ``ports`` publishes extra container ports (container -> host
+    port, None: any free one) next to the endpoint's. ``volumes`` use ``docker run -v`` syntax
+    (``/host:/container[:ro]``). ``pull``: when the engine lacks the image, pull it
+    (``missing``), always pull, or fail at once (``never``).
+    """
+
+    image: str = ""
+    command: list[str] | None = None
+    entrypoint: list[str] | None = None
+    environment: dict[str, str] = Field(default_factory=dict)
+    ports: dict[int, int | None] = Field(default_factory=dict)
+    volumes: list[str] = Field(default_factory=list)
+    working_dir: str | None = None
+    user: str | None = None
+    root_runtime_path: str | None = None
+    singleton: bool = False
+    restart: RestartPolicy = Field(default_factory=RestartPolicy)
+    mem_limit: str | None = None
+    cpus: float | None = Field(default=None, gt=0)
+    stop_grace_period: float = Field(default=10.0, ge=0, le=3600)
+    pull: Literal["missing", "always", "never"] = "missing"
+    python_executable: str = "python"
+    mount_code: bool = True
+    prediction_path: str = ""
+
+    @field_validator("command", "entrypoint", mode="before")
+    @classmethod
+    def _split_string(cls, value: Any) -> Any:
+        return shlex.split(value) if isinstance(value, str) else value
+
+    @field_validator("volumes")
+    @classmethod
+    def _volume_syntax(cls, volumes: list[str]) -> list[str]:
+        for volume in volumes:
+            if volume.count(":") not in (1, 2):
+                raise ValueError(
+                    f"volume {volume!r} must be 'HOST:CONTAINER' or 'HOST:CONTAINER:ro'"
+                )
+        return volumes
+
+
+class ContainerServiceStatus(ServiceStatus):
+    """Where the service's files are and which container runs it, as the engine last said."""
+
+    runtime_path: str | None = None
+    container_id: str | None = None
+    restart_count: int = 0
+    health: str | None = None
+    published_ports: dict[int, int] = Field(default_factory=dict)
+
+    @property
+    def config_file(self) -> str | None:
+        """The service JSON, as the container was given it."""
+        return os.path.join(self.runtime_path, SERVICE_CONFIG_FILE) if self.runtime_path else None
+
+    @property
+    def log_file(self) -> str | None:
+        """The last container's logs, saved when it is removed (live logs stay in the engine)."""
+        return os.path.join(self.runtime_path, SERVICE_LOG_FILE) if self.runtime_path else None
+
+
+class ContainerServiceEndpointConfig(ServiceEndpointConfig):
+    """The host address to publish on; ``container_port`` is where the server listens inside
+    (None: the same number as the host port, passed in through ``{port}``)."""
+
+    container_port: int | None = Field(default=None, ge=1, le=65535)
+
+
+class ContainerServiceEndpointStatus(ServiceEndpointStatus):
+    """The published address (``hostname``: the engine's host for a remote engine)."""
+
+    container_port: int | None = None
+
+
+class ContainerServiceEndpoint(BaseServiceEndpoint):
+    """An endpoint published from a container port to a host port."""
+
+    config: SerializeAsAny[ContainerServiceEndpointConfig] = Field(
+        default_factory=ContainerServiceEndpointConfig
+    )
+    status: SerializeAsAny[ContainerServiceEndpointStatus] = Field(
+        default_factory=ContainerServiceEndpointStatus
+    )
+
+    def prepare_for_start(self, owner: str, where: engine.EngineLocation) -> None:
+        """Choose the host port: reserved like a local daemon's when the engine runs on this
+        machine; on a remote engine the preferred port, or one the engine picks."""
+        publish_ip = where.publish_ip(self.config.ip_address)
+        preferred = self.config.port or self.status.port
+        port: int | None = preferred
+        if where.on_this_machine:
+            port = reserve_port(
+                owner,
+                host=publish_ip,
+                preferred=preferred,
+                allocate=self.config.allocate_port or self.config.port is None,
+            )
+        self.status.protocol = self.config.protocol
+        self.status.hostname = where.hostname(publish_ip)
+        self.status.port = port
+        self.status.container_port = self.config.container_port or port
+
+    def port_bindings(self, where: engine.EngineLocation) -> dict[str, tuple[str, int | None]]:
+        """The SDK's ``ports`` argument for this endpoint."""
+        container_port = self.status.container_port or engine.DEFAULT_CONTAINER_PORT
+        host_ip = where.publish_ip(self.config.ip_address)
+        return {f"{container_port}/tcp": (host_ip, self.status.port)}
+
+
+class ContainerService(BaseService):
+    """A service run in a Docker container: any image and command, or a subclass's ``run()``."""
+
+    SERVICE_TYPE: ClassVar[ServiceType] = ServiceType(
+        type="container", flavor="docker", name="Container", description="A Docker container"
+    )
+
+    config: SerializeAsAny[ContainerServiceConfig]
+    status: SerializeAsAny[ContainerServiceStatus] = Field(
+        default_factory=ContainerServiceStatus
+    )
+    endpoint: SerializeAsAny[ContainerServiceEndpoint] | None = None
+
+    @classmethod
+    def http(
+        cls,
+        name: str,
+        image: str,
+        command: list[str] | str | None = None,
+        *,
+        port: int | None = None,
+        container_port: int | None = None,
+        health_path: str = "/",
+        **config: Any,
+    ) -> ContainerService:
+        """An image served over HTTP with a health check on ``health_path``: the usual case."""
+        from plugin_core.model.monitors import (
+            HTTPEndpointHealthMonitor,
+            HTTPEndpointHealthMonitorConfig,
+        )
+
+        endpoint = ContainerServiceEndpoint(
+            config=ContainerServiceEndpointConfig(
+                protocol=ServiceEndpointProtocol.HTTP, port=port, container_port=container_port
+            ),
+            monitor=HTTPEndpointHealthMonitor(
+                config=HTTPEndpointHealthMonitorConfig(healthcheck_uri_path=health_path)
+            ),
+        )
+        return cls(
+            config=ContainerServiceConfig(name=name, image=image, command=command, **config),
+            endpoint=endpoint,
+        )
+
+    def run(self) -> None:
+        """The service's work, run inside the container (ZenML way); override it in a subclass."""
+        raise NotImplementedError(f"{type(self).__name__} must implement run() or set an image")
+
+    @property
+    def runs_python(self) -> bool:
+        """True for the ZenML way: a subclass that implements :meth:`run`."""
+        return type(self).run is not ContainerService.run
+
+    @property
+    def container_name(self) -> str:
+        """The container is named after the service, so ``docker ps`` tells what it is."""
+        return f"outlive-{self.config.service_name}"
+
+    # -- backend contract -----------------------------------------------------------------------
+
+    def provision(self) -> None:
+        """Create and start the container (detached, never auto-removed, with an init process)."""
+        self._check_definition()
+        where = engine.location()
+        with engine_errors(self.config.service_name, "start the container"):
+            client = engine.client()
+            engine.remove_own_container(client, self.container_name, str(self.uuid))
+            self._reset_status()
+            if self.endpoint is not None:
+                self.endpoint.prepare_for_start(str(self.uuid), where)
+            self._write_config_file()
+            try:
+                args = self._create_args(where)
+                container = engine.create_and_start(client, args, self.config.pull)
+            except BaseException:
+                release_ports(str(self.uuid))
+                raise
+            self.status.container_id = container.id
+            self._read_back_ports(container)
+
+    def deprovision(self, force: bool = False) -> None:
+        """SIGTERM, ``stop_grace_period`` seconds, SIGKILL (Docker's stop); save logs; remove."""
+        grace = 0 if force else math.ceil(self.config.stop_grace_period)
+        with engine_errors(self.config.service_name, "stop the container"):
+            client = engine.client()
+            for container in engine.containers_of(client, str(self.uuid)):
+                engine.stop_container(container, grace)
+                self._save_logs(container)
+                container.remove(force=True)
+        release_ports(str(self.uuid))
+
+    def check_status(self) -> tuple[ServiceState, str]:
+        """The engine's view (state, exit code, restarts, health); no engine is ERROR."""
+        ref = self.status.container_id or self.container_name
+        try:
+            with engine_errors(self.config.service_name, "inspect the container"):
+                attrs = engine.inspect(engine.client(), ref)
+        except ContainerEngineError as exc:
+            return ServiceState.ERROR, str(exc)
+        labels = (attrs or {}).get("Config", {}).get("Labels") or {}
+        if attrs is None or labels.get(LABEL_UUID) != str(self.uuid):
+            return self._judge_missing()
+        self.status.container_id = attrs["Id"]
+        self.status.restart_count = int(attrs.get("RestartCount") or 0)
+        state: dict[str, Any] = attrs.get("State") or {}
+        self.status.health = (state.get("Health") or {}).get("Status")
+        return self._judge_engine_state(state)
+
+    def get_logs(self, follow: bool = False, tail: int | None = None) -> Iterator[str]:
+        """The container's own log stream (what ``docker logs`` shows), or the saved log once
+        the container is removed."""
+        return self._log_lines(follow, tail)
+
+    def log_tail(self, lines: int = 50) -> list[str]:
+        """The last log lines, or none when the engine cannot be asked (never masks an error)."""
+        try:
+            return list(self.get_logs(tail=lines))
+        except (ContainerEngineError, OSError):
+            return []
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _check_definition(self) -> None:
+        if not self.runs_python and not self.config.image:
+            raise ConfigError(
+                f"Service {self.config.service_name!r}: set `image` (and `command`), or subclass "
+                "ContainerService and implement run()."
+            )
+        if self.runs_python and (
+            type(self).__module__ == "__main__" or "<locals>" in type(self).__qualname__
+        ):
+            raise UnknownServiceTypeError(
+                self.type, "the container re-imports the class by name, so it cannot load it"
+            )
+
+    def _reset_status(self) -> None:
+        self.status.clear_error()
+        self.status.update_state(ServiceState.PENDING_STARTUP)
+        self.status.consecutive_failures = self.status.consecutive_successes = 0
+        self.status.ready_once = False
+        self.status.restart_count = 0
+        self.status.health = None
+        self.status.published_ports = {}
+
+    def _write_config_file(self) -> None:
+        configured = self.config.root_runtime_path
+        root = Path(configured) if configured else services_root()
+        runtime = private_dir(root if self.config.singleton else root / str(self.uuid))
+        self.status.runtime_path = str(runtime)
+        write_private(runtime / SERVICE_CONFIG_FILE, self.to_json())
+
+    def _create_args(self, where: engine.EngineLocation) -> dict[str, Any]:
+        config = self.config
+        ports: dict[str, Any] = {
+            f"{inside}/tcp": (where.publish_ip(self._ip()), outside)
+            for inside, outside in config.ports.items()
+        }
+        if self.endpoint is not None:
+            ports.update(self.endpoint.port_bindings(where))
+        args: dict[str, Any] = {
+            "image": config.image or os.environ.get(DEFAULT_IMAGE_ENV, DEFAULT_RUNTIME_IMAGE),
+            "name": self.container_name,
+            "labels": self._labels(),
+            "environment": {key: self._fill(value) for key, value in config.environment.items()},
+            "ports": ports,
+            "volumes": list(config.volumes),
+            "init": True,
+            "restart_policy": engine.restart_policy(config.restart),
+            "stop_signal": "SIGTERM",
+            "working_dir": config.working_dir,
+            "user": config.user,
+            "mem_limit": config.mem_limit,
+            "nano_cpus": int(config.cpus * 1e9) if config.cpus else None,
+        }
+        if config.command is not None:
+            args["command"] = [self._fill(part) for part in config.command]
+        if config.entrypoint is not None:
+            args["entrypoint"] = [self._fill(part) for part in config.entrypoint]
+        if self.runs_python:
+            self._add_python_entrypoint(args, where)
+        return {key: value for key, value in args.items() if value is not None}
+
+    def _add_python_entrypoint(self, args: dict[str, Any], where: engine.EngineLocation) -> None:
+        args["entrypoint"] = [self.config.python_executable, "-m", ENTRYPOINT_MODULE]
+        args.pop("command", None)
+        args["environment"][SERVICE_JSON_ENV] = self.to_json()
+        code_root = engine.module_root(type(self))
+        if code_root and self.config.mount_code and where.on_this_machine:
+            args["volumes"].append(f"{code_root}:{CODE_MOUNT}:ro")
+            args["environment"]["PYTHONPATH"] = CODE_MOUNT
+
+    def _labels(self) -> dict[str, str]:
+        labels = {f"outlive.label.{key}": value for key, value in self.config.labels.items()}
+        labels.update({LABEL_UUID: str(self.uuid), LABEL_NAME: self.config.service_name})
+        return labels
+
+    def _ip(self) -> str:
+        return self.endpoint.config.ip_address if self.endpoint is not None else "127.0.0.1"
+
+    def _fill(self, text: str) -> str:
+        """``{port}``: the port to listen on inside the container; ``{host}``: all interfaces."""
+        port = self.endpoint.status.container_port if self.endpoint is not None else None
+        try:
+            return text.format(port=port or "", host="0.0.0.0")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConfigError(
+                f"Service {self.config.service_name!r}: cannot fill {text!r}: only {{port}} and "
+                f"{{host}} can be templated (double other braces: '{{{{' and '}}}}'); {exc}"
+            ) from None
+
+    def _read_back_ports(self, container: Any) -> None:
+        """Ports the engine chose (remote engine, or extra ``ports`` without a host port)."""
+        unknown = any(v is None for v in self.config.ports.values())
+        endpoint_known = self.endpoint is None or self.endpoint.status.port is not None
+        if endpoint_known and not unknown:
+            self.status.published_ports = {k: v for k, v in self.config.ports.items() if v}
+            return
+        published = engine.published_ports(container)
+        self.status.published_ports = dict(published)
+        if self.endpoint is not None and self.endpoint.status.port is None:
+            self.endpoint.status.port = published.get(self.endpoint.status.container_port or 0)
+
+    def _judge_engine_state(self, state: dict[str, Any]) -> tuple[ServiceState, str]:
+        phase, code = state.get("Status"), state.get("ExitCode")
+        if phase == "running":
+            if self.status.health == "unhealthy":
+                return ServiceState.ERROR, "the container's own health check reports unhealthy"
+            return ServiceState.ACTIVE, ""
+        if phase == "restarting":
+            restarts = self.status.restart_count
+            return ServiceState.PENDING_STARTUP, (
+                f"restarting after {engine.describe_exit(code)} (restart {restarts})"
+            )
+        if phase == "created":
+            return ServiceState.PENDING_STARTUP, "container created, not started yet"
+        if phase == "paused":
+            return ServiceState.ERROR, f"paused; resume with `docker unpause {self.container_name}`"
+        if phase in ("exited", "dead"):
+            self.status.exit_code = int(code) if code is not None else None
+            if self.admin_state == ServiceState.INACTIVE:
+                return ServiceState.INACTIVE, ""
+            oom = " (out of memory: raise mem_limit)" if state.get("OOMKilled") else ""
+            return ServiceState.ERROR, f"container exited: {engine.describe_exit(code)}{oom}"
+        return ServiceState.INACTIVE, f"container is {phase}"
+
+    def _judge_missing(self) -> tuple[ServiceState, str]:
+        if self.admin_state == ServiceState.ACTIVE and self.status.container_id:
+            return ServiceState.ERROR, (
+                f"container {self.container_name} ({self.status.container_id[:12]}) no longer "
+                "exists: it was removed outside outlive"
+            )
+        return ServiceState.INACTIVE, ""
+
+    def _save_logs(self, container: Any) -> None:
+        """Keep the last lines on disk, since removing the container drops its logs."""
+        if self.status.log_file is None:
+            return
+        data: bytes = container.logs(tail=KEPT_LOG_LINES)
+        write_private(Path(self.status.log_file), data.decode("utf-8", errors="replace"))
+
+    def _log_lines(self, follow: bool, tail: int | None) -> Iterator[str]:
+        with engine_errors(self.config.service_name, "read the container's logs"):
+            api_client = engine.client()
+            ref = self.status.container_id or self.container_name
+            container_id = engine.own_container_id(api_client, ref, str(self.uuid))
+            if container_id is None:
+                yield from self._saved_log(tail)
+                return
+            chunks = api_client.api.logs(
+                container_id, stream=True, follow=follow, tail="all" if tail is None else tail
+            )
+            yield from engine.split_lines(chunks)
+
+    def _saved_log(self, tail: int | None) -> Iterator[str]:
+        path = Path(self.status.log_file) if self.status.log_file else None
+        if path is None or not path.exists():
+            return iter(())
+        if tail is None:
+            return iter(path.read_text(errors="replace").splitlines())
+        return iter(tail_lines(path, tail))
+

@@ -1,0 +1,53 @@
+"""Shared test setup: every test gets a private OUTLIVE_HOME, and its services are stopped after it."""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "postgres: needs a PostgreSQL server")
+
+
+@pytest.fixture(autouse=True)
+def outlive_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh registry and runtime area per test, so tests never see each other's services."""
+    home = tmp_path_factory.mktemp("outlive-home")
+    monkeypatch.setenv("OUTLIVE_HOME", str(home))
+    monkeypatch.delenv("OUTLIVE_REGISTRY_URL", raising=False)
+    yield home
+    _stop_everything(home)
+
+
+def _stop_everything(home: Path) -> None:
+    """Leave no process behind, whatever the test did."""
+    from plugin_core import ServiceRegistry
+    from plugin_core.processes import marked_processes
+
+    db = home / "registry.db"
+    if db.exists():
+        registry = ServiceRegistry(f"sqlite:///{db}")
+        for service in registry.find():
+            try:
+                service.deprovision(force=True)
+            except Exception:  # noqa: BLE001 - best-effort cleanup must not mask the test result
+                pass
+        for record_error in registry.corrupt_records:
+            for process in marked_processes(record_error.uuid):
+                process.kill()
+
+
+def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
+    """A real HTTP GET, as a user would check a service."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback only
+        return response.status, response.read().decode(errors="replace")
+
+
+def in_ci() -> bool:
+    """CI must run every test: missing Docker or PostgreSQL there is a failure, not a skip."""
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
