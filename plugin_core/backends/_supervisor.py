@@ -132,7 +132,10 @@ class Supervisor:
             os.close(write_end)
         self.child = pid
         self.started = time.monotonic()
-        self.save(phase="running", child_pid=pid, child_token=start_token(pid), exit_code=None)
+        self.save(
+            phase="running", child_pid=pid, child_token=start_token(pid), exit_code=None,
+            child_started_at=time.time(),
+        )
 
     def pump(self, timeout):
         """Copy output to the log and wait for a signal, for at most ``timeout`` seconds."""

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -59,6 +60,7 @@ class LocalDaemonServiceConfig(ServiceConfig):
     secret_env: dict[str, SecretStr] = Field(default_factory=dict, exclude=True)
     restart: RestartPolicy = Field(default_factory=RestartPolicy)
     stop_grace_period: float = Field(default=10.0, ge=0, le=3600)
+    startsecs: float = Field(default=1.0, ge=0, le=3600)
     log_max_bytes: int = Field(default=50 * 1024 * 1024, ge=0)
     log_backups: int = Field(default=5, ge=0, le=100)
     prediction_path: str = ""
@@ -220,7 +222,7 @@ class LocalDaemonService(BaseService):
             self.status.ready_once = False
             self.status.consecutive_successes = self.status.consecutive_failures = 0
         if child_alive and phase in ("running", None):
-            return ServiceState.ACTIVE, ""
+            return self._judge_uptime(record)
         if supervisor_alive:
             if phase == "backoff":
                 return ServiceState.PENDING_STARTUP, str(record.get("reason", "restarting"))
@@ -228,6 +230,19 @@ class LocalDaemonService(BaseService):
                 return ServiceState.PENDING_SHUTDOWN, ""
             return ServiceState.PENDING_STARTUP, "process starting"
         return self._judge_ended(record)
+
+    def _judge_uptime(self, record: dict[str, Any]) -> tuple[ServiceState, str]:
+        """Without a health monitor, a process counts as started once it has stayed up
+        ``startsecs`` (as supervisord does), so a crash right after launch is not ACTIVE."""
+        if self.endpoint is not None and self.endpoint.monitor is not None:
+            return ServiceState.ACTIVE, ""
+        if self.status.ready_once:
+            return ServiceState.ACTIVE, ""
+        uptime = time.time() - float(record.get("child_started_at") or 0.0)
+        if uptime < self.config.startsecs:
+            return ServiceState.PENDING_STARTUP, f"process up for {uptime:.2f}s of {self.config.startsecs:g}s"
+        self.status.ready_once = True
+        return ServiceState.ACTIVE, ""
 
     def _judge_ended(self, record: dict[str, Any]) -> tuple[ServiceState, str]:
         phase, code = record.get("phase"), record.get("exit_code")

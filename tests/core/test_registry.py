@@ -1,0 +1,168 @@
+"""The registry: SQLite by default, PostgreSQL for real, atomic and honest about bad records."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+import tempfile
+from collections.abc import Iterator
+from multiprocessing import get_context
+from pathlib import Path
+
+import pytest
+
+from plugin_core import (
+    CommandService,
+    ConcurrentUpdateError,
+    CorruptRecordError,
+    DuplicateServiceError,
+    ServiceNotFoundError,
+    ServiceRegistry,
+    ServiceState,
+    find_services,
+    get_service,
+)
+from tests.conftest import in_ci
+from tests.postgres import PostgresServer, PostgresUnavailable
+
+
+def service(name: str, **labels: str) -> CommandService:
+    svc = CommandService.http(name, ["python", "-m", "http.server", "{port}"], labels=labels)
+    return svc
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    base = Path(tempfile.mkdtemp(prefix="outlive-pg-"))
+    base.chmod(0o755)
+    try:
+        server = PostgresServer(base).start()
+    except PostgresUnavailable as exc:
+        if in_ci():
+            pytest.fail(f"PostgreSQL is required in CI: {exc}")
+        pytest.skip(str(exc))
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def registry(request: pytest.FixtureRequest, outlive_home: Path) -> ServiceRegistry:
+    if request.param == "sqlite":
+        return ServiceRegistry()
+    url = request.getfixturevalue("postgres_url")
+    reg = ServiceRegistry(url)
+    from plugin_core.registry.schema import metadata
+
+    metadata.drop_all(reg.engine)
+    metadata.create_all(reg.engine)
+    return reg
+
+
+class TestRecords:
+    def test_save_and_get_by_name_and_uuid(self, registry: ServiceRegistry) -> None:
+        svc = service("a", team="ml")
+        registry.save(svc)
+        by_name = registry.get("a")
+        assert by_name.uuid == svc.uuid
+        assert registry.get(str(svc.uuid)).config.service_name == "a"
+        assert by_name.to_dict() == svc.to_dict()
+
+    def test_find_by_labels_type_and_config(self, registry: ServiceRegistry) -> None:
+        registry.save(service("a", team="ml", env="prod"))
+        registry.save(service("b", team="ml", env="dev"))
+        registry.save(service("c", team="web"))
+        assert {s.config.name for s in registry.find(labels={"team": "ml"})} == {"a", "b"}
+        assert [s.config.name for s in registry.find(labels={"team": "ml", "env": "dev"})] == ["b"]
+        assert len(registry.find(type=service("x").type)) == 3
+        assert [s.config.name for s in registry.find(config=service("c", team="web").config)] == ["c"]
+
+    def test_unknown_name_is_a_clear_error(self, registry: ServiceRegistry) -> None:
+        with pytest.raises(ServiceNotFoundError, match="outlive list"):
+            registry.get("nope")
+
+    def test_a_second_service_cannot_take_a_name(self, registry: ServiceRegistry) -> None:
+        registry.save(service("a"))
+        with pytest.raises(DuplicateServiceError, match="already registered"):
+            registry.save(service("a"))
+
+    def test_stale_write_is_refused(self, registry: ServiceRegistry) -> None:
+        registry.save(service("a"))
+        first, second = registry.get("a"), registry.get("a")
+        first.config.description = "first"
+        registry.save(first)
+        second.config.description = "second"
+        with pytest.raises(ConcurrentUpdateError, match="load it again"):
+            registry.save(second)
+        assert registry.get("a").config.description == "first"
+
+    def test_delete_removes_record_and_labels(self, registry: ServiceRegistry) -> None:
+        registry.save(service("a", team="ml"))
+        registry.delete("a")
+        assert registry.find(labels={"team": "ml"}) == []
+
+
+def _increment(args: tuple[str, int]) -> int:
+    """Read-modify-write with retry on conflict, as any careful writer does."""
+    url, count = args
+    registry = ServiceRegistry(url)
+    done = 0
+    while done < count:
+        svc = registry.get("counter")
+        svc.config.labels = {**svc.config.labels, "n": str(int(svc.config.labels["n"]) + 1)}
+        try:
+            registry.save(svc)
+            done += 1
+        except ConcurrentUpdateError:
+            continue
+    return done
+
+
+def test_two_writers_never_lose_an_update(registry: ServiceRegistry) -> None:
+    """Optimistic versioning: 4 processes x 15 increments = 60, none lost."""
+    registry.save(service("counter", n="0"))
+    with get_context("spawn").Pool(4) as pool:
+        assert sum(pool.map(_increment, [(registry.url, 15)] * 4)) == 60
+    assert registry.get("counter").config.labels["n"] == "60"
+
+
+class TestSQLiteFile:
+    def test_default_database_is_private_and_in_wal_mode(self, outlive_home: Path) -> None:
+        ServiceRegistry().save(service("a"))
+        db = outlive_home / "registry.db"
+        assert stat.S_IMODE(db.stat().st_mode) == 0o600
+        assert sqlite3.connect(db).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+    def test_registry_url_env_is_honoured(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("OUTLIVE_REGISTRY_URL", f"sqlite:///{tmp_path / 'other.db'}")
+        ServiceRegistry().save(service("elsewhere"))
+        assert (tmp_path / "other.db").exists()
+
+    def test_corrupted_record_is_named_and_others_stay_readable(self, outlive_home: Path) -> None:
+        registry = ServiceRegistry()
+        registry.save(service("good"))
+        registry.save(service("bad"))
+        with sqlite3.connect(outlive_home / "registry.db") as db:
+            db.execute("UPDATE outlive_services SET config = '{not json' WHERE name = 'bad'")
+        with pytest.raises(CorruptRecordError, match="'bad'"):
+            registry.get("bad")
+        assert [s.config.name for s in registry.find()] == ["good"]
+        assert [e.service_name for e in registry.corrupt_records] == ["bad"]
+        assert [s.config.name for s in find_services()] == ["good"]
+
+
+def test_registry_repr_hides_password() -> None:
+    assert "s3cret" not in repr(ServiceRegistry("postgresql+psycopg://u:s3cret@db.example/x"))
+
+
+@pytest.mark.integration
+def test_services_started_against_postgres(postgres_url: str) -> None:
+    """A real service recorded in PostgreSQL, found and stopped through it."""
+    registry = ServiceRegistry(postgres_url)
+    svc = service("pg-web")
+    from plugin_core import start_service, stop_service
+
+    start_service(svc, registry=registry, timeout=20)
+    assert get_service("pg-web", registry=registry).status.state == ServiceState.ACTIVE
+    stop_service("pg-web", registry=registry)
+    assert get_service("pg-web", registry=registry).status.state == ServiceState.INACTIVE
+    registry.delete("pg-web")
