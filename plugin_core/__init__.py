@@ -77,6 +77,8 @@ _EXPORTS: dict[str, str] = {
     "check_service_once": "plugin_core.snapshots",
     "await_service_active": "plugin_core.snapshots",
     "load_service": "plugin_core.definitions",
+    "prune_services": "plugin_core.prune",
+    "PruneReport": "plugin_core.prune",
     "wait_until": "plugin_core.waiting",
     "await_until": "plugin_core.waiting",
 }
@@ -98,72 +100,171 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from plugin_core.backends.command import CommandService, CommandServiceConfig
-    from plugin_core.backends.local import (
-        LocalDaemonService,
-        LocalDaemonServiceConfig,
-        LocalDaemonServiceEndpoint,
-        LocalDaemonServiceEndpointConfig,
-        LocalDaemonServiceEndpointStatus,
-        LocalDaemonServiceStatus,
-        http_endpoint,
+    from plugin_core.backends.command import (
+        CommandService as CommandService,
     )
-    from plugin_core.definitions import load_service
+    from plugin_core.backends.command import (
+        CommandServiceConfig as CommandServiceConfig,
+    )
+    from plugin_core.backends.local import (
+        LocalDaemonService as LocalDaemonService,
+    )
+    from plugin_core.backends.local import (
+        LocalDaemonServiceConfig as LocalDaemonServiceConfig,
+    )
+    from plugin_core.backends.local import (
+        LocalDaemonServiceEndpoint as LocalDaemonServiceEndpoint,
+    )
+    from plugin_core.backends.local import (
+        LocalDaemonServiceEndpointConfig as LocalDaemonServiceEndpointConfig,
+    )
+    from plugin_core.backends.local import (
+        LocalDaemonServiceEndpointStatus as LocalDaemonServiceEndpointStatus,
+    )
+    from plugin_core.backends.local import (
+        LocalDaemonServiceStatus as LocalDaemonServiceStatus,
+    )
+    from plugin_core.backends.local import (
+        http_endpoint as http_endpoint,
+    )
+    from plugin_core.definitions import load_service as load_service
     from plugin_core.errors import (
-        BackendError,
-        ConcurrentUpdateError,
-        ConfigError,
-        ContainerEngineError,
-        CorruptRecordError,
-        DaemonSpawnError,
-        DuplicateServiceError,
-        LifecycleError,
-        OutliveError,
-        PortInUseError,
-        RegistryError,
-        ServiceConfigConflictError,
-        ServiceFailedError,
-        ServiceNotFoundError,
-        StartTimeoutError,
-        UnknownServiceTypeError,
+        BackendError as BackendError,
+    )
+    from plugin_core.errors import (
+        ConcurrentUpdateError as ConcurrentUpdateError,
+    )
+    from plugin_core.errors import (
+        ConfigError as ConfigError,
+    )
+    from plugin_core.errors import (
+        ContainerEngineError as ContainerEngineError,
+    )
+    from plugin_core.errors import (
+        CorruptRecordError as CorruptRecordError,
+    )
+    from plugin_core.errors import (
+        DaemonSpawnError as DaemonSpawnError,
+    )
+    from plugin_core.errors import (
+        DuplicateServiceError as DuplicateServiceError,
+    )
+    from plugin_core.errors import (
+        LifecycleError as LifecycleError,
+    )
+    from plugin_core.errors import (
+        OutliveError as OutliveError,
+    )
+    from plugin_core.errors import (
+        PortInUseError as PortInUseError,
+    )
+    from plugin_core.errors import (
+        RegistryError as RegistryError,
+    )
+    from plugin_core.errors import (
+        ServiceConfigConflictError as ServiceConfigConflictError,
+    )
+    from plugin_core.errors import (
+        ServiceFailedError as ServiceFailedError,
+    )
+    from plugin_core.errors import (
+        ServiceNotFoundError as ServiceNotFoundError,
+    )
+    from plugin_core.errors import (
+        StartTimeoutError as StartTimeoutError,
+    )
+    from plugin_core.errors import (
+        UnknownServiceTypeError as UnknownServiceTypeError,
     )
     from plugin_core.lifecycle import (
-        delete_service,
-        find_services,
-        get_service,
-        start_service,
-        stop_service,
-        update_service,
-        wait_for_service,
+        delete_service as delete_service,
     )
-    from plugin_core.model.config import ServiceConfig
+    from plugin_core.lifecycle import (
+        find_services as find_services,
+    )
+    from plugin_core.lifecycle import (
+        get_service as get_service,
+    )
+    from plugin_core.lifecycle import (
+        start_service as start_service,
+    )
+    from plugin_core.lifecycle import (
+        stop_service as stop_service,
+    )
+    from plugin_core.lifecycle import (
+        update_service as update_service,
+    )
+    from plugin_core.lifecycle import (
+        wait_for_service as wait_for_service,
+    )
+    from plugin_core.model.config import ServiceConfig as ServiceConfig
     from plugin_core.model.endpoint import (
-        BaseServiceEndpoint,
-        ServiceEndpointConfig,
-        ServiceEndpointProtocol,
-        ServiceEndpointStatus,
+        BaseServiceEndpoint as BaseServiceEndpoint,
+    )
+    from plugin_core.model.endpoint import (
+        ServiceEndpointConfig as ServiceEndpointConfig,
+    )
+    from plugin_core.model.endpoint import (
+        ServiceEndpointProtocol as ServiceEndpointProtocol,
+    )
+    from plugin_core.model.endpoint import (
+        ServiceEndpointStatus as ServiceEndpointStatus,
     )
     from plugin_core.model.monitors import (
-        BaseServiceEndpointHealthMonitor,
-        BaseServiceEndpointHealthMonitorConfig,
-        HTTPEndpointHealthMonitor,
-        HTTPEndpointHealthMonitorConfig,
-        ProbeResult,
-        TCPEndpointHealthMonitor,
-        TCPEndpointHealthMonitorConfig,
+        BaseServiceEndpointHealthMonitor as BaseServiceEndpointHealthMonitor,
     )
-    from plugin_core.model.probe_policy import ProbePolicy
-    from plugin_core.model.restart import RestartPolicy
-    from plugin_core.model.service_type import ServiceType
-    from plugin_core.model.state import ServiceState
-    from plugin_core.model.status import ServiceStatus
-    from plugin_core.model.typed import BaseTypedModel
-    from plugin_core.registry.store import ServiceRecord, ServiceRegistry
-    from plugin_core.service import BaseDeploymentService, BaseService, update_service_status
+    from plugin_core.model.monitors import (
+        BaseServiceEndpointHealthMonitorConfig as BaseServiceEndpointHealthMonitorConfig,
+    )
+    from plugin_core.model.monitors import (
+        HTTPEndpointHealthMonitor as HTTPEndpointHealthMonitor,
+    )
+    from plugin_core.model.monitors import (
+        HTTPEndpointHealthMonitorConfig as HTTPEndpointHealthMonitorConfig,
+    )
+    from plugin_core.model.monitors import (
+        ProbeResult as ProbeResult,
+    )
+    from plugin_core.model.monitors import (
+        TCPEndpointHealthMonitor as TCPEndpointHealthMonitor,
+    )
+    from plugin_core.model.monitors import (
+        TCPEndpointHealthMonitorConfig as TCPEndpointHealthMonitorConfig,
+    )
+    from plugin_core.model.probe_policy import ProbePolicy as ProbePolicy
+    from plugin_core.model.restart import RestartPolicy as RestartPolicy
+    from plugin_core.model.service_type import ServiceType as ServiceType
+    from plugin_core.model.state import ServiceState as ServiceState
+    from plugin_core.model.status import ServiceStatus as ServiceStatus
+    from plugin_core.model.typed import BaseTypedModel as BaseTypedModel
+    from plugin_core.prune import PruneReport as PruneReport
+    from plugin_core.prune import prune_services as prune_services
+    from plugin_core.registry.store import (
+        ServiceRecord as ServiceRecord,
+    )
+    from plugin_core.registry.store import (
+        ServiceRegistry as ServiceRegistry,
+    )
+    from plugin_core.service import (
+        BaseDeploymentService as BaseDeploymentService,
+    )
+    from plugin_core.service import (
+        BaseService as BaseService,
+    )
+    from plugin_core.service import (
+        update_service_status as update_service_status,
+    )
     from plugin_core.snapshots import (
-        ServiceSnapshot,
-        await_service_active,
-        check_service_once,
-        service_info,
+        ServiceSnapshot as ServiceSnapshot,
     )
-    from plugin_core.waiting import await_until, wait_until
+    from plugin_core.snapshots import (
+        await_service_active as await_service_active,
+    )
+    from plugin_core.snapshots import (
+        check_service_once as check_service_once,
+    )
+    from plugin_core.snapshots import (
+        service_info as service_info,
+    )
+    from plugin_core.waiting import await_until as await_until
+    from plugin_core.waiting import wait_until as wait_until

@@ -13,7 +13,6 @@ and nothing else, so they all behave alike:
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,10 +31,11 @@ from plugin_core.model.probe_policy import ProbePolicy
 from plugin_core.model.state import ServiceState
 from plugin_core.registry.store import ServiceRegistry
 from plugin_core.service import BaseService
-from plugin_core.waiting import await_until, wait_until
+from plugin_core.waiting import wait_until
 
 ServiceRef = BaseService | str
 OnChange = Literal["restart", "fail"]
+Progress = Callable[[BaseService, float], None]
 
 
 def _registry(registry: ServiceRegistry | None, service: BaseService | None = None) -> ServiceRegistry:
@@ -73,12 +73,21 @@ def start_service(
     registry: ServiceRegistry | None = None,
     timeout: float | None = None,
     on_change: OnChange = "restart",
+    wait: bool = True,
+    on_progress: Progress | None = None,
 ) -> BaseService:
-    """Start ``service`` (or reuse the one of that name) and wait until it is ACTIVE."""
+    """Start ``service`` (or reuse the one of that name) and wait until it is ACTIVE.
+
+    With ``wait=False`` it returns right after the launch (PENDING_STARTUP saved), for callers
+    that wait elsewhere (a deferrable sensor); a launch that fails at once still raises.
+    ``on_progress(service, elapsed)`` is called after each observation while waiting.
+    """
     registry = _registry(registry, service)
     with name_lock(service.config.service_name):
         target = _claim(service, registry, on_change)
-    return _await_active(target, registry, timeout)
+    if not wait:
+        return target
+    return _await_active(target, registry, timeout, on_progress)
 
 
 def _claim(service: BaseService, registry: ServiceRegistry, on_change: OnChange) -> BaseService:
@@ -101,9 +110,12 @@ def _claim(service: BaseService, registry: ServiceRegistry, on_change: OnChange)
         existing.deprovision()  # also sweeps leftovers of a crashed earlier run
         service.uuid = existing.uuid
         service.registry_version = existing.registry_version
-        if existing.endpoint is not None and service.endpoint is not None:
-            if service.endpoint.config == existing.endpoint.config:
-                service.endpoint.status.port = existing.endpoint.status.port
+        if (
+            existing.endpoint is not None
+            and service.endpoint is not None
+            and service.endpoint.config == existing.endpoint.config
+        ):
+            service.endpoint.status.port = existing.endpoint.status.port
     service.admin_state = ServiceState.ACTIVE
     service.status.update_state(ServiceState.PENDING_STARTUP)
     try:
@@ -122,10 +134,15 @@ def _claim(service: BaseService, registry: ServiceRegistry, on_change: OnChange)
     return service
 
 
-def _await_active(service: BaseService, registry: ServiceRegistry, timeout: float | None) -> BaseService:
+def _await_active(
+    service: BaseService,
+    registry: ServiceRegistry,
+    timeout: float | None,
+    on_progress: Progress | None = None,
+) -> BaseService:
     policy = service.probe_policy
     budget = policy.startup_timeout if timeout is None else timeout
-    outcome = settle(service, timeout=budget, policy=policy)
+    outcome = settle(service, timeout=budget, policy=policy, on_progress=on_progress)
     _save(service, registry, best_effort=True)
     if outcome == ServiceState.ACTIVE:
         return service
@@ -154,13 +171,20 @@ def _not_active_error(service: BaseService, budget: float) -> Exception:
 
 
 def settle(
-    service: BaseService, *, timeout: float, policy: ProbePolicy | None = None
+    service: BaseService,
+    *,
+    timeout: float,
+    policy: ProbePolicy | None = None,
+    on_progress: Progress | None = None,
 ) -> ServiceState:
     """Observe until the state matches ``admin_state``, fails, or ``timeout`` passes; return it."""
     target = service.admin_state
+    started = time.monotonic()
 
     def check() -> ServiceState | None:
         service.update_status()
+        if on_progress is not None:
+            on_progress(service, time.monotonic() - started)
         state = service.status.state
         if state == target or state == ServiceState.ERROR:
             return state
@@ -202,6 +226,7 @@ def update_service(
     *,
     registry: ServiceRegistry | None = None,
     timeout: float | None = None,
+    wait: bool = True,
 ) -> BaseService:
     """Apply a new config (or a whole new definition); a running service is restarted with it."""
     registry = _registry(registry, ref if isinstance(ref, BaseService) else None)
@@ -215,7 +240,9 @@ def update_service(
     if current.admin_state != ServiceState.ACTIVE:
         _save(replacement, registry)
         return replacement
-    return start_service(replacement, registry=registry, timeout=timeout, on_change="restart")
+    return start_service(
+        replacement, registry=registry, timeout=timeout, on_change="restart", wait=wait
+    )
 
 
 def delete_service(ref: ServiceRef, *, registry: ServiceRegistry | None = None, force: bool = False) -> None:
@@ -282,7 +309,7 @@ def wait_for_service(
     registry: ServiceRegistry | None = None,
     timeout: float = 300.0,
     policy: ProbePolicy | None = None,
-    on_progress: Callable[[BaseService, float], None] | None = None,
+    on_progress: Progress | None = None,
 ) -> BaseService:
     """Wait until the service is ACTIVE; raise at once if it fails, or when ``timeout`` passes."""
     registry = _registry(registry, ref if isinstance(ref, BaseService) else None)

@@ -15,7 +15,7 @@ def tail_lines(path: Path, count: int) -> list[str]:
     if count <= 0:
         return []
     try:
-        handle = open(path, "rb")
+        handle = open(path, "rb")  # noqa: SIM115 - closed by the `with` below
     except FileNotFoundError:
         return []
     with handle:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 from urllib.parse import urlsplit
 
 from plugin_core.model.monitors import ProbeResult
@@ -39,13 +40,12 @@ def probe_http(url: str, *, method: str, accepted: set[int], timeout: float) -> 
     import http.client
 
     parts = urlsplit(url)
-    connection_class = (
-        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    )
-    kwargs: dict[str, object] = {"timeout": timeout}
+    host = parts.hostname or "127.0.0.1"
+    connection: http.client.HTTPConnection
     if parts.scheme == "https":
-        kwargs["context"] = _lenient_tls()
-    connection = connection_class(parts.hostname or "127.0.0.1", parts.port, **kwargs)  # type: ignore[arg-type]
+        connection = http.client.HTTPSConnection(host, parts.port, timeout=timeout, context=_lenient_tls())
+    else:
+        connection = http.client.HTTPConnection(host, parts.port, timeout=timeout)
     try:
         connection.request(method, _path(url), headers={"Connection": "close"})
         status = connection.getresponse().status
@@ -101,10 +101,8 @@ def _describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _lenient_tls() -> object:
+def _lenient_tls() -> ssl.SSLContext:
     """Health checks of self-signed local servers must not fail on certificates."""
-    import ssl
-
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE

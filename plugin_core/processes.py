@@ -10,6 +10,7 @@ is left.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -165,10 +166,8 @@ def marked_processes(marker: str) -> list[psutil.Process]:
 def _signal(process: psutil.Process, signum: int) -> None:
     import psutil
 
-    try:
+    with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
         process.send_signal(signum)
-    except (psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
-        pass
 
 
 def wait_gone(identity: ProcessIdentity, timeout: float) -> bool:

@@ -23,11 +23,11 @@ def main(argv: list[str]) -> int:
 
     try:
         with open(argv[1]) as handle:
-            service = LocalDaemonService.from_json(handle.read())
+            service: LocalDaemonService = LocalDaemonService.from_json(handle.read())
         service.run()
     except SystemExit:
         raise
-    except BaseException:  # noqa: BLE001 - the process boundary: report the reason, then exit 1
+    except BaseException:
         traceback.print_exc()
         sys.stderr.flush()
         return 1

@@ -56,7 +56,7 @@ class CommandService(LocalDaemonService):
         type="local", flavor="command", name="Command", description="Any program run as a service"
     )
 
-    config: CommandServiceConfig  # type: ignore[assignment]
+    config: CommandServiceConfig
 
     @classmethod
     def http(
@@ -70,7 +70,7 @@ class CommandService(LocalDaemonService):
     ) -> CommandService:
         """A command service with an HTTP endpoint and health check: the usual model server."""
         return cls(
-            config=CommandServiceConfig(name=name, command=command, **config),  # type: ignore[arg-type]
+            config=CommandServiceConfig(name=name, command=command, **config),
             endpoint=http_endpoint(port, health_path=health_path),
         )
 

@@ -105,10 +105,10 @@ class LocalDaemonServiceEndpointStatus(ServiceEndpointStatus):
 class LocalDaemonServiceEndpoint(BaseServiceEndpoint):
     """An endpoint whose port is reserved before the daemon starts, so it can be passed in."""
 
-    config: SerializeAsAny[LocalDaemonServiceEndpointConfig] = Field(  # type: ignore[assignment]
+    config: SerializeAsAny[LocalDaemonServiceEndpointConfig] = Field(
         default_factory=LocalDaemonServiceEndpointConfig
     )
-    status: SerializeAsAny[LocalDaemonServiceEndpointStatus] = Field(  # type: ignore[assignment]
+    status: SerializeAsAny[LocalDaemonServiceEndpointStatus] = Field(
         default_factory=LocalDaemonServiceEndpointStatus
     )
 
@@ -133,11 +133,11 @@ class LocalDaemonService(BaseService):
         type="local", flavor="daemon", name="Local daemon", description="A local process"
     )
 
-    config: SerializeAsAny[LocalDaemonServiceConfig]  # type: ignore[assignment]
-    status: SerializeAsAny[LocalDaemonServiceStatus] = Field(  # type: ignore[assignment]
+    config: SerializeAsAny[LocalDaemonServiceConfig]
+    status: SerializeAsAny[LocalDaemonServiceStatus] = Field(
         default_factory=LocalDaemonServiceStatus
     )
-    endpoint: SerializeAsAny[LocalDaemonServiceEndpoint] | None = None  # type: ignore[assignment]
+    endpoint: SerializeAsAny[LocalDaemonServiceEndpoint] | None = None
 
     def run(self) -> None:
         """The service's work, run inside the daemon process until it returns or is stopped."""
@@ -344,7 +344,10 @@ def http_endpoint(
     probe: Any = None,
 ) -> LocalDaemonServiceEndpoint:
     """An HTTP endpoint with an HTTP health monitor on ``health_path``: the common case."""
-    from plugin_core.model.monitors import HTTPEndpointHealthMonitor, HTTPEndpointHealthMonitorConfig
+    from plugin_core.model.monitors import (
+        HTTPEndpointHealthMonitor,
+        HTTPEndpointHealthMonitorConfig,
+    )
 
     monitor_config = HTTPEndpointHealthMonitorConfig(healthcheck_uri_path=health_path)
     if probe is not None:

@@ -99,7 +99,7 @@ class BaseServiceEndpointHealthMonitor(BaseTypedModel):
 class HTTPEndpointHealthMonitor(BaseServiceEndpointHealthMonitor):
     """Healthy when an HTTP request to the endpoint's health path gets an accepted code."""
 
-    config: SerializeAsAny[HTTPEndpointHealthMonitorConfig] = Field(  # type: ignore[assignment]
+    config: SerializeAsAny[HTTPEndpointHealthMonitorConfig] = Field(
         default_factory=HTTPEndpointHealthMonitorConfig
     )
 
@@ -143,7 +143,7 @@ class HTTPEndpointHealthMonitor(BaseServiceEndpointHealthMonitor):
 class TCPEndpointHealthMonitor(BaseServiceEndpointHealthMonitor):
     """Healthy when the endpoint's port accepts a TCP connection."""
 
-    config: SerializeAsAny[TCPEndpointHealthMonitorConfig] = Field(  # type: ignore[assignment]
+    config: SerializeAsAny[TCPEndpointHealthMonitorConfig] = Field(
         default_factory=TCPEndpointHealthMonitorConfig
     )
 

@@ -10,6 +10,7 @@ of failing later inside a daemon.
 
 from __future__ import annotations
 
+import builtins
 import importlib
 import json
 from typing import Any, ClassVar, TypeVar
@@ -60,7 +61,7 @@ class BaseTypedModel(BaseModel):
         return result
 
     @classmethod
-    def from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    def from_dict(cls: builtins.type[T], data: dict[str, Any]) -> T:
         """Load a model of the class named in ``data['type']``, which must be a ``cls``."""
         from pydantic import ValidationError
 
@@ -70,7 +71,7 @@ class BaseTypedModel(BaseModel):
             raise ConfigError(describe_validation_error(exc, cls.__name__)) from None
 
     @classmethod
-    def from_json(cls: type[T], text: str) -> T:
+    def from_json(cls: builtins.type[T], text: str) -> T:
         """Like :meth:`from_dict`, from a JSON string."""
         try:
             data = json.loads(text)
