@@ -17,12 +17,16 @@ if TYPE_CHECKING:
     from plugin_core.service import BaseService
 
 
-def observe(service: BaseService) -> ServiceState:
-    """Update ``service.status`` (and its endpoint's) from one look; return the new state."""
+def observe(service: BaseService, probe_timeout: float | None = None) -> ServiceState:
+    """Update ``service.status`` (and its endpoint's) from one look; return the new state.
+
+    ``probe_timeout`` bounds the health check, so a caller's deadline holds even when the
+    service accepts connections but does not answer.
+    """
     state, message = service.check_status()
     status = service.status
     if state == ServiceState.ACTIVE and service.endpoint is not None:
-        state, message = _judge_probe(service)
+        state, message = _judge_probe(service, probe_timeout)
     elif state != ServiceState.ACTIVE and service.endpoint is not None:
         service.endpoint.status.update_state(ServiceState.INACTIVE)
     if state == ServiceState.ERROR:
@@ -34,11 +38,11 @@ def observe(service: BaseService) -> ServiceState:
     return state
 
 
-def _judge_probe(service: BaseService) -> tuple[ServiceState, str]:
+def _judge_probe(service: BaseService, timeout: float | None) -> tuple[ServiceState, str]:
     assert service.endpoint is not None
     policy = service.probe_policy
     status = service.status
-    result = service.endpoint.probe()
+    result = service.endpoint.probe(timeout)
     status.last_probe = result.detail
     if result.ok:
         status.consecutive_successes += 1

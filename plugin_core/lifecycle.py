@@ -25,6 +25,7 @@ from plugin_core.errors import (
     ServiceFailedError,
     StartTimeoutError,
 )
+from plugin_core.health import observe
 from plugin_core.locks import name_lock
 from plugin_core.model.config import ServiceConfig
 from plugin_core.model.probe_policy import ProbePolicy
@@ -180,9 +181,10 @@ def settle(
     """Observe until the state matches ``admin_state``, fails, or ``timeout`` passes; return it."""
     target = service.admin_state
     started = time.monotonic()
+    deadline = started + timeout
 
     def check() -> ServiceState | None:
-        service.update_status()
+        observe(service, probe_timeout=deadline - time.monotonic())
         if on_progress is not None:
             on_progress(service, time.monotonic() - started)
         state = service.status.state
@@ -315,9 +317,10 @@ def wait_for_service(
     registry = _registry(registry, ref if isinstance(ref, BaseService) else None)
     service = _resolve(ref, registry)
     started = time.monotonic()
+    deadline = started + timeout
 
     def check() -> ServiceState | None:
-        service.update_status()
+        observe(service, probe_timeout=deadline - time.monotonic())
         if on_progress is not None:
             on_progress(service, time.monotonic() - started)
         state = service.status.state

@@ -65,13 +65,13 @@ class BaseServiceEndpoint(BaseTypedModel):
     status: SerializeAsAny[ServiceEndpointStatus] = Field(default_factory=ServiceEndpointStatus)
     monitor: SerializeAsAny[BaseServiceEndpointHealthMonitor] | None = None
 
-    def probe(self) -> ProbeResult:
+    def probe(self, timeout: float | None = None) -> ProbeResult:
         """One health check of the current address; refused connections are a result, not an error."""
         if self.monitor is None:
             if self.status.port:
                 return ProbeResult(ok=True, detail="no health monitor configured")
             return ProbeResult(ok=False, detail="no port assigned yet")
-        return self.monitor.probe(self)
+        return self.monitor.probe(self, timeout)
 
     def check_status(self) -> tuple[ServiceState, str]:
         """ACTIVE when the monitor's probe succeeds, else PENDING_STARTUP with the probe's detail."""

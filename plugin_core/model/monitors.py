@@ -80,15 +80,19 @@ class BaseServiceEndpointHealthMonitor(BaseTypedModel):
         """The probe timing and thresholds to use with this monitor."""
         return self.config.probe
 
-    def probe(self, endpoint: BaseServiceEndpoint) -> ProbeResult:
-        """Check the endpoint once."""
+    def probe(self, endpoint: BaseServiceEndpoint, timeout: float | None = None) -> ProbeResult:
+        """Check the endpoint once, within ``timeout`` seconds if given (a caller's deadline)."""
         raise NotImplementedError(f"{type(self).__name__} must implement probe()")
 
-    async def aprobe(self, endpoint: BaseServiceEndpoint) -> ProbeResult:
+    async def aprobe(self, endpoint: BaseServiceEndpoint, timeout: float | None = None) -> ProbeResult:
         """Check the endpoint once without blocking the event loop."""
         import asyncio
 
-        return await asyncio.to_thread(self.probe, endpoint)
+        return await asyncio.to_thread(self.probe, endpoint, timeout)
+
+    def _timeout(self, own: float, limit: float | None) -> float:
+        bound = min(own, self.policy.timeout)
+        return max(min(bound, limit), 0.001) if limit is not None else bound
 
     def check_endpoint_status(self, endpoint: BaseServiceEndpoint) -> tuple[bool, str]:
         """ZenML's form of :meth:`probe`: ``(healthy, message)``."""
@@ -113,7 +117,7 @@ class HTTPEndpointHealthMonitor(BaseServiceEndpointHealthMonitor):
             path = "/" + path
         return uri.rstrip("/") + (path or "/")
 
-    def probe(self, endpoint: BaseServiceEndpoint) -> ProbeResult:
+    def probe(self, endpoint: BaseServiceEndpoint, timeout: float | None = None) -> ProbeResult:
         from plugin_core.probes import probe_http
 
         url = self.get_healthcheck_uri(endpoint)
@@ -123,10 +127,10 @@ class HTTPEndpointHealthMonitor(BaseServiceEndpointHealthMonitor):
             url,
             method="HEAD" if self.config.use_head_request else "GET",
             accepted=self.config.accepted_codes(),
-            timeout=min(self.config.http_timeout, self.policy.timeout),
+            timeout=self._timeout(self.config.http_timeout, timeout),
         )
 
-    async def aprobe(self, endpoint: BaseServiceEndpoint) -> ProbeResult:
+    async def aprobe(self, endpoint: BaseServiceEndpoint, timeout: float | None = None) -> ProbeResult:
         from plugin_core.probes import aprobe_http
 
         url = self.get_healthcheck_uri(endpoint)
@@ -136,7 +140,7 @@ class HTTPEndpointHealthMonitor(BaseServiceEndpointHealthMonitor):
             url,
             method="HEAD" if self.config.use_head_request else "GET",
             accepted=self.config.accepted_codes(),
-            timeout=min(self.config.http_timeout, self.policy.timeout),
+            timeout=self._timeout(self.config.http_timeout, timeout),
         )
 
 
@@ -147,18 +151,18 @@ class TCPEndpointHealthMonitor(BaseServiceEndpointHealthMonitor):
         default_factory=TCPEndpointHealthMonitorConfig
     )
 
-    def probe(self, endpoint: BaseServiceEndpoint) -> ProbeResult:
+    def probe(self, endpoint: BaseServiceEndpoint, timeout: float | None = None) -> ProbeResult:
         from plugin_core.probes import probe_tcp
 
         host, port = endpoint.status.hostname, endpoint.status.port
         if not host or not port:
             return ProbeResult(ok=False, detail="endpoint has no address yet")
-        return probe_tcp(host, port, timeout=min(self.config.timeout, self.policy.timeout))
+        return probe_tcp(host, port, timeout=self._timeout(self.config.timeout, timeout))
 
-    async def aprobe(self, endpoint: BaseServiceEndpoint) -> ProbeResult:
+    async def aprobe(self, endpoint: BaseServiceEndpoint, timeout: float | None = None) -> ProbeResult:
         from plugin_core.probes import aprobe_tcp
 
         host, port = endpoint.status.hostname, endpoint.status.port
         if not host or not port:
             return ProbeResult(ok=False, detail="endpoint has no address yet")
-        return await aprobe_tcp(host, port, timeout=min(self.config.timeout, self.policy.timeout))
+        return await aprobe_tcp(host, port, timeout=self._timeout(self.config.timeout, timeout))

@@ -347,3 +347,62 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+class TestDeadlines:
+    def test_timeout_holds_against_a_server_that_never_answers(self, tmp_path: Path) -> None:
+        """A port that accepts but never replies cannot stretch start(timeout) by a probe timeout."""
+        script = tmp_path / "mute.py"
+        script.write_text(
+            "import socket, sys, time\ns = socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen()\n"
+            "conns = []\nwhile True: conns.append(s.accept())\n"
+        )
+        service = CommandService.http("mute", [PY, str(script), "{port}"])
+        began = time.monotonic()
+        with pytest.raises(StartTimeoutError, match="did not become active within 1s"):
+            service.start(timeout=1.0)
+        assert time.monotonic() - began < 1.0 + 0.2 + 0.5  # 0.5 s: launch and registry writes
+
+
+class TestUpdateAndPrune:
+    def test_update_restarts_a_running_service_with_the_new_config(self) -> None:
+        from plugin_core import update_service
+
+        web("upd").start(timeout=20)
+        before = get_service("upd")
+        new_config = before.config.model_copy(update={"env": {"VERSION": "2"}})
+        after = update_service("upd", new_config, timeout=20)
+        assert after.uuid == before.uuid
+        assert after.status.pid != before.status.pid
+        assert psutil.Process(after.status.pid).children()[0].environ()["VERSION"] == "2"
+        assert http_get(after.get_prediction_url() or "")[0] == 200
+
+    def test_update_of_a_stopped_service_only_records_it(self) -> None:
+        from plugin_core import update_service
+
+        web("idle").start(timeout=20)
+        stop_service("idle")
+        config = get_service("idle").config.model_copy(update={"description": "v2"})
+        updated = update_service("idle", config)
+        assert updated.status.state == ServiceState.INACTIVE
+        assert get_service("idle").config.description == "v2"
+
+    def test_prune_removes_stopped_and_failed_records_only(self) -> None:
+        from plugin_core import prune_services
+
+        web("keep").start(timeout=20)
+        web("gone").start(timeout=20)
+        stop_service("gone")
+        with pytest.raises(ServiceFailedError):
+            CommandService.http("broken", [PY, "-c", "raise SystemExit(4)"]).start(timeout=10)
+        report = prune_services()
+        assert sorted(report.deleted) == ["broken", "gone"]
+        assert [s.config.service_name for s in find_services()] == ["keep"]
+
+    def test_poll_service_status_agrees_with_admin_state(self) -> None:
+        service = web("poll")
+        service.start(timeout=20)
+        assert service.poll_service_status(timeout=5) is True
+        service.stop()
+        assert service.poll_service_status(timeout=5) is True
+        assert service.is_stopped
