@@ -239,6 +239,11 @@ def update_service(
         replacement = current.model_copy(update={"config": config}, deep=True)
     replacement.uuid = current.uuid
     replacement.registry_version = current.registry_version
+    if type(replacement) is type(current):
+        # What was observed (runtime directory, logs, last port) still describes this service.
+        replacement.status = current.status.model_copy(deep=True)
+        if replacement.endpoint is not None and current.endpoint is not None:
+            replacement.endpoint.status = current.endpoint.status.model_copy(deep=True)
     if current.admin_state != ServiceState.ACTIVE:
         _save(replacement, registry)
         return replacement

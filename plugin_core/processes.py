@@ -115,12 +115,37 @@ def stop_tree(
         return []
     for proc in targets:
         _signal(proc, signal.SIGTERM)
-    _, alive = psutil.wait_procs(targets, timeout=max(grace, 0.0))
+    alive = _wait_all(targets, timeout=max(grace, 0.0))
     alive += [p for p in _collect(roots, marker) if p not in targets]  # spawned while stopping
     for proc in alive:
         _signal(proc, signal.SIGKILL)
-    psutil.wait_procs(alive, timeout=5.0)
+    _wait_all(alive, timeout=5.0)
     return [proc.pid for proc in alive]
+
+
+def _wait_all(processes: list[psutil.Process], *, timeout: float) -> list[psutil.Process]:
+    """Poll until every process has ended (zombies count as ended); return the survivors.
+
+    Not ``psutil.wait_procs``: our services are not our children, so it would poll each one
+    in slices and wait out a zombie that init has not reaped yet.
+    """
+    deadline = time.monotonic() + timeout
+    pending = list(processes)
+    while pending:
+        pending = [proc for proc in pending if _running(proc)]
+        if not pending or time.monotonic() >= deadline:
+            break
+        time.sleep(0.005)
+    return pending
+
+
+def _running(process: psutil.Process) -> bool:
+    import psutil
+
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _collect(roots: Iterable[ProcessIdentity], marker: str | None) -> list[psutil.Process]:

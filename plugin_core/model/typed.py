@@ -142,5 +142,6 @@ def describe_validation_error(exc: Any, model_name: str) -> str:
     lines = []
     for error in exc.errors():
         location = ".".join(str(part) for part in error.get("loc", ())) or "(root)"
-        lines.append(f"  {location}: {error.get('msg', 'invalid')}")
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        lines.append(f"  {location}: {message}")
     return f"Invalid {model_name}:\n" + "\n".join(lines)

@@ -406,3 +406,26 @@ class TestUpdateAndPrune:
         service.stop()
         assert service.poll_service_status(timeout=5) is True
         assert service.is_stopped
+
+
+def test_update_of_a_stopped_service_keeps_its_logs_and_files() -> None:
+    """The observed status (runtime dir, logs) survives an update, and delete cleans it up."""
+    from plugin_core import delete_service, update_service
+
+    service = web("kept")
+    service.start(timeout=20)
+    http_get(service.get_prediction_url() or "")
+    stop_service("kept")
+    runtime = Path(get_service("kept").status.runtime_path or "")
+    update_service("kept", get_service("kept").config.model_copy(update={"description": "v2"}))
+    assert get_service("kept").log_tail(5) != []
+    delete_service("kept")
+    assert not runtime.exists()
+
+
+def test_stop_does_not_wait_out_the_grace_when_sigterm_works() -> None:
+    service = web("quick")
+    service.start(timeout=20)
+    began = time.monotonic()
+    stop_service("quick")
+    assert time.monotonic() - began < 5.0  # the 10 s grace period was not waited out

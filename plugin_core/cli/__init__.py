@@ -1,0 +1,10 @@
+"""The ``outlive`` command line (typer + rich).
+
+Imported only when the CLI runs, so ``import plugin_core`` never pays for typer or rich.
+"""
+
+from __future__ import annotations
+
+from plugin_core.cli.app import app, main
+
+__all__ = ["app", "main"]

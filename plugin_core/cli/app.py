@@ -1,0 +1,393 @@
+"""The ``outlive`` commands: argument mapping onto plugin_core's public functions, nothing more.
+
+Every behaviour (idempotent start, waiting, stopping the tree, deleting) lives in
+:mod:`plugin_core.lifecycle`; a command loads its input, calls one core function and
+hands the result to :mod:`plugin_core.cli.views`. :class:`OutliveGroup` is the process
+boundary: it turns any :class:`~plugin_core.errors.OutliveError` into a clear message
+and an exit code, so a user never sees a traceback for a mistake they can fix.
+
+Exit codes: 0 ok, 1 other outlive error, 2 bad input (usage, definition file),
+3 no such service, 4 the service did not become (or stay) what was asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.live import Live
+from rich.markup import escape
+from typer.core import TyperGroup
+
+from plugin_core.cli import views
+from plugin_core.errors import ConfigError, LifecycleError, OutliveError, ServiceNotFoundError
+from plugin_core.model.state import ServiceState
+
+if TYPE_CHECKING:
+    from plugin_core.registry.store import ServiceRegistry
+    from plugin_core.service import BaseService
+
+EXIT_ERROR, EXIT_BAD_INPUT, EXIT_NOT_FOUND, EXIT_NOT_ACTIVE = 1, 2, 3, 4
+
+
+def exit_code_for(exc: OutliveError) -> int:
+    """The documented exit code for an error, so scripts can tell "fix your file" from "wait"."""
+    if isinstance(exc, ServiceNotFoundError):
+        return EXIT_NOT_FOUND
+    if isinstance(exc, ConfigError):
+        return EXIT_BAD_INPUT
+    if isinstance(exc, LifecycleError):
+        return EXIT_NOT_ACTIVE
+    return EXIT_ERROR
+
+
+class OutliveGroup(TyperGroup):
+    """The one place where outlive's errors become messages and exit codes (no tracebacks)."""
+
+    def invoke(self, ctx: Any) -> Any:  # typer's Context base class lives in a private module
+        try:
+            return super().invoke(ctx)
+        except OutliveError as exc:
+            views.show_error(exc)
+            raise typer.Exit(exit_code_for(exc)) from None
+        except KeyboardInterrupt:
+            views.say("[dim]interrupted[/]")
+            raise typer.Exit(130) from None
+
+
+app = typer.Typer(
+    cls=OutliveGroup,
+    name="outlive",
+    help="Start, track, health-check and stop services that outlive the run that started them.",
+    epilog="Exit codes: 0 ok, 1 other error, 2 bad input or definition file, 3 no such service, "
+    "4 the service did not become (or stay) active.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+class OnChange(str, Enum):
+    """What ``start`` does when a service of that name runs with a different config."""
+
+    restart = "restart"
+    fail = "fail"
+
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON on stdout, for scripts.")]
+NameArg = Annotated[
+    str, typer.Argument(metavar="NAME", help="Service name (or uuid).", show_default=False)
+]
+FileArg = Annotated[
+    Path,
+    typer.Argument(
+        metavar="FILE", help="Service definition, YAML or JSON (type + config).", show_default=False
+    ),
+]
+
+
+# -- shared plumbing ---------------------------------------------------------------------------
+
+
+def _print_version(value: bool) -> None:
+    """Answer ``--version`` before any command is required."""
+    if value:
+        from plugin_core import __version__
+
+        typer.echo(f"outlive {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    registry: Annotated[
+        str | None,
+        typer.Option(
+            "--registry",
+            metavar="URL",
+            help="Registry URL (any SQLAlchemy URL). Default: $OUTLIVE_REGISTRY_URL, "
+            "else SQLite in $OUTLIVE_HOME.",
+            show_default=False,
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Start, track, health-check and stop services that outlive the run that started them."""
+    ctx.obj = registry
+
+
+def _registry(ctx: typer.Context) -> ServiceRegistry:
+    """The registry chosen by ``--registry`` (or the default one), built on first use."""
+    from plugin_core.registry.store import ServiceRegistry
+
+    url = ctx.find_root().obj
+    return ServiceRegistry(url if isinstance(url, str) else None)
+
+
+def _load(file: Path) -> BaseService:
+    """A service from a definition file; a bad file's error names the file."""
+    from plugin_core.definitions import load_service
+
+    if not file.is_file():
+        raise ConfigError(
+            f"{file}: no such file (give the path of a YAML or JSON service definition)"
+        )
+    try:
+        return load_service(file)
+    except ConfigError as exc:
+        raise ConfigError(f"{file}: {exc}") from None
+
+
+def _info(service: BaseService) -> dict[str, Any]:
+    from plugin_core.snapshots import service_info
+
+    return service_info(service)
+
+
+def _where(service: BaseService) -> str:
+    url = service.get_prediction_url()
+    return f" at [link={url}]{escape(url)}[/link]" if url else ""
+
+
+@contextmanager
+def _live(view: views.ProgressView, enabled: bool) -> Iterator[None]:
+    """Show ``view`` on stderr while the block runs (transient: the result line replaces it)."""
+    if not enabled:
+        yield
+        return
+    with Live(view, console=views.err_console(), refresh_per_second=8, transient=True):
+        yield
+
+
+def _progress_callback(view: views.ProgressView) -> Callable[[BaseService, float], None]:
+    """Feed ``wait_for_service``'s observations into the live view."""
+
+    def on_progress(service: BaseService, _elapsed: float) -> None:
+        status = service.status
+        detail = status.last_error if status.state == ServiceState.ERROR else status.last_probe
+        view.update(status.state.value, detail)
+
+    return on_progress
+
+
+def _report_active(service: BaseService, verb: str, elapsed: float | None = None) -> None:
+    took = f" in {elapsed:.1f}s" if elapsed is not None else ""
+    name = escape(service.config.service_name)
+    views.say(f"[green]✓[/] {name} {verb}{took}{_where(service)}")
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+@app.command("list")
+def list_services(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+    """List registered services with their observed state, URL and age."""
+    from plugin_core.lifecycle import find_services
+
+    registry = _registry(ctx)
+    services = find_services(registry=registry)
+    infos = [_info(service) for service in services]
+    if as_json:
+        views.print_json(infos)
+    elif infos:
+        views.out_console().print(views.services_table(infos))
+    else:
+        views.say("no services registered (start one with `outlive start FILE`)")
+    for corrupt in registry.corrupt_records:
+        views.show_error(corrupt)
+
+
+@app.command()
+def status(ctx: typer.Context, name: NameArg, as_json: JsonFlag = False) -> None:
+    """Show one service in detail: states, URL, probe, error, process and files."""
+    from plugin_core.lifecycle import get_service
+
+    service = get_service(name, registry=_registry(ctx))
+    info = _info(service)
+    if as_json:
+        views.print_json(info)
+        return
+    tail = service.log_tail(10) if service.status.state == ServiceState.ERROR else []
+    views.out_console().print(views.status_view(info, tail))
+
+
+@app.command()
+def logs(
+    ctx: typer.Context,
+    name: NameArg,
+    tail: Annotated[int, typer.Option("--tail", "-n", min=0, help="Lines from the end.")] = 100,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines until the service ends.")
+    ] = False,
+) -> None:
+    """Print the service's log (stdout and stderr of its process)."""
+    from plugin_core.lifecycle import get_service
+
+    service = get_service(name, registry=_registry(ctx), refresh=False)
+    try:
+        for line in service.get_logs(follow=follow, tail=tail):
+            typer.echo(line)
+    except KeyboardInterrupt:  # Ctrl-C is how one ends --follow: not an error
+        return
+
+
+@app.command()
+def start(
+    ctx: typer.Context,
+    file: FileArg,
+    timeout: Annotated[
+        float | None,
+        typer.Option(min=0, help="Seconds to wait for ACTIVE. Default: the probe policy's budget."),
+    ] = None,
+    on_change: Annotated[
+        OnChange,
+        typer.Option(help="If it already runs with another config: restart it, or fail."),
+    ] = OnChange.restart,
+    as_json: JsonFlag = False,
+) -> None:
+    """Start the service defined in FILE (or reuse it if already running) and wait until ACTIVE."""
+    from plugin_core.lifecycle import start_service
+
+    service = _load(file)
+    view = views.ProgressView(service.config.service_name, verb="starting")
+    with _live(view, enabled=not as_json):
+        started = start_service(
+            service,
+            registry=_registry(ctx),
+            timeout=timeout,
+            on_change=on_change.value,
+            on_progress=_progress_callback(view),
+        )
+    if as_json:
+        views.print_json(_info(started))
+    else:
+        _report_active(started, "is active", view.elapsed)
+
+
+@app.command()
+def wait(
+    ctx: typer.Context,
+    name: NameArg,
+    timeout: Annotated[float, typer.Option(min=0, help="Seconds to wait.")] = 300.0,
+    as_json: JsonFlag = False,
+) -> None:
+    """Wait until the service is ACTIVE, showing its state, elapsed time and last probe."""
+    from plugin_core.lifecycle import wait_for_service
+
+    view = views.ProgressView(name)
+    with _live(view, enabled=not as_json):
+        service = wait_for_service(
+            name, registry=_registry(ctx), timeout=timeout, on_progress=_progress_callback(view)
+        )
+    if as_json:
+        views.print_json(_info(service))
+    else:
+        _report_active(service, "is active", view.elapsed)
+
+
+@app.command()
+def stop(
+    ctx: typer.Context,
+    name: NameArg,
+    timeout: Annotated[
+        float, typer.Option(min=0, help="Grace period before SIGKILL, in seconds.")
+    ] = 10.0,
+    force: Annotated[bool, typer.Option("--force", help="SIGKILL at once, no grace.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Stop the service's whole process tree (SIGTERM, grace period, then SIGKILL)."""
+    from plugin_core.lifecycle import stop_service
+
+    service = stop_service(name, registry=_registry(ctx), timeout=timeout, force=force)
+    if as_json:
+        views.print_json(_info(service))
+        return
+    state = service.status.state.value
+    views.say(f"[green]✓[/] {escape(service.config.service_name)} stopped (state: {state.upper()})")
+
+
+@app.command()
+def update(
+    ctx: typer.Context,
+    name: NameArg,
+    file: FileArg,
+    timeout: Annotated[
+        float | None, typer.Option(min=0, help="Seconds to wait for ACTIVE after the restart.")
+    ] = None,
+) -> None:
+    """Replace the service's definition with FILE; a running service is restarted with it."""
+    from plugin_core.lifecycle import update_service
+
+    replacement = _load(file)
+    if replacement.config.service_name != name:
+        raise ConfigError(
+            f"{file} defines service {replacement.config.service_name!r}, not {name!r}: "
+            "the names must match (to rename, delete the old one and start the new one)"
+        )
+    service = update_service(name, replacement, registry=_registry(ctx), timeout=timeout)
+    if service.admin_state == ServiceState.ACTIVE:
+        _report_active(service, "updated and restarted; active")
+    else:
+        views.say(f"[green]✓[/] {escape(name)} updated (not running: applies at its next start)")
+
+
+@app.command()
+def delete(
+    ctx: typer.Context,
+    name: NameArg,
+    force: Annotated[
+        bool, typer.Option("--force", help="Kill without grace; also removes a corrupted record.")
+    ] = False,
+) -> None:
+    """Stop the service if it runs, then remove its record and runtime files."""
+    from plugin_core.lifecycle import delete_service
+
+    delete_service(name, registry=_registry(ctx), force=force)
+    views.say(f"[green]✓[/] {escape(name)} deleted")
+
+
+@app.command()
+def prune(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would go.")] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Delete records of INACTIVE and ERROR services and sweep orphaned runtime directories."""
+    from plugin_core.prune import prune_services
+
+    report = prune_services(registry=_registry(ctx), dry_run=dry_run)
+    if as_json:
+        views.print_json(
+            {
+                "deleted": report.deleted,
+                "swept_dirs": report.swept_dirs,
+                "kept_dirs": [{"path": p, "reason": r} for p, r in report.kept_dirs],
+                "dry_run": dry_run,
+            }
+        )
+        return
+    names = report.deleted
+    verb = "would delete" if dry_run else "deleted"
+    views.say(f"{verb} {len(names)} record(s){': ' + escape(', '.join(names)) if names else ''}")
+    swept = report.swept_dirs
+    views.say(f"{'would sweep' if dry_run else 'swept'} {len(swept)} orphaned runtime dir(s)")
+    for path, reason in report.kept_dirs:
+        views.say(f"[dim]kept {escape(path)}: {escape(reason)}[/]")
+
+
+def main() -> None:
+    """Console-script entry point (``outlive``)."""
+    app(prog_name="outlive")
+
+
+__all__ = ["app", "exit_code_for", "main"]
