@@ -62,6 +62,28 @@ _EXPORTS: dict[str, str] = {
     "http_endpoint": "plugin_core.backends.local",
     "CommandService": "plugin_core.backends.command",
     "CommandServiceConfig": "plugin_core.backends.command",
+    "ContainerService": "plugin_core.backends.container",
+    "ContainerServiceConfig": "plugin_core.backends.container",
+    "ContainerServiceStatus": "plugin_core.backends.container",
+    "ContainerServiceEndpoint": "plugin_core.backends.container",
+    "ContainerServiceEndpointConfig": "plugin_core.backends.container",
+    "ContainerServiceEndpointStatus": "plugin_core.backends.container",
+    # workflow services ([workflow] extra; nothing below imports FastAPI until served)
+    "WorkflowService": "plugin_core.workflow.service",
+    "WorkflowServiceConfig": "plugin_core.workflow.config",
+    "WorkflowClient": "plugin_core.workflow.client",
+    "AsyncWorkflowClient": "plugin_core.workflow.client",
+    "current_task": "plugin_core.workflow.executor",
+    "TaskRecord": "plugin_core.workflow.models",
+    "TaskState": "plugin_core.workflow.models",
+    "SessionState": "plugin_core.workflow.models",
+    "SessionStore": "plugin_core.workflow.session",
+    "WorkflowServiceError": "plugin_core.workflow.errors",
+    "WorkflowBusyError": "plugin_core.workflow.errors",
+    "WorkflowTaskError": "plugin_core.workflow.errors",
+    "WorkflowLoadError": "plugin_core.workflow.errors",
+    "TaskNotFoundError": "plugin_core.workflow.errors",
+    "workflow_env": "plugin_core.workflow.config",
     # registry and lifecycle
     "ServiceRegistry": "plugin_core.registry.store",
     "ServiceRecord": "plugin_core.registry.store",
@@ -83,7 +105,93 @@ _EXPORTS: dict[str, str] = {
     "await_until": "plugin_core.waiting",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "AsyncWorkflowClient",
+    "BackendError",
+    "BaseDeploymentService",
+    "BaseService",
+    "BaseServiceEndpoint",
+    "BaseServiceEndpointHealthMonitor",
+    "BaseServiceEndpointHealthMonitorConfig",
+    "BaseTypedModel",
+    "CommandService",
+    "CommandServiceConfig",
+    "ConcurrentUpdateError",
+    "ConfigError",
+    "ContainerEngineError",
+    "ContainerService",
+    "ContainerServiceConfig",
+    "ContainerServiceEndpoint",
+    "ContainerServiceEndpointConfig",
+    "ContainerServiceEndpointStatus",
+    "ContainerServiceStatus",
+    "CorruptRecordError",
+    "DaemonSpawnError",
+    "DuplicateServiceError",
+    "HTTPEndpointHealthMonitor",
+    "HTTPEndpointHealthMonitorConfig",
+    "LifecycleError",
+    "LocalDaemonService",
+    "LocalDaemonServiceConfig",
+    "LocalDaemonServiceEndpoint",
+    "LocalDaemonServiceEndpointConfig",
+    "LocalDaemonServiceEndpointStatus",
+    "LocalDaemonServiceStatus",
+    "OutliveError",
+    "PortInUseError",
+    "ProbePolicy",
+    "ProbeResult",
+    "PruneReport",
+    "RegistryError",
+    "RestartPolicy",
+    "ServiceConfig",
+    "ServiceConfigConflictError",
+    "ServiceEndpointConfig",
+    "ServiceEndpointProtocol",
+    "ServiceEndpointStatus",
+    "ServiceFailedError",
+    "ServiceNotFoundError",
+    "ServiceRecord",
+    "ServiceRegistry",
+    "ServiceSnapshot",
+    "ServiceState",
+    "ServiceStatus",
+    "ServiceType",
+    "SessionState",
+    "SessionStore",
+    "StartTimeoutError",
+    "TCPEndpointHealthMonitor",
+    "TCPEndpointHealthMonitorConfig",
+    "TaskNotFoundError",
+    "TaskRecord",
+    "TaskState",
+    "UnknownServiceTypeError",
+    "WorkflowBusyError",
+    "WorkflowClient",
+    "WorkflowLoadError",
+    "WorkflowService",
+    "WorkflowServiceConfig",
+    "WorkflowServiceError",
+    "WorkflowTaskError",
+    "await_service_active",
+    "await_until",
+    "check_service_once",
+    "current_task",
+    "delete_service",
+    "find_services",
+    "get_service",
+    "http_endpoint",
+    "load_service",
+    "prune_services",
+    "service_info",
+    "start_service",
+    "stop_service",
+    "update_service",
+    "update_service_status",
+    "wait_for_service",
+    "wait_until",
+    "workflow_env",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -106,6 +214,24 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from plugin_core.backends.command import (
         CommandServiceConfig as CommandServiceConfig,
     )
+    from plugin_core.backends.container import (
+        ContainerService as ContainerService,
+    )
+    from plugin_core.backends.container import (
+        ContainerServiceConfig as ContainerServiceConfig,
+    )
+    from plugin_core.backends.container import (
+        ContainerServiceEndpoint as ContainerServiceEndpoint,
+    )
+    from plugin_core.backends.container import (
+        ContainerServiceEndpointConfig as ContainerServiceEndpointConfig,
+    )
+    from plugin_core.backends.container import (
+        ContainerServiceEndpointStatus as ContainerServiceEndpointStatus,
+    )
+    from plugin_core.backends.container import (
+        ContainerServiceStatus as ContainerServiceStatus,
+    )
     from plugin_core.backends.local import (
         LocalDaemonService as LocalDaemonService,
     )
@@ -127,7 +253,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from plugin_core.backends.local import (
         http_endpoint as http_endpoint,
     )
-    from plugin_core.definitions import load_service as load_service
+    from plugin_core.definitions import (
+        load_service as load_service,
+    )
     from plugin_core.errors import (
         BackendError as BackendError,
     )
@@ -197,7 +325,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from plugin_core.lifecycle import (
         wait_for_service as wait_for_service,
     )
-    from plugin_core.model.config import ServiceConfig as ServiceConfig
+    from plugin_core.model.config import (
+        ServiceConfig as ServiceConfig,
+    )
     from plugin_core.model.endpoint import (
         BaseServiceEndpoint as BaseServiceEndpoint,
     )
@@ -231,14 +361,30 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from plugin_core.model.monitors import (
         TCPEndpointHealthMonitorConfig as TCPEndpointHealthMonitorConfig,
     )
-    from plugin_core.model.probe_policy import ProbePolicy as ProbePolicy
-    from plugin_core.model.restart import RestartPolicy as RestartPolicy
-    from plugin_core.model.service_type import ServiceType as ServiceType
-    from plugin_core.model.state import ServiceState as ServiceState
-    from plugin_core.model.status import ServiceStatus as ServiceStatus
-    from plugin_core.model.typed import BaseTypedModel as BaseTypedModel
-    from plugin_core.prune import PruneReport as PruneReport
-    from plugin_core.prune import prune_services as prune_services
+    from plugin_core.model.probe_policy import (
+        ProbePolicy as ProbePolicy,
+    )
+    from plugin_core.model.restart import (
+        RestartPolicy as RestartPolicy,
+    )
+    from plugin_core.model.service_type import (
+        ServiceType as ServiceType,
+    )
+    from plugin_core.model.state import (
+        ServiceState as ServiceState,
+    )
+    from plugin_core.model.status import (
+        ServiceStatus as ServiceStatus,
+    )
+    from plugin_core.model.typed import (
+        BaseTypedModel as BaseTypedModel,
+    )
+    from plugin_core.prune import (
+        PruneReport as PruneReport,
+    )
+    from plugin_core.prune import (
+        prune_services as prune_services,
+    )
     from plugin_core.registry.store import (
         ServiceRecord as ServiceRecord,
     )
@@ -266,5 +412,54 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from plugin_core.snapshots import (
         service_info as service_info,
     )
-    from plugin_core.waiting import await_until as await_until
-    from plugin_core.waiting import wait_until as wait_until
+    from plugin_core.waiting import (
+        await_until as await_until,
+    )
+    from plugin_core.waiting import (
+        wait_until as wait_until,
+    )
+    from plugin_core.workflow.client import (
+        AsyncWorkflowClient as AsyncWorkflowClient,
+    )
+    from plugin_core.workflow.client import (
+        WorkflowClient as WorkflowClient,
+    )
+    from plugin_core.workflow.config import (
+        WorkflowServiceConfig as WorkflowServiceConfig,
+    )
+    from plugin_core.workflow.config import (
+        workflow_env as workflow_env,
+    )
+    from plugin_core.workflow.errors import (
+        TaskNotFoundError as TaskNotFoundError,
+    )
+    from plugin_core.workflow.errors import (
+        WorkflowBusyError as WorkflowBusyError,
+    )
+    from plugin_core.workflow.errors import (
+        WorkflowLoadError as WorkflowLoadError,
+    )
+    from plugin_core.workflow.errors import (
+        WorkflowServiceError as WorkflowServiceError,
+    )
+    from plugin_core.workflow.errors import (
+        WorkflowTaskError as WorkflowTaskError,
+    )
+    from plugin_core.workflow.executor import (
+        current_task as current_task,
+    )
+    from plugin_core.workflow.models import (
+        SessionState as SessionState,
+    )
+    from plugin_core.workflow.models import (
+        TaskRecord as TaskRecord,
+    )
+    from plugin_core.workflow.models import (
+        TaskState as TaskState,
+    )
+    from plugin_core.workflow.service import (
+        WorkflowService as WorkflowService,
+    )
+    from plugin_core.workflow.session import (
+        SessionStore as SessionStore,
+    )

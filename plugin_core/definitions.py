@@ -78,7 +78,7 @@ def _expand(data: dict[str, Any]) -> dict[str, Any]:
 
 def _expand_endpoint(endpoint: dict[str, Any]) -> dict[str, Any]:
     config = endpoint.setdefault("config", {})
-    for key in ("protocol", "port", "ip_address", "allocate_port"):
+    for key in ("protocol", "port", "ip_address", "allocate_port", "container_port"):
         if key in endpoint:
             config[key] = endpoint.pop(key)
     if "health" in endpoint:

@@ -17,12 +17,14 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from plugin_core.backends.local import _module_root
 from plugin_core.errors import ContainerEngineError
 from plugin_core.model.restart import RestartPolicy
+from plugin_core.model.state import ServiceState
 
 LABEL_UUID = "outlive.service-uuid"
 LABEL_NAME = "outlive.service-name"
@@ -31,7 +33,19 @@ _CLIENT_ENV = ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
 _CLIENTS: dict[tuple[str, ...], Any] = {}
 _CLIENTS_LOCK = threading.Lock()
 
-module_root = _module_root
+
+
+def code_to_mount(cls: type) -> str | None:
+    """The top-level package directory (or module file) holding ``cls``, to mount into the
+    container; None for outlive's own classes, which the image already holds."""
+    root = _module_root(cls)
+    if root is None:
+        return None
+    top = cls.__module__.split(".")[0]
+    for candidate in (Path(root) / top, Path(root) / f"{top}.py"):
+        if candidate.exists():
+            return str(candidate)
+    return None
 
 
 def engine_url() -> str:
@@ -56,8 +70,10 @@ def engine_errors(service_name: str, action: str) -> Iterator[None]:
             "Build or load it there, or fix `image`."
         ) from exc
     except docker.errors.APIError as exc:
+        reason = str(exc.explanation or exc)
+        hint = " (it wants TLS: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH)" if "HTTPS" in reason else ""
         raise ContainerEngineError(
-            f"{prefix}: the engine at {engine_url()} refused: {exc.explanation or exc}"
+            f"{prefix}: the engine at {engine_url()} refused: {reason}{hint}"
         ) from exc
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         raise ContainerEngineError(
@@ -68,16 +84,46 @@ def engine_errors(service_name: str, action: str) -> Iterator[None]:
 
 
 def client() -> Any:
-    """A docker client for the current ``DOCKER_*`` settings, created once and reused: creating
-    one costs a round trip to negotiate the API version."""
-    key = tuple(os.environ.get(name, "") for name in _CLIENT_ENV)
+    """A docker client for the current ``DOCKER_*`` settings, created once per process and
+    reused: creating one costs a round trip to negotiate the API version. Keyed by pid too, so
+    a forked worker never shares its parent's pooled connections."""
+    key = (str(os.getpid()), *(os.environ.get(name, "") for name in _CLIENT_ENV))
     with _CLIENTS_LOCK:
         cached = _CLIENTS.get(key)
         if cached is None:
-            import docker
-
-            cached = _CLIENTS[key] = docker.from_env()
+            cached = _CLIENTS[key] = _connect()
     return cached
+
+
+def _connect() -> Any:
+    """``docker.from_env()``, with the engine's CA fixed before the first request is sent."""
+    import docker
+
+    probe = docker.from_env(version=docker.constants.MINIMUM_DOCKER_API_VERSION)
+    _trust_engine_ca(probe.api)
+    try:
+        api_version = probe.api.version(api_version=False)["ApiVersion"]
+    finally:
+        probe.close()
+    connected = docker.from_env(version=api_version)
+    _trust_engine_ca(connected.api)
+    return connected
+
+
+def _trust_engine_ca(session: Any) -> None:
+    """requests lets ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` replace a session's own CA file
+    (docker/docker-py#2433), so a TLS engine fails verification whenever those are set, as on
+    many CI machines. Pass the session's CA file (``DOCKER_CERT_PATH/ca.pem``) explicitly."""
+    if not isinstance(session.verify, str):
+        return
+    merge = session.merge_environment_settings
+
+    def merge_keeping_engine_ca(
+        url: Any, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> Any:
+        return merge(url, proxies, stream, session.verify if verify is None else verify, cert)
+
+    session.merge_environment_settings = merge_keeping_engine_ca
 
 
 @dataclass(frozen=True)
@@ -168,24 +214,20 @@ def remove_own_container(api_client: Any, name: str, uuid: str) -> None:
     api_client.api.remove_container(attrs["Id"], force=True)
 
 
-def create_and_start(api_client: Any, args: dict[str, Any], pull: str) -> Any:
-    """Create and start a container, pulling the image first as ``pull`` says; a container
-    that was created but could not start is removed, so nothing is left behind."""
+def create_and_start(api_client: Any, args: dict[str, Any], pull: str, uuid: str) -> Any:
+    """Create and start a container; a container that was created but could not start is
+    removed, so nothing is left behind."""
     import docker.errors
 
-    image = args["image"]
     if pull == "always":
-        _pull(api_client, image)
+        _pull(api_client, args["image"])
     try:
-        container = api_client.containers.create(**args)
-    except docker.errors.ImageNotFound:
-        if pull == "never":
-            raise ContainerEngineError(
-                f"Image {image!r} is not on the engine at {engine_url()} and pull='never'. "
-                "Build or load it there first, or allow pulling."
-            ) from None
-        _pull(api_client, image)
-        container = api_client.containers.create(**args)
+        container = _create(api_client, args, pull)
+    except docker.errors.APIError as exc:
+        if exc.status_code != 409:  # 409: the name is taken
+            raise
+        remove_own_container(api_client, args["name"], uuid)
+        container = _create(api_client, args, pull)
     try:
         container.start()
     except BaseException:
@@ -193,6 +235,22 @@ def create_and_start(api_client: Any, args: dict[str, Any], pull: str) -> Any:
             container.remove(force=True)
         raise
     return container
+
+
+def _create(api_client: Any, args: dict[str, Any], pull: str) -> Any:
+    """Create, pulling the image when the engine lacks it (unless ``pull`` is ``never``)."""
+    import docker.errors
+
+    try:
+        return api_client.containers.create(**args)
+    except docker.errors.ImageNotFound:
+        if pull == "never":
+            raise ContainerEngineError(
+                f"Image {args['image']!r} is not on the engine at {engine_url()} and "
+                "pull='never'. Build or load it there first, or allow pulling."
+            ) from None
+    _pull(api_client, args["image"])
+    return api_client.containers.create(**args)
 
 
 def _pull(api_client: Any, image: str) -> None:
@@ -241,6 +299,32 @@ def restart_policy(policy: RestartPolicy) -> dict[str, Any]:
     if policy.mode == "on-failure":
         return {"Name": "on-failure", "MaximumRetryCount": policy.max_restarts or 0}
     return {"Name": "no"}
+
+
+def judge_state(
+    state: dict[str, Any], restarts: int, name: str, stopped: bool
+) -> tuple[ServiceState, str]:
+    """The engine's ``State`` as a service state: running is ACTIVE (then health probes
+    decide), restarting is PENDING_STARTUP, an exit is ERROR unless we stopped it."""
+    phase, code = state.get("Status"), state.get("ExitCode")
+    if phase == "running":
+        if (state.get("Health") or {}).get("Status") == "unhealthy":
+            return ServiceState.ERROR, "the container's own health check reports unhealthy"
+        return ServiceState.ACTIVE, ""
+    if phase == "restarting":
+        return ServiceState.PENDING_STARTUP, (
+            f"restarting after {describe_exit(code)} (restart {restarts})"
+        )
+    if phase == "created":
+        return ServiceState.PENDING_STARTUP, "container created, not started yet"
+    if phase == "paused":
+        return ServiceState.ERROR, f"paused; resume it with `docker unpause {name}`"
+    if phase in ("exited", "dead"):
+        if stopped:
+            return ServiceState.INACTIVE, ""
+        oom = " (out of memory: raise mem_limit)" if state.get("OOMKilled") else ""
+        return ServiceState.ERROR, f"container exited: {describe_exit(code)}{oom}"
+    return ServiceState.INACTIVE, f"container is {phase}"
 
 
 def split_lines(chunks: Iterable[bytes]) -> Iterator[str]:

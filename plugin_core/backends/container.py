@@ -9,7 +9,8 @@ Two ways to use it:
   ``python -m plugin_core.backends._container_entrypoint``, which loads the service from the
   JSON in ``$OUTLIVE_SERVICE_JSON`` and calls ``run()``. The image must hold outlive
   (``scripts/docker_images.py`` builds one from the project's wheel); with a local engine the
-  directory the subclass was imported from is mounted read-only so its module is found.
+  subclass's top-level package (or module file) is mounted read-only so that it is found,
+  while outlive itself comes from the image.
 
 The engine is reached through the docker SDK (the ``docker`` extra), imported lazily, and
 configured as ``docker`` itself is: ``DOCKER_HOST``, ``DOCKER_TLS_VERIFY``, ``DOCKER_CERT_PATH``.
@@ -41,6 +42,7 @@ from plugin_core.model.endpoint import (
     ServiceEndpointProtocol,
     ServiceEndpointStatus,
 )
+from plugin_core.model.monitors import HTTPEndpointHealthMonitor, HTTPEndpointHealthMonitorConfig
 from plugin_core.model.restart import RestartPolicy
 from plugin_core.model.service_type import ServiceType
 from plugin_core.model.state import ServiceState
@@ -56,6 +58,7 @@ __all__ = [
     "ContainerServiceEndpointConfig",
     "ContainerServiceEndpointStatus",
     "ContainerServiceStatus",
+    "container_http_endpoint",
 ]
 
 SERVICE_CONFIG_FILE = "service.json"
@@ -173,13 +176,14 @@ class ContainerServiceEndpoint(BaseServiceEndpoint):
         self.status.protocol = self.config.protocol
         self.status.hostname = where.hostname(publish_ip)
         self.status.port = port
-        self.status.container_port = self.config.container_port or port
+        self.status.container_port = (
+            self.config.container_port or port or engine.DEFAULT_CONTAINER_PORT
+        )
 
     def port_bindings(self, where: engine.EngineLocation) -> dict[str, tuple[str, int | None]]:
-        """The SDK's ``ports`` argument for this endpoint."""
-        container_port = self.status.container_port or engine.DEFAULT_CONTAINER_PORT
+        """The SDK's ``ports`` argument for this endpoint (host port None: the engine picks)."""
         host_ip = where.publish_ip(self.config.ip_address)
-        return {f"{container_port}/tcp": (host_ip, self.status.port)}
+        return {f"{self.status.container_port}/tcp": (host_ip, self.status.port)}
 
 
 class ContainerService(BaseService):
@@ -199,7 +203,7 @@ class ContainerService(BaseService):
     def http(
         cls,
         name: str,
-        image: str,
+        image: str = "",
         command: list[str] | str | None = None,
         *,
         port: int | None = None,
@@ -207,23 +211,12 @@ class ContainerService(BaseService):
         health_path: str = "/",
         **config: Any,
     ) -> ContainerService:
-        """An image served over HTTP with a health check on ``health_path``: the usual case."""
-        from plugin_core.model.monitors import (
-            HTTPEndpointHealthMonitor,
-            HTTPEndpointHealthMonitorConfig,
-        )
-
-        endpoint = ContainerServiceEndpoint(
-            config=ContainerServiceEndpointConfig(
-                protocol=ServiceEndpointProtocol.HTTP, port=port, container_port=container_port
-            ),
-            monitor=HTTPEndpointHealthMonitor(
-                config=HTTPEndpointHealthMonitorConfig(healthcheck_uri_path=health_path)
-            ),
-        )
+        """An image served over HTTP with a health check on ``health_path``: the usual case.
+        On a subclass (ZenML way) ``image`` may stay empty: the runtime image is used."""
         return cls(
             config=ContainerServiceConfig(name=name, image=image, command=command, **config),
-            endpoint=endpoint,
+            endpoint=container_http_endpoint(port, container_port=container_port,
+                                             health_path=health_path),
         )
 
     def run(self) -> None:
@@ -248,14 +241,13 @@ class ContainerService(BaseService):
         where = engine.location()
         with engine_errors(self.config.service_name, "start the container"):
             client = engine.client()
-            engine.remove_own_container(client, self.container_name, str(self.uuid))
             self._reset_status()
             if self.endpoint is not None:
                 self.endpoint.prepare_for_start(str(self.uuid), where)
             self._write_config_file()
             try:
                 args = self._create_args(where)
-                container = engine.create_and_start(client, args, self.config.pull)
+                container = engine.create_and_start(client, args, self.config.pull, str(self.uuid))
             except BaseException:
                 release_ports(str(self.uuid))
                 raise
@@ -275,10 +267,12 @@ class ContainerService(BaseService):
 
     def check_status(self) -> tuple[ServiceState, str]:
         """The engine's view (state, exit code, restarts, health); no engine is ERROR."""
-        ref = self.status.container_id or self.container_name
         try:
             with engine_errors(self.config.service_name, "inspect the container"):
-                attrs = engine.inspect(engine.client(), ref)
+                client = engine.client()
+                attrs = engine.inspect(client, self.status.container_id or self.container_name)
+                if attrs is None and self.status.container_id:  # replaced by another starter
+                    attrs = engine.inspect(client, self.container_name)
         except ContainerEngineError as exc:
             return ServiceState.ERROR, str(exc)
         labels = (attrs or {}).get("Config", {}).get("Labels") or {}
@@ -288,7 +282,10 @@ class ContainerService(BaseService):
         self.status.restart_count = int(attrs.get("RestartCount") or 0)
         state: dict[str, Any] = attrs.get("State") or {}
         self.status.health = (state.get("Health") or {}).get("Status")
-        return self._judge_engine_state(state)
+        if state.get("Status") in ("exited", "dead"):
+            self.status.exit_code = state.get("ExitCode")
+        stopped = self.admin_state == ServiceState.INACTIVE
+        return engine.judge_state(state, self.status.restart_count, self.container_name, stopped)
 
     def get_logs(self, follow: bool = False, tail: int | None = None) -> Iterator[str]:
         """The container's own log stream (what ``docker logs`` shows), or the saved log once
@@ -368,9 +365,9 @@ class ContainerService(BaseService):
         args["entrypoint"] = [self.config.python_executable, "-m", ENTRYPOINT_MODULE]
         args.pop("command", None)
         args["environment"][SERVICE_JSON_ENV] = self.to_json()
-        code_root = engine.module_root(type(self))
-        if code_root and self.config.mount_code and where.on_this_machine:
-            args["volumes"].append(f"{code_root}:{CODE_MOUNT}:ro")
+        code = engine.code_to_mount(type(self))
+        if code and self.config.mount_code and where.on_this_machine:
+            args["volumes"].append(f"{code}:{CODE_MOUNT}/{Path(code).name}:ro")
             args["environment"]["PYTHONPATH"] = CODE_MOUNT
 
     def _labels(self) -> dict[str, str]:
@@ -403,29 +400,6 @@ class ContainerService(BaseService):
         self.status.published_ports = dict(published)
         if self.endpoint is not None and self.endpoint.status.port is None:
             self.endpoint.status.port = published.get(self.endpoint.status.container_port or 0)
-
-    def _judge_engine_state(self, state: dict[str, Any]) -> tuple[ServiceState, str]:
-        phase, code = state.get("Status"), state.get("ExitCode")
-        if phase == "running":
-            if self.status.health == "unhealthy":
-                return ServiceState.ERROR, "the container's own health check reports unhealthy"
-            return ServiceState.ACTIVE, ""
-        if phase == "restarting":
-            restarts = self.status.restart_count
-            return ServiceState.PENDING_STARTUP, (
-                f"restarting after {engine.describe_exit(code)} (restart {restarts})"
-            )
-        if phase == "created":
-            return ServiceState.PENDING_STARTUP, "container created, not started yet"
-        if phase == "paused":
-            return ServiceState.ERROR, f"paused; resume with `docker unpause {self.container_name}`"
-        if phase in ("exited", "dead"):
-            self.status.exit_code = int(code) if code is not None else None
-            if self.admin_state == ServiceState.INACTIVE:
-                return ServiceState.INACTIVE, ""
-            oom = " (out of memory: raise mem_limit)" if state.get("OOMKilled") else ""
-            return ServiceState.ERROR, f"container exited: {engine.describe_exit(code)}{oom}"
-        return ServiceState.INACTIVE, f"container is {phase}"
 
     def _judge_missing(self) -> tuple[ServiceState, str]:
         if self.admin_state == ServiceState.ACTIVE and self.status.container_id:
@@ -463,3 +437,23 @@ class ContainerService(BaseService):
             return iter(path.read_text(errors="replace").splitlines())
         return iter(tail_lines(path, tail))
 
+
+
+def container_http_endpoint(
+    port: int | None = None,
+    *,
+    container_port: int | None = None,
+    health_path: str = "/",
+    host: str = "127.0.0.1",
+    allocate_port: bool = True,
+) -> ContainerServiceEndpoint:
+    """An HTTP endpoint with an HTTP health monitor on ``health_path``, published on ``host``."""
+    return ContainerServiceEndpoint(
+        config=ContainerServiceEndpointConfig(
+            protocol=ServiceEndpointProtocol.HTTP, ip_address=host, port=port,
+            allocate_port=allocate_port, container_port=container_port,
+        ),
+        monitor=HTTPEndpointHealthMonitor(
+            config=HTTPEndpointHealthMonitorConfig(healthcheck_uri_path=health_path)
+        ),
+    )

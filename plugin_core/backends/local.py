@@ -224,6 +224,11 @@ class LocalDaemonService(BaseService):
         if child_alive and phase in ("running", None):
             return self._judge_uptime(record)
         if supervisor_alive:
+            if phase == "running" and child is not None and not child_alive:
+                # The supervisor has not recorded the exit yet; do not call a dead process starting.
+                if self.config.restart.mode == "never":
+                    return ServiceState.ERROR, "the service process ended"
+                return ServiceState.PENDING_STARTUP, "the service process ended; restarting"
             if phase == "backoff":
                 return ServiceState.PENDING_STARTUP, str(record.get("reason", "restarting"))
             if phase == "stopping":

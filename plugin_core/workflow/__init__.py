@@ -30,6 +30,7 @@ _EXPORTS: dict[str, str] = {
     "WorkflowTaskError": "plugin_core.workflow.errors",
     "create_app": "plugin_core.workflow.app",
     "current_task": "plugin_core.workflow.executor",
+    "workflow_env": "plugin_core.workflow.config",
 }
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "WorkflowTaskError",
     "create_app",
     "current_task",
+    "workflow_env",
 ]
 
 
@@ -72,7 +74,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from plugin_core.workflow.app import create_app
     from plugin_core.workflow.client import AsyncWorkflowClient, WorkflowClient
-    from plugin_core.workflow.config import WorkflowServiceConfig
+    from plugin_core.workflow.config import WorkflowServiceConfig, workflow_env
     from plugin_core.workflow.control import ReplicaDirectory
     from plugin_core.workflow.errors import (
         TaskNotFoundError,

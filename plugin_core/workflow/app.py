@@ -11,6 +11,7 @@ Busy answers are 429 (intake full) or 503 (draining), both with ``Retry-After``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -130,8 +131,6 @@ async def _event_lines(runtime: WorkflowRuntime, task_id: str, after: int) -> As
 
 
 def _add_session_routes(app: FastAPI, runtime: WorkflowRuntime) -> None:
-    import asyncio
-
     @app.get("/sessions/{session_id}/state")
     async def get_state(session_id: str) -> Response:
         state = await asyncio.to_thread(runtime.sessions.get, session_id)

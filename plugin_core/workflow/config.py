@@ -4,11 +4,13 @@ The config is a typed :class:`~plugin_core.ServiceConfig`, so it is stored in th
 registry and loaded back by daemons, sensors and the CLI, and it must stay
 importable without the ``[workflow]`` extra. Reading it from the environment
 (``OUTLIVE_WORKFLOW_*``, for containers and ``python -m plugin_core.workflow``)
-goes through pydantic-settings, imported only by :meth:`WorkflowServiceConfig.from_env`.
+goes through pydantic-settings, imported only by :meth:`WorkflowServiceConfig.from_env`;
+:func:`workflow_env` writes that environment, to run the service in a container.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import Field, model_validator
@@ -35,7 +37,12 @@ class WorkflowServiceConfig(LocalDaemonServiceConfig):
     one replica per file), ``"sqlite:///path/queue.db"``, ``"memory"`` (fastest,
     lost on restart) or ``"redis://host:port/0"`` (Redis Streams with a consumer
     group, for several replicas). ``registry_url`` is the control plane and the
-    session store (None: the default registry).
+    session store (None: the default registry). Finished tasks are kept ``result_ttl``
+    seconds; a task past ``task_timeout`` is cancelled; on SIGTERM running tasks get
+    ``drain_timeout`` seconds before they go back to the queue. ``step_interval`` is how
+    often a waiter re-reads a result another process may have written (local results
+    wake waiters at once). Replicas heartbeat every ``heartbeat_interval`` seconds and
+    count as dead after ``heartbeat_ttl`` (default: three intervals).
     """
 
     workflow: str = Field(description="Import path 'package.module:attribute' of the callable")
@@ -54,7 +61,7 @@ class WorkflowServiceConfig(LocalDaemonServiceConfig):
     heartbeat_ttl: float | None = Field(default=None, gt=0)
     drain_timeout: float = Field(default=5.0, ge=0)
     prediction_path: str = "/tasks"
-    result_ttl: float = Field(default=7 * 24 * 3600.0, gt=0)
+    result_ttl: float = Field(default=24 * 3600.0, gt=0)
 
     @model_validator(mode="after")
     def _check_workflow_path(self) -> WorkflowServiceConfig:
@@ -88,6 +95,27 @@ class WorkflowServiceConfig(LocalDaemonServiceConfig):
         return cls.model_validate(values)
 
 
+_DAEMON_ONLY = set(LocalDaemonServiceConfig.model_fields) - set(ServiceConfig.model_fields)
+
+
+def workflow_env(
+    config: WorkflowServiceConfig, prefix: str = ENV_PREFIX, **overrides: Any
+) -> dict[str, str]:
+    """The environment that makes ``python -m plugin_core.workflow`` serve ``config``.
+
+    For a container or a command service, e.g. with the container backend's templating:
+    ``workflow_env(config, internal_host="0.0.0.0", internal_port="{port}")``. Fields of
+    the local daemon (env, restart, log rotation...) are left out: they configure the
+    process around the service, not the service.
+    """
+    values = config.model_dump(mode="json", exclude_defaults=True, exclude=_DAEMON_ONLY | {"type"})
+    values.update(overrides)
+    return {
+        f"{prefix}{name.upper()}": value if isinstance(value, str) else json.dumps(value)
+        for name, value in values.items()
+    }
+
+
 def _settings_class(config_cls: type[ServiceConfig], prefix: str) -> type[Any]:
     """A pydantic-settings twin of ``config_cls`` (same fields, no validators) for ``prefix``."""
     try:
@@ -102,7 +130,9 @@ def _settings_class(config_cls: type[ServiceConfig], prefix: str) -> type[Any]:
         ) from exc
 
     class _Base(BaseSettings):
-        model_config = SettingsConfigDict(env_prefix=prefix, extra="ignore")
+        model_config = SettingsConfigDict(
+            env_prefix=prefix, extra="ignore", env_parse_none_str="null"
+        )
 
     fields: dict[str, Any] = {
         name: (info.annotation, info)

@@ -170,7 +170,8 @@ class TaskExecutor:
             await finish(final)
             self._count(final, time.monotonic() - started)
             if thread is not None and not thread.done():
-                await asyncio.wrap_future(thread)  # keep the slot until the thread returns
+                # Keep the slot until the overrunning thread returns; its outcome is moot.
+                await asyncio.wait({asyncio.wrap_future(thread)})
         finally:
             self.counts.running -= 1
         if error is not None and self.raise_exceptions:

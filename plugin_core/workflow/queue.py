@@ -45,6 +45,9 @@ class TaskQueue(ABC):
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 
+    def interrupt(self) -> None:  # noqa: B027 - optional hook
+        """Make pending and future :meth:`claim` calls return None soon (shutdown)."""
+
     @abstractmethod
     async def put(self, record: TaskRecord, limit: int) -> TaskRecord | None:
         """Store a QUEUED task; the stored record (an earlier one with the same id wins),
@@ -134,6 +137,7 @@ class MemoryTaskQueue(TaskQueue):
         self._ready: deque[str] = deque()
         self._wakeup = asyncio.Semaphore(0)
         self._finished: deque[str] = deque()
+        self._closing = False
 
     async def put(self, record: TaskRecord, limit: int) -> TaskRecord | None:
         existing = self._records.get(record.task_id)
@@ -146,13 +150,18 @@ class MemoryTaskQueue(TaskQueue):
         self._wakeup.release()
         return record
 
+    def interrupt(self) -> None:
+        self._closing = True
+        for _ in range(1024):
+            self._wakeup.release()
+
     async def claim(self, replica_id: str, wait: float) -> TaskRecord | None:
-        if not self._ready:
+        if not self._ready and not self._closing:
             try:
                 await asyncio.wait_for(self._wakeup.acquire(), wait)
             except asyncio.TimeoutError:
                 return None
-        if not self._ready:
+        if not self._ready or self._closing:
             return None
         record = start_record(self._records[self._ready.popleft()], replica_id)
         self._records[record.task_id] = record

@@ -14,6 +14,7 @@ Keys, under ``outlive:wf:<service>``: ``:stream`` (entries ``task_id``),
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
@@ -58,8 +59,10 @@ class RedisTaskQueue(TaskQueue):
         self.stream = f"{self.prefix}:stream"
         self.result_ttl = int(result_ttl)
         self._max_connections = max_connections
+        self.channel = f"{self.prefix}:changed"
         self._redis: Redis | None = None
         self._entries: dict[str, str] = {}
+        self._listener: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         try:
@@ -80,8 +83,27 @@ class RedisTaskQueue(TaskQueue):
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+        self._listener = asyncio.create_task(self._listen(), name="workflow-redis-changes")
+
+    async def _listen(self) -> None:
+        """Wake local waiters when any replica finishes a task or stores an event.
+
+        Pub/Sub may drop messages; that only costs latency, because waiters also poll.
+        """
+        pubsub = self._r.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(self.channel)
+        try:
+            async for message in pubsub.listen():
+                self._signal(str(message["data"]))
+        finally:
+            close: Any = pubsub.aclose  # untyped in redis-py
+            await close()
 
     async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            await asyncio.gather(self._listener, return_exceptions=True)
+            self._listener = None
         if self._redis is not None:
             await self._redis.aclose()
             self._redis = None
@@ -128,6 +150,7 @@ class RedisTaskQueue(TaskQueue):
             if entry_id is not None:
                 pipe.xack(self.stream, GROUP, entry_id)
                 pipe.xdel(self.stream, entry_id)
+            pipe.publish(self.channel, record.task_id)
             await pipe.execute()
 
     async def release(self, record: TaskRecord) -> None:
@@ -192,7 +215,8 @@ class RedisTaskQueue(TaskQueue):
         async with self._r.pipeline(transaction=True) as pipe:
             pipe.rpush(key, json.dumps(data))
             pipe.expire(key, self.result_ttl)
-            seq, _ = await pipe.execute()
+            pipe.publish(self.channel, task_id)
+            seq, _, _ = await pipe.execute()
         return int(seq)
 
     async def read_events(self, task_id: str, after: int = 0) -> list[TaskEvent]:

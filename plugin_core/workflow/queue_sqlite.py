@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS outlive_tasks (
     finished_at REAL
 );
 CREATE INDEX IF NOT EXISTS ix_outlive_tasks_state ON outlive_tasks (state, seq);
+CREATE INDEX IF NOT EXISTS ix_outlive_tasks_finished ON outlive_tasks (finished_at);
 CREATE TABLE IF NOT EXISTS outlive_task_events (
     task_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -65,6 +66,7 @@ class SQLiteTaskQueue(TaskQueue):
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="workflow-sqlite")
         self._conn: sqlite3.Connection | None = None
         self._wakeup = asyncio.Semaphore(0)
+        self._closing = False
 
     async def open(self) -> None:
         await self._run(self._connect)
@@ -81,12 +83,21 @@ class SQLiteTaskQueue(TaskQueue):
             self._wakeup.release()
         return stored
 
+    def interrupt(self) -> None:
+        self._closing = True
+        for _ in range(1024):
+            self._wakeup.release()
+
     async def claim(self, replica_id: str, wait: float) -> TaskRecord | None:
+        if self._closing:
+            return None
         record = await self._run(lambda: self._claim(replica_id))
         if record is None:
             try:
                 await asyncio.wait_for(self._wakeup.acquire(), wait)
             except asyncio.TimeoutError:
+                return None
+            if self._closing:
                 return None
             record = await self._run(lambda: self._claim(replica_id))
         return record

@@ -95,6 +95,7 @@ class WorkflowRuntime:
     async def stop(self) -> None:
         """Drain, give unfinished tasks back to the queue, deregister, close."""
         self._draining = True
+        self.queue.interrupt()
         if self._workers:
             _, pending = await asyncio.wait(self._workers, timeout=self.config.drain_timeout)
             for worker in pending:

@@ -37,7 +37,9 @@ class EmbeddedServer(uvicorn.Server):
 def bind_socket(host: str, port: int | None) -> socket.socket:
     """A listening-ready socket on ``host:port`` (0 or None: a free port), before the app starts."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto must say TCP: asyncio only sets TCP_NODELAY on accepted sockets whose proto is
+    # IPPROTO_TCP, and without it every response waits ~40 ms for a delayed ACK (Nagle).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port or 0))
     sock.set_inheritable(True)

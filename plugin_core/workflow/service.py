@@ -11,6 +11,7 @@ Prefect and Airflow adapters start and wait on it like any other service.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -65,6 +66,12 @@ class WorkflowService(LocalDaemonService, BaseDeploymentService):
 
     def run(self) -> None:
         """The daemon's work: serve until SIGTERM, then drain and deregister."""
+        import logging
+
+        if not logging.getLogger().handlers:
+            logging.basicConfig(
+                level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+            )
         asyncio.run(self._serve_until_signalled())
 
     async def launch_server(self) -> None:
@@ -114,6 +121,10 @@ class WorkflowService(LocalDaemonService, BaseDeploymentService):
         env = super().daemon_env()
         if self.config.registry_url is None and self.registry is not None:
             env.setdefault(REGISTRY_URL_ENV, self.registry.url)
+        root = _import_root(self.config.workflow.partition(":")[0])
+        if root:
+            existing = env.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (existing, root) if p)
         return env
 
     # -- using it -------------------------------------------------------------------------------
@@ -160,6 +171,24 @@ class WorkflowService(LocalDaemonService, BaseDeploymentService):
         if self.config.registry_url is not None:
             return self.config.registry_url
         return self.registry.url if self.registry is not None else None
+
+
+def _import_root(module: str) -> str | None:
+    """The sys.path entry ``module`` imports from here, so the daemon (whose working
+    directory is its runtime directory) imports the same workflow; None if not found."""
+    import importlib.util
+    from pathlib import Path
+
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.origin or not os.path.isabs(spec.origin):
+        return None
+    root = Path(spec.origin).parent
+    for _ in range(module.count(".") + (1 if spec.submodule_search_locations else 0)):
+        root = root.parent
+    return None if "site-packages" in root.parts else str(root)
 
 
 def _url_host(host: str) -> str:

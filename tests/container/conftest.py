@@ -31,7 +31,7 @@ LABEL_UUID = "outlive.service-uuid"
 
 def unavailable(reason: str) -> None:
     """Skip, or fail under CI, where these tests must run."""
-    if os.environ.get("CI", "").lower() == "true":
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
         pytest.fail(f"Docker tests cannot run in CI: {reason}", pytrace=False)
     pytest.skip(f"Docker tests skipped: {reason}")
 
@@ -92,12 +92,12 @@ def base_image(runtime_image: str) -> str:
 
 
 @pytest.fixture()
-def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """A private registry and OUTLIVE_HOME per test, so tests never see each other's services."""
+def registry(outlive_home: Path) -> Any:
+    """The registry in the test's private OUTLIVE_HOME (set by tests/conftest.py, whose
+    teardown deprovisions every service recorded there)."""
     from plugin_core import ServiceRegistry
 
-    monkeypatch.setenv("OUTLIVE_HOME", str(tmp_path / "home"))
-    return ServiceRegistry(f"sqlite:///{tmp_path / 'registry.db'}")
+    return ServiceRegistry()
 
 
 @pytest.fixture()
@@ -118,28 +118,30 @@ def _remove_test_containers(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def remote_engine(base_image: str) -> Iterator[str]:
-    """A second dockerd on TCP (127.0.0.2:23750), sharing nothing with the first.
+def remote_engine(base_image: str) -> Iterator[dict[str, str]]:
+    """A second dockerd on TCP with TLS (127.0.0.2:23750), sharing nothing with the first.
 
-    127.0.0.2 rather than 127.0.0.1 so a test can tell the engine's address from localhost.
-    The base image is copied into it with save/load, since it cannot pull either.
+    Yields the client settings (DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH). 127.0.0.2
+    rather than 127.0.0.1 so a test can tell the engine's address from localhost. The base
+    image is copied into it with save/load, since it cannot pull either.
     """
     if os.geteuid() != 0:
         unavailable("a second dockerd needs root")
     state = tempfile.mkdtemp(prefix="outlive-remote-engine-")
     script = str(SCRIPTS / "docker_remote_engine.sh")
     address = os.environ.get("OUTLIVE_REMOTE_ENGINE_ADDR", "127.0.0.2:23750")
-    proc = _run(["bash", script, "up", state, address], timeout=120)
+    env = {**os.environ, "OUTLIVE_REMOTE_TLS": "1"}
+    proc = subprocess.run(["bash", script, "up", state, address], capture_output=True, text=True,
+                          timeout=120, check=False, env=env)
     if proc.returncode != 0:
         unavailable(f"the second Docker engine could not be started:\n{proc.stderr[-2000:]}")
-    docker_host = proc.stdout.strip().splitlines()[-1].split("=", 1)[1]
+    settings = dict(line.split("=", 1) for line in proc.stdout.split() if "=" in line)
     try:
-        copy = subprocess.run(
-            f"docker save {BASE_IMAGE} | docker -H {docker_host} load -q",
-            shell=True, capture_output=True, text=True, timeout=300, check=False,
-        )
-        if copy.returncode != 0:
-            pytest.fail(f"copying {BASE_IMAGE} to {docker_host} failed: {copy.stderr}")
-        yield docker_host
+        save = subprocess.Popen(["docker", "save", BASE_IMAGE], stdout=subprocess.PIPE)
+        load = subprocess.run(["docker", "load", "-q"], stdin=save.stdout, capture_output=True,
+                              text=True, timeout=300, check=False, env={**os.environ, **settings})
+        if save.wait(timeout=60) != 0 or load.returncode != 0:
+            pytest.fail(f"copying {BASE_IMAGE} to {settings['DOCKER_HOST']} failed: {load.stderr}")
+        yield settings
     finally:
         _run(["bash", script, "down", state], timeout=120)

@@ -56,3 +56,7 @@ def test_core_never_imports_orchestrators() -> None:
         text = path.read_text()
         for banned in ("import prefect", "from prefect", "import airflow", "from airflow"):
             assert banned not in text, f"{path} imports an orchestrator"
+
+
+def test_all_lists_exactly_the_lazy_exports() -> None:
+    assert sorted(plugin_core.__all__) == sorted(plugin_core._EXPORTS)

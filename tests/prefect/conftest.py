@@ -1,14 +1,15 @@
-"""Real Prefect for the adapter tests: one temporary server for the session, isolated homes.
+"""Real Prefect for the adapter tests: one temporary Prefect server for the session.
 
-``PREFECT_HOME`` must point at a temporary directory before Prefect is
-imported (its settings are read at import), so it is set at collection time;
-the harness then gives the session a fresh SQLite database and a local API
-server. ``OUTLIVE_HOME`` is a temporary directory too, so the registry and the
-service runtime files never touch the user's.
+``PREFECT_HOME`` must point at a temporary directory before Prefect is imported
+(its settings are read at import), so it is set when this directory is
+collected; ``prefect_test_harness`` then gives the session a fresh SQLite
+database behind a local API server. Each test still gets its own
+``OUTLIVE_HOME`` from the root conftest, which stops its services afterwards.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 import tempfile
@@ -17,50 +18,27 @@ from pathlib import Path
 
 import pytest
 
+if importlib.util.find_spec("prefect") is None:  # pragma: no cover - depends on the venv
+    pytest.skip(
+        "Prefect is not installed in this venv (pip install 'outlive[prefect]')",
+        allow_module_level=True,
+    )
+
 _PREFECT_HOME = tempfile.mkdtemp(prefix="outlive-prefect-home-")
 os.environ["PREFECT_HOME"] = _PREFECT_HOME
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ["PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL"] = "0.5"
 
-try:
-    import prefect  # noqa: F401
-except ImportError:
-    if os.environ.get("CI") == "true":  # CI installs the prefect extra; never skip silently there
-        raise
-    # Outside CI, a venv without the extra simply does not collect these tests.
-    collect_ignore_glob = ["test_*.py"]
-else:
-    import plugin_core as core
-    from prefect.settings import PREFECT_API_URL
-    from prefect.testing.utilities import prefect_test_harness
+from prefect.settings import PREFECT_API_URL  # noqa: E402 - after PREFECT_HOME is set
+from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
-HERE = Path(__file__).parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
-def outlive_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A private OUTLIVE_HOME (registry and runtime files) for the whole prefect session."""
-    home = tmp_path_factory.mktemp("outlive-home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("OUTLIVE_HOME", str(home))
-        mp.delenv("OUTLIVE_REGISTRY_URL", raising=False)
-        yield home
-        _stop_everything()
-
-
-def _stop_everything() -> None:
-    """Stop every service the tests registered, so no server outlives the test session."""
-    for service in core.find_services():
-        try:
-            core.stop_service(service, timeout=5.0, force=True)
-        except core.OutliveError as exc:  # report, then keep cleaning the others
-            print(f"could not stop {service.config.service_name}: {exc}", file=sys.stderr)
-
-
-@pytest.fixture(scope="session")
-def prefect_api(outlive_home: Path) -> Iterator[str]:
+def prefect_api() -> Iterator[str]:
     """A temporary Prefect server (SQLite in a temp dir) for the session; yields its API URL."""
-    with prefect_test_harness(server_startup_timeout=90):
+    with prefect_test_harness(server_startup_timeout=120):
         yield str(PREFECT_API_URL.value())
 
 
@@ -79,7 +57,7 @@ def run_env(prefect_api: str, outlive_home: Path) -> dict[str, str]:
         PREFECT_HOME=_PREFECT_HOME,
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         OUTLIVE_HOME=str(outlive_home),
-        PYTHONPATH=os.pathsep.join([str(HERE.parents[1]), env.get("PYTHONPATH", "")]),
+        PYTHONPATH=os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p),
     )
     return env
 
@@ -87,4 +65,4 @@ def run_env(prefect_api: str, outlive_home: Path) -> dict[str, str]:
 @pytest.fixture
 def http_command() -> list[str]:
     """A real HTTP service: Python's file server on the port outlive assigns."""
-    return [sys.executable, "-m", "http.server", "{port}", "--bind", "127.0.0.1"]
+    return [sys.executable, "-m", "http.server", "{port}", "--bind", "{host}"]

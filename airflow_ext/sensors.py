@@ -1,0 +1,150 @@
+"""``ServiceActiveSensor``: succeed when a registered service is ACTIVE.
+
+Semantics are the same in every mode:
+
+* a probe that fails, a refused connection, or a name not registered yet means "not yet"
+  (never an error: another DAG may register the service later);
+* the service in ERROR (crashed, exhausted its restarts) fails the task at once, with the
+  service's reason and log tail; no retry of the sensor can fix that;
+* ``timeout`` (default 10 minutes, never Airflow's 7-day sensor default) fails with
+  ``AirflowSensorTimeout``.
+
+``deferrable=True`` (default: ``[operators] default_deferrable``) checks once, then hands the
+wait to ``ServiceActiveTrigger`` and frees the worker slot.
+
+The hook and the trigger are imported when a task runs, not when a DAG file is parsed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+
+from airflow_ext._compat import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSensorTimeout,
+    default_deferrable,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from plugin_core import ProbePolicy, ServiceRegistry
+
+__all__ = ["DEFAULT_TIMEOUT", "ServiceActiveSensor"]
+
+DEFAULT_TIMEOUT = 600.0
+_DEFER_GRACE = 60.0  # the trigger times itself out; this only catches a lost trigger
+
+
+class ServiceActiveSensor(BaseSensorOperator):
+    """Wait until the service ``service_name`` (name or uuid) is ACTIVE.
+
+    :param service_name: name or uuid (templated).
+    :param outlive_conn_id: ``outlive`` connection, or None for the core default registry.
+    :param policy: the core ``ProbePolicy`` for the deferred wait; by default quick first
+        probes backing off to ``poke_interval``.
+    :param deferrable: wait in the triggerer instead of a worker slot.
+
+    Returns (XCom) the core's ``service_info`` dict of the active service.
+    """
+
+    template_fields: Sequence[str] = ("service_name", "outlive_conn_id")
+    ui_color = "#d5e8d4"
+
+    def __init__(
+        self,
+        *,
+        service_name: str,
+        outlive_conn_id: str | None = None,
+        policy: ProbePolicy | None = None,
+        deferrable: bool | None = None,
+        poke_interval: float | timedelta = 5.0,
+        timeout: float | timedelta = DEFAULT_TIMEOUT,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
+        self.service_name = service_name
+        self.outlive_conn_id = outlive_conn_id
+        self.policy = policy
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        self._registry_cache: ServiceRegistry | None = None
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        first = self.poke(context)
+        if first:
+            return first.xcom_value if isinstance(first, PokeReturnValue) else None
+        from airflow_ext.triggers import ServiceActiveTrigger
+
+        self.defer(
+            trigger=ServiceActiveTrigger(
+                service=self.service_name,
+                outlive_conn_id=self.outlive_conn_id,
+                timeout=self.timeout,
+                policy=self._policy_settings(),
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout + _DEFER_GRACE),
+        )
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        """One observation through the core; False while the service is not ready."""
+        from plugin_core import check_service_once
+
+        snapshot = check_service_once(self.service_name, registry=self._registry())
+        if snapshot.is_failed:
+            raise AirflowFailException(
+                _failure(self.service_name, snapshot.message, snapshot.log_tail)
+            )
+        if not snapshot.is_active:
+            self.log.info("Service %s not active yet: %s", self.service_name, snapshot.message)
+            return False
+        return PokeReturnValue(is_done=True, xcom_value=self._info())
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        """Resume after the trigger: same outcomes as poke mode."""
+        status = event.get("status")
+        if status == "active":
+            self.log.info("Service %s is active (waited in the triggerer)", self.service_name)
+            return self._info()
+        message = str(event.get("message", ""))
+        if status == "timeout":
+            raise AirflowSensorTimeout(f"Service {self.service_name!r} not active: {message}")
+        if status == "error":
+            raise AirflowFailException(_failure(self.service_name, message, event.get("log_tail")))
+        raise AirflowException(f"Unexpected event from ServiceActiveTrigger: {event!r}")
+
+    def _policy_settings(self) -> dict[str, Any]:
+        """The trigger's probe policy as plain data; ``poke_interval`` caps its back-off."""
+        from plugin_core import ProbePolicy
+
+        policy = self.policy or ProbePolicy(period=max(self.poke_interval, 0.01))
+        return policy.model_dump(mode="json")
+
+    def _registry(self) -> ServiceRegistry:
+        if self._registry_cache is None:
+            from airflow_ext.hooks import OutliveRegistryHook
+
+            self._registry_cache = OutliveRegistryHook(self.outlive_conn_id).get_registry()
+        return self._registry_cache
+
+    def _info(self) -> dict[str, Any]:
+        from plugin_core import get_service, service_info
+
+        return service_info(
+            get_service(self.service_name, registry=self._registry(), refresh=False)
+        )
+
+
+def _failure(name: str, reason: Any, log_tail: Any) -> str:
+    from airflow_ext.triggers import tail_text
+
+    tail = tail_text(log_tail)
+    message = f"Service {name!r} failed: {reason}"
+    return f"{message}\n--- last log lines ---\n{tail}" if tail else message

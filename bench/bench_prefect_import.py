@@ -1,0 +1,95 @@
+"""How much importing ``prefect_ext`` adds on top of ``import prefect``.
+
+Flows import the adapter at parse time, and every Prefect server and worker
+imports it as a collection, so its cost is paid by every run. Target: at most
+30 ms over ``import prefect``, with no docker or airflow module loaded.
+
+Every sample is a fresh interpreter; the best of N is kept, since noise only
+ever adds time. Three figures:
+
+* baseline and ours: wall time of ``import prefect`` and of ``import
+  prefect_ext`` (sampled alternately). On a shared machine their difference
+  carries the noise of two ~600 ms figures, so it is shown, not judged;
+* importtime delta (the verdict): ``python -X importtime -c "import
+  prefect_ext"``, the cumulative time of ``prefect_ext`` minus that of the
+  ``prefect`` import inside it, which is the issue's definition, measured
+  within one process;
+* the same with the tasks loaded (``prefect_ext.tasks``), as a flow using them pays.
+
+    python bench/bench_prefect_import.py [--runs 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+
+TARGET_MS = 30.0
+HEAVY = ("docker", "airflow", "sqlalchemy")
+
+_TIMED = """
+import json, sys, time
+t0 = time.perf_counter()
+import {module}
+elapsed = time.perf_counter() - t0
+print(json.dumps({{"ms": elapsed * 1000, "heavy": [m for m in {heavy!r} if m in sys.modules]}}))
+"""
+_IMPORTTIME = re.compile(r"^import time:\s+\d+ \|\s+(\d+) \|( *)(\S+)$")
+
+
+def wall_ms(module: str) -> tuple[float, list[str]]:
+    """Wall time of importing ``module`` in a fresh interpreter, and the heavy modules it loaded."""
+    code = _TIMED.format(module=module, heavy=HEAVY)
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return float(result["ms"]), list(result["heavy"])
+
+
+def importtime_delta_ms(module: str) -> float:
+    """``-X importtime``: cumulative time of the ``module`` import (the last, outermost line)
+    minus the cumulative time of the ``prefect`` package import nested in it."""
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stderr
+    cumulative = {
+        match.group(3): int(match.group(1))
+        for match in map(_IMPORTTIME.match, out.splitlines())
+        if match
+    }
+    return (cumulative[module] - cumulative["prefect"]) / 1000
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15, help="fresh interpreters per figure")
+    args = parser.parse_args()
+
+    wall_ms("prefect_ext")  # warm the file-system and bytecode caches once
+    baseline, ours, delta, with_tasks, heavy = [], [], [], [], set()
+    for _ in range(args.runs):
+        baseline.append(wall_ms("prefect")[0])
+        ms, loaded = wall_ms("prefect_ext")
+        ours.append(ms)
+        heavy.update(loaded)
+        delta.append(importtime_delta_ms("prefect_ext"))
+        with_tasks.append(importtime_delta_ms("prefect_ext.tasks"))
+
+    best = min(delta)
+    print(f"import prefect      (baseline):   {min(baseline):7.1f} ms  best of {args.runs}")
+    print(f"import prefect_ext  (ours):       {min(ours):7.1f} ms  best of {args.runs}")
+    print(f"  difference (noisy, not judged): {min(ours) - min(baseline):7.1f} ms")
+    print(f"importtime delta over prefect:    {best:7.1f} ms  target <= {TARGET_MS:.0f} ms")
+    print(f"  with the tasks loaded too:      {min(with_tasks):7.1f} ms  (for information)")
+    print(f"heavy modules loaded by prefect_ext: {', '.join(sorted(heavy)) or 'none'}")
+    forbidden = heavy & {"docker", "airflow"}
+    return 0 if best <= TARGET_MS and not forbidden else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,269 @@
+"""Registry look-ups at scale: find by label among 10,000 records, and status of 200 live services.
+
+Why: a CLI ``outlive ls``, an Airflow sensor and a Prefect flow all ask the
+registry; with many services these calls must stay interactive.
+Targets: ``find`` by label among 10,000 records <= 5 ms median; ``find_services()``
+(status observed now) of 200 live services <= 150 ms wall, median.
+
+Method, part 1 (10,000 records, nothing running): the records are real
+``CommandService`` objects, inserted through a BULK path, not ``save()``: the
+rows come from the registry's own ``_row_of`` and go in with one executemany
+per table in a single transaction (``save()`` would take ~10,000 transactions
+and minutes, and it is not what is measured). Each record has a unique label
+``rid`` and a shared label ``team`` (100 records per team). We time
+``ServiceRegistry.find(labels={"rid": ...})`` (1 hit) over random ids, and
+``find(labels={"team": ...})`` (100 hits) for information. Baseline: the same
+label query in raw ``sqlite3`` (a kept-open connection, rows fetched, no
+objects built), interleaved with ours.
+
+Part 2 (200 live services, in a second temporary ``OUTLIVE_HOME``): 200
+``CommandService`` instances of a tiny stdlib HTTP server (a raw-socket loop
+under ``python -S``, a few MB each), started one after the other with
+``start()``. We time ``find_services()`` (registry read + every service's
+process identity and HTTP health observed, in its thread pool, and changed
+statuses saved). Baseline: the same 200 checks done by hand with the same
+pool size (16): ``os.kill(pid, 0)`` plus a fresh-connection GET, no registry.
+Trials interleave. All services are stopped at the end, also on error.
+
+    .venv/bin/python bench/bench_registry.py [--records 10000] [--live 200] [--trials 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+FIND_TARGET_MS = 5.0
+STATUS_TARGET_MS = 150.0
+POOL = 16
+
+TINY_SERVER = '''\
+import socket, sys
+listener = socket.socket()
+listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+listener.bind(("127.0.0.1", int(sys.argv[1])))
+listener.listen(64)
+while True:
+    conn, _ = listener.accept()
+    try:
+        conn.settimeout(1.0)
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.0 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok")
+    except OSError:
+        pass
+    finally:
+        conn.close()
+'''
+
+LABEL_SQL = (
+    "SELECT * FROM outlive_services WHERE uuid IN (SELECT uuid FROM outlive_service_labels "
+    "WHERE key = ? AND value = ?) ORDER BY created_at"
+)
+
+
+def interleave(trials: int, base: Callable[[], float], ours: Callable[[], float]) -> tuple[list[float], list[float]]:
+    """Run both sides ``trials`` times, flipping the order each trial; seconds per call."""
+    b: list[float] = []
+    o: list[float] = []
+    for index in range(trials):
+        pair = [(base, b), (ours, o)]
+        for func, sink in pair if index % 2 == 0 else reversed(pair):
+            sink.append(func())
+    return b, o
+
+
+def timed(func: Callable[[], Any]) -> float:
+    """Seconds one call of ``func`` takes."""
+    t0 = time.perf_counter()
+    func()
+    return time.perf_counter() - t0
+
+
+def line(label: str, values: list[float]) -> float:
+    """Print and return the median (ms) with min and p90."""
+    ms = sorted(v * 1000 for v in values)
+    med = statistics.median(ms)
+    print(f"  {label:52s} median {med:8.2f} ms  min {ms[0]:8.2f}  p90 {ms[int(0.9 * (len(ms) - 1))]:8.2f}")
+    return med
+
+
+# -- part 1: find by label among many records ---------------------------------------------------
+
+
+def bulk_insert(count: int) -> float:
+    """Insert ``count`` CommandService records in one transaction; return the seconds taken."""
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import insert
+
+    from plugin_core import CommandService, ServiceRegistry
+    from plugin_core.registry.schema import service_labels, services
+    from plugin_core.registry.store import _row_of
+
+    t0 = time.perf_counter()
+    rows, labels = [], []
+    start = datetime.now(timezone.utc)
+    for i in range(count):
+        service = CommandService.http(
+            f"rec-{i}", ["python", "-m", "http.server", "{port}"],
+            labels={"rid": str(i), "team": f"team-{i % 100}"}, pipeline_name="bench",
+        )
+        row = _row_of(service)
+        stamp = start + timedelta(microseconds=i)
+        rows.append({**row, "created_at": stamp, "updated_at": stamp, "version": 1})
+        labels += [{"uuid": row["uuid"], "key": k, "value": v}
+                   for k, v in service.config.get_service_labels().items()]
+    with ServiceRegistry().engine.begin() as conn:
+        conn.execute(insert(services), rows)
+        conn.execute(insert(service_labels), labels)
+    return time.perf_counter() - t0
+
+
+def find_part(records: int, trials: int) -> bool:
+    """Part 1: build the records, then time find-by-label against raw sqlite3."""
+    from plugin_core import ServiceRegistry
+
+    print(f"part 1: find by label among {records} records")
+    print(f"  bulk insert (one transaction, executemany, rows from _row_of): {bulk_insert(records):.1f} s")
+    registry = ServiceRegistry()
+    db = sqlite3.connect(registry.url.split("///", 1)[1])
+    rng = random.Random(7)
+    hits: list[int] = []
+
+    def ours() -> float:
+        rid = str(rng.randrange(records))
+        t0 = time.perf_counter()
+        hits.append(len(registry.find(labels={"rid": rid})))
+        return time.perf_counter() - t0
+
+    def base() -> float:
+        rid = str(rng.randrange(records))
+        return timed(lambda: db.execute(LABEL_SQL, ("rid", rid)).fetchall())
+
+    for _ in range(5):  # warm the engine's pool, SQLite's page cache and statement caches
+        ours(), base()
+    b, o = interleave(trials, base, ours)
+    assert set(hits) == {1}, f"expected one hit per unique label, got {set(hits)}"
+    b_med = line("baseline raw sqlite3 label query (1 hit)", b)
+    o_med = line("ours ServiceRegistry.find(labels={rid}) (1 hit)", o)
+    print(f"  ratio ours/baseline: {o_med / b_med:.1f}x   target: ours <= {FIND_TARGET_MS:g} ms")
+    team = [timed(lambda: registry.find(labels={"team": "team-7"})) for _ in range(max(5, trials // 4))]
+    line("info: find(labels={team}) (100 hits)", team)
+    db.close()
+    return o_med <= FIND_TARGET_MS
+
+
+# -- part 2: status of many live services --------------------------------------------------------
+
+
+def start_live(count: int, script: Path) -> list[Any]:
+    """Start ``count`` tiny HTTP servers as CommandServices; return them."""
+    from plugin_core import CommandService
+
+    started = []
+    t0 = time.perf_counter()
+    for i in range(count):
+        service = CommandService.http(
+            f"live-{i}", [sys.executable, "-S", str(script), "{port}"], labels={"bench": "live"}
+        )
+        service.start(timeout=30)
+        started.append(service)
+    print(f"  started {count} services in {time.perf_counter() - t0:.1f} s")
+    return started
+
+
+def hand_check(targets: list[tuple[int, int]]) -> None:
+    """The baseline: pid alive plus a fresh GET, for every service, in a pool of 16."""
+
+    def one(target: tuple[int, int]) -> bool:
+        pid, port = target
+        os.kill(pid, 0)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1.0)
+        try:
+            conn.request("GET", "/", headers={"Connection": "close"})
+            return conn.getresponse().status == 200
+        finally:
+            conn.close()
+
+    with ThreadPoolExecutor(max_workers=POOL) as pool:
+        assert all(pool.map(one, targets))
+
+
+def status_part(live: int, trials: int, workdir: Path) -> bool:
+    """Part 2: time find_services() over ``live`` running services vs a hand check."""
+    from plugin_core import ServiceState, find_services
+
+    print(f"part 2: status of {live} live services")
+    script = workdir / "tiny_server.py"
+    script.write_text(TINY_SERVER)
+    services = start_live(live, script)
+    targets = [(s.status.pid, s.endpoint.status.port) for s in services]
+    states: list[int] = []
+
+    def ours() -> float:
+        t0 = time.perf_counter()
+        found = find_services()
+        elapsed = time.perf_counter() - t0
+        states.append(sum(s.status.state == ServiceState.ACTIVE for s in found))
+        return elapsed
+
+    ours(), hand_check(targets)  # warm-up
+    b, o = interleave(trials, lambda: timed(lambda: hand_check(targets)), ours)
+    assert set(states) == {live}, f"expected {live} ACTIVE each time, got {set(states)}"
+    b_med = line(f"baseline hand check (pid + GET, pool {POOL})", b)
+    o_med = line("ours find_services() (refresh, all ACTIVE)", o)
+    no_refresh = [timed(lambda: find_services(refresh=False)) for _ in range(max(5, trials // 3))]
+    line("info: find_services(refresh=False) (registry read only)", no_refresh)
+    print(f"  ratio ours/baseline: {o_med / b_med:.1f}x   target: ours <= {STATUS_TARGET_MS:g} ms")
+    return o_med <= STATUS_TARGET_MS
+
+
+def stop_everything() -> None:
+    """Stop every service in the current registry, forcefully; never raise."""
+    try:
+        from plugin_core import find_services, stop_service
+
+        for service in find_services(refresh=False):
+            try:
+                stop_service(service, force=True)
+            except Exception as exc:  # noqa: BLE001 - cleanup must go on
+                print(f"  cleanup: could not stop {service.config.service_name}: {exc}")
+    except Exception as exc:  # noqa: BLE001
+        print(f"  cleanup failed: {exc}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=10_000)
+    parser.add_argument("--live", type=int, default=200)
+    parser.add_argument("--trials", type=int, default=15)
+    parser.add_argument("--find-trials", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="outlive-bench-") as tmp:
+        os.environ["OUTLIVE_HOME"] = str(Path(tmp) / "records")
+        find_ok = find_part(args.records, args.find_trials)
+        os.environ["OUTLIVE_HOME"] = str(Path(tmp) / "live")
+        try:
+            status_ok = status_part(args.live, args.trials, Path(tmp))
+        finally:
+            t0 = time.perf_counter()
+            stop_everything()
+            print(f"  stopped all services in {time.perf_counter() - t0:.1f} s")
+    print("find by label:", "PASS" if find_ok else "FAIL")
+    print("status of live services:", "PASS" if status_ok else "FAIL")
+    return 0 if find_ok and status_ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,71 @@
+"""Prefect 3 adapter for outlive: blocks and tasks for services that outlive the flow run.
+
+The blocks are defined on import: ``prefect block register -m prefect_ext``
+registers the Block classes in this namespace, and a Prefect server or worker
+that loads the ``prefect.collections`` entry point must see them defined. The
+tasks load on first use (PEP 562), because every Prefect server and worker
+imports this collection and only flows need the tasks. Every lifecycle
+decision is made by ``plugin_core``; this package only maps Prefect's ways onto it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from prefect_ext.blocks import (
+    CommandServiceBlock,
+    ContainerServiceBlock,
+    LocalDaemonServiceBlock,
+    ServiceBlock,
+    ServiceRegistryBlock,
+)
+
+_TASKS = (
+    "find_services",
+    "get_service_logs",
+    "get_service_status",
+    "start_service",
+    "stop_service",
+    "update_service",
+    "wait_for_service",
+)
+
+__all__ = [
+    "CommandServiceBlock",
+    "ContainerServiceBlock",
+    "LocalDaemonServiceBlock",
+    "ServiceBlock",
+    "ServiceRegistryBlock",
+    "find_services",
+    "get_service_logs",
+    "get_service_status",
+    "start_service",
+    "stop_service",
+    "update_service",
+    "wait_for_service",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _TASKS:
+        raise AttributeError(f"module 'prefect_ext' has no attribute {name!r}")
+    value = getattr(importlib.import_module("prefect_ext.tasks"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from prefect_ext.tasks import (
+        find_services,
+        get_service_logs,
+        get_service_status,
+        start_service,
+        stop_service,
+        update_service,
+        wait_for_service,
+    )

@@ -1,0 +1,328 @@
+"""Prefect blocks: service definitions and the registry connection, stored in Prefect.
+
+A block holds configuration only and turns into a ``plugin_core`` object with
+one call (``get_service()`` / ``get_registry()``); tasks do the rest. Each
+service block writes a plain definition (``definition()``) and hands it to
+``plugin_core.load_service``, so the core alone decides what a valid service
+is, and a bad field surfaces as a validation error of the block, naming it,
+when the block is created or loaded.
+
+``plugin_core`` loads its modules on first use, so importing this module costs
+no SQLAlchemy, psutil or docker import: a Prefect server imports every
+collection, and flows import this at parse time.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, Literal
+
+from prefect.blocks.core import Block
+from pydantic import BaseModel, Field, HttpUrl, SecretStr, field_validator, model_validator
+
+import plugin_core as core
+
+if TYPE_CHECKING:
+    from plugin_core import BaseService, ServiceRegistry
+
+__all__ = [
+    "CommandServiceBlock",
+    "ContainerServiceBlock",
+    "LocalDaemonServiceBlock",
+    "ServiceBlock",
+    "ServiceRegistryBlock",
+]
+
+# Shown on the Prefect UI's block catalogue. The project has no published home yet: these
+# point where its repository and logo are meant to be published (one place to change).
+DOCUMENTATION_URL = HttpUrl("https://github.com/outlive-dev/outlive#prefect")
+LOGO_URL = HttpUrl("https://raw.githubusercontent.com/outlive-dev/outlive/main/docs/logo.png")
+
+Protocol = Literal["http", "https", "tcp"]
+RestartMode = Literal["never", "on-failure", "always"]
+
+_DOTTED_PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
+_SQLALCHEMY_URL = re.compile(r"^[a-z][a-z0-9]*(\+[a-z0-9_]+)?://", re.IGNORECASE)
+
+
+class ServiceBlock(BaseModel, ABC):
+    """What every service block has: a registry name, labels, and a way to become a service.
+
+    A pydantic mixin rather than a ``Block`` interface: a Prefect server registers every
+    ``Block`` subclass it has imported as a block type, and this is not one a user fills in.
+    Tasks accept any ``ServiceBlock``.
+    """
+
+    service_name: str = Field(
+        description="Unique name in the outlive registry; starting it again reuses the running "
+        "service instead of starting a second copy.",
+        examples=["iris-model-server"],
+    )
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Labels to find the service by (`find_services`)."
+    )
+    model_name: str = Field(default="", description="Name of the model served, if any.")
+    model_version: str = Field(default="", description="Version of the model served, if any.")
+    prediction_path: str = Field(
+        default="", description="Path of the prediction route, e.g. `/predict` (for its URL)."
+    )
+
+    @abstractmethod
+    def definition(self) -> dict[str, Any]:
+        """The service as a plain ``plugin_core.load_service`` definition (``type``, ``config``, ...)."""
+
+    def get_service(self) -> BaseService:
+        """The core service this block defines (not started; pass it to ``start_service``)."""
+        return core.load_service(self.definition())
+
+    def _base_config(self) -> dict[str, Any]:
+        return {
+            "name": self.service_name,
+            "labels": dict(self.labels),
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "prediction_path": self.prediction_path,
+        }
+
+    def _validated_by_core(self) -> None:
+        """Raise ``ValueError`` (a pydantic validation error of the block) if the core refuses."""
+        try:
+            self.get_service()
+        except core.ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+
+class _EndpointFields(BaseModel):
+    """Where a local service listens and how its health is checked (shared by two blocks).
+
+    A plain pydantic mixin, not a ``Block``: every Block subclass becomes a block type on
+    the server, and this is no block of its own.
+    """
+
+    protocol: Protocol | None = Field(
+        default="http", description="What the service speaks; empty for a service with no port."
+    )
+    host: str = Field(default="127.0.0.1", description="Address to listen on (`{host}`).")
+    port: int | None = Field(
+        default=None, ge=1, le=65535, description="Preferred port (`{port}`); empty: any free port."
+    )
+    allocate_port: bool = Field(
+        default=True, description="Take another free port when the preferred one is busy."
+    )
+    health_path: str = Field(
+        default="/", description="HTTP path that answers 200 when the service is healthy."
+    )
+
+    def _endpoint(self) -> dict[str, Any] | None:
+        if self.protocol is None:
+            return None
+        endpoint: dict[str, Any] = {
+            "protocol": self.protocol,
+            "ip_address": self.host,
+            "port": self.port,
+            "allocate_port": self.allocate_port,
+        }
+        if self.protocol == "tcp":
+            endpoint["monitor"] = {"type": "tcp", "config": {}}
+        else:
+            endpoint["health"] = self.health_path
+        return endpoint
+
+
+class CommandServiceBlock(_EndpointFields, ServiceBlock, Block):
+    """Any program run as a detached service that outlives the flow run.
+
+    ``{port}`` and ``{host}`` in the command, env values and cwd are filled with
+    the address outlive assigns. The service runs in its own session with no
+    inherited pipes, in ``cwd`` or its private runtime directory, never in the
+    flow run's temporary directory.
+    """
+
+    _block_type_name = "Outlive Command Service"
+    _logo_url = LOGO_URL
+    _documentation_url = DOCUMENTATION_URL
+    _description = (
+        "A program (model server, API, database) started by outlive as a service that keeps "
+        "running after the flow run ends."
+    )
+
+    command: list[str] = Field(
+        min_length=1,
+        description="The program and its arguments; `{port}` and `{host}` are filled in.",
+        examples=[["python", "-m", "http.server", "{port}", "--bind", "{host}"]],
+    )
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables.")
+    cwd: str | None = Field(default=None, description="Absolute working directory.")
+    restart: RestartMode = Field(default="never", description="When to restart it after it exits.")
+    max_restarts: int | None = Field(default=5, ge=0, description="Give up after this many.")
+
+    def definition(self) -> dict[str, Any]:
+        """A ``command`` service definition for ``plugin_core.load_service``."""
+        config = self._base_config() | {
+            "command": list(self.command),
+            "env": dict(self.env),
+            "cwd": self.cwd,
+            "restart": {"mode": self.restart, "max_restarts": self.max_restarts},
+        }
+        return {"type": "command", "config": config, "endpoint": self._endpoint()}
+
+    @model_validator(mode="after")
+    def _check(self) -> CommandServiceBlock:
+        self._validated_by_core()
+        return self
+
+
+class LocalDaemonServiceBlock(_EndpointFields, ServiceBlock, Block):
+    """A ``LocalDaemonService`` subclass (your ``run()``) run as a detached local process.
+
+    The class is named by its import path and is imported only when the block
+    becomes a service, so the block can be edited where that code is absent.
+    """
+
+    _block_type_name = "Outlive Local Daemon Service"
+    _logo_url = LOGO_URL
+    _documentation_url = DOCUMENTATION_URL
+    _description = (
+        "Your LocalDaemonService subclass, run by outlive as a detached local process that "
+        "keeps running after the flow run ends."
+    )
+
+    service_class: str = Field(
+        description="Import path of a LocalDaemonService subclass.",
+        examples=["my_models.serving.IrisService"],
+    )
+    config: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Further fields of the subclass's config (JSON), next to the name.",
+    )
+    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables.")
+    restart: RestartMode = Field(default="never", description="When to restart it after it exits.")
+    max_restarts: int | None = Field(default=5, ge=0, description="Give up after this many.")
+
+    @field_validator("service_class")
+    @classmethod
+    def _dotted(cls, value: str) -> str:
+        if not _DOTTED_PATH.match(value):
+            raise ValueError(
+                f"service_class {value!r} must be an import path such as 'my_pkg.module.MyService'"
+            )
+        return value
+
+    def definition(self) -> dict[str, Any]:
+        """A definition of ``service_class`` for ``plugin_core.load_service``."""
+        config = {
+            **self.config,
+            **self._base_config(),
+            "env": dict(self.env),
+            "restart": {"mode": self.restart, "max_restarts": self.max_restarts},
+        }
+        return {"type": self.service_class, "config": config, "endpoint": self._endpoint()}
+
+    def get_service(self) -> BaseService:
+        """The service, after checking that ``service_class`` really is a local daemon."""
+        service = super().get_service()
+        if not isinstance(service, core.LocalDaemonService):
+            raise core.ConfigError(
+                f"service_class {self.service_class!r} is a {type(service).__name__}, not a "
+                "LocalDaemonService subclass; use the Outlive Command or Container block for it"
+            )
+        return service
+
+
+class ContainerServiceBlock(ServiceBlock, Block):
+    """A Docker container run as a service; Docker keeps it running after the flow run.
+
+    The engine is reached as the docker CLI does (``DOCKER_HOST`` ...). Docker
+    itself is imported only when the service starts, never by this block.
+    """
+
+    _block_type_name = "Outlive Container Service"
+    _logo_url = LOGO_URL
+    _documentation_url = DOCUMENTATION_URL
+    _description = (
+        "A Docker image run by outlive as a container service that keeps running after the "
+        "flow run ends."
+    )
+
+    image: str = Field(min_length=1, description="Image to run.", examples=["redis:7"])
+    command: list[str] | None = Field(
+        default=None, description="Command; `{port}` and `{host}` are filled in."
+    )
+    environment: dict[str, str] = Field(default_factory=dict, description="Container env.")
+    volumes: list[str] = Field(default_factory=list, description="`HOST:CONTAINER[:ro]` mounts.")
+    protocol: Protocol = Field(default="http", description="What the service speaks.")
+    container_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Port inside the container; empty: the host port."
+    )
+    port: int | None = Field(
+        default=None, ge=1, le=65535, description="Host port to publish on; empty: any free port."
+    )
+    health_path: str = Field(default="/", description="HTTP health path (HTTP only).")
+    restart: RestartMode = Field(default="never", description="Docker restart policy.")
+    pull: Literal["missing", "always", "never"] = Field(
+        default="missing", description="When to pull the image."
+    )
+
+    def definition(self) -> dict[str, Any]:
+        """A ``container`` service definition for ``plugin_core.load_service``."""
+        config = self._base_config() | {
+            "image": self.image,
+            "command": self.command,
+            "environment": dict(self.environment),
+            "volumes": list(self.volumes),
+            "restart": {"mode": self.restart},
+            "pull": self.pull,
+        }
+        endpoint: dict[str, Any] = {
+            "protocol": self.protocol,
+            "port": self.port,
+            "config": {"container_port": self.container_port},
+        }
+        if self.protocol == "tcp":
+            endpoint["monitor"] = {"type": "tcp", "config": {}}
+        else:
+            endpoint["health"] = self.health_path
+        return {"type": "container", "config": config, "endpoint": endpoint}
+
+    @model_validator(mode="after")
+    def _check(self) -> ContainerServiceBlock:
+        self._validated_by_core()
+        return self
+
+
+class ServiceRegistryBlock(Block):
+    """Where outlive records services: a SQLAlchemy URL, kept as a secret.
+
+    Empty means the core's default: ``OUTLIVE_REGISTRY_URL`` or the SQLite file
+    in ``OUTLIVE_HOME``. A shared PostgreSQL URL carries a password, hence the
+    secret field.
+    """
+
+    _block_type_name = "Outlive Service Registry"
+    _logo_url = LOGO_URL
+    _documentation_url = DOCUMENTATION_URL
+    _description = (
+        "The outlive service registry (SQLite file or a shared PostgreSQL database) where "
+        "services started by flows are recorded and found again."
+    )
+
+    url: SecretStr | None = Field(
+        default=None,
+        description="SQLAlchemy URL, e.g. postgresql+psycopg://user:password@db/outlive; "
+        "empty: the default local registry.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _looks_like_sqlalchemy(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _SQLALCHEMY_URL.match(value.get_secret_value()):
+            raise ValueError(
+                "url must be a SQLAlchemy URL such as 'sqlite:////abs/path/registry.db' or "
+                "'postgresql+psycopg://user:password@host/db'"
+            )
+        return value
+
+    def get_registry(self) -> ServiceRegistry:
+        """The core registry this block points at."""
+        return core.ServiceRegistry(self.url.get_secret_value() if self.url else None)

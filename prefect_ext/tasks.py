@@ -1,0 +1,275 @@
+"""Prefect tasks that start, watch and stop outlive services.
+
+Each task maps its arguments onto one ``plugin_core`` function, logs through
+the run logger and returns plain JSON-able data (the core's ``service_info``),
+never a live service object: task results may be persisted, shown in the UI
+or passed to another flow. Every lifecycle decision (idempotence by name,
+health probing, waiting, process detachment) belongs to the core.
+
+Tasks that change the world use ``cache_policy=NO_CACHE``: a retried or
+re-run start must really reach the core, which then reuses the service it
+already started under that name instead of starting a second copy.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+
+import plugin_core as core
+from prefect_ext._compat import NO_CACHE, run_logger, task
+from prefect_ext.artifacts import emit_service_event, publish_service
+from prefect_ext.blocks import ServiceBlock, ServiceRegistryBlock
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from plugin_core import BaseService, ServiceRegistry
+
+ServiceDefinition: TypeAlias = "ServiceBlock | BaseService | dict[str, Any] | str"
+"""A block, a core service, or a definition (dict, JSON or YAML) for ``plugin_core.load_service``."""
+
+__all__ = [
+    "find_services",
+    "get_service_logs",
+    "get_service_status",
+    "start_service",
+    "stop_service",
+    "update_service",
+    "wait_for_service",
+]
+
+
+def _registry(block: ServiceRegistryBlock | None) -> ServiceRegistry | None:
+    """None lets the core pick its default (``OUTLIVE_REGISTRY_URL`` or the local SQLite file)."""
+    return block.get_registry() if block is not None else None
+
+
+def _as_service(definition: ServiceDefinition) -> BaseService:
+    if isinstance(definition, ServiceBlock):
+        return definition.get_service()
+    return core.load_service(definition)
+
+
+def _report_failure(name: str, registry: ServiceRegistry | None, exc: Exception) -> None:
+    """Log why a service is not ACTIVE and emit ``outlive.service.failed`` for Automations.
+
+    The error message already holds the last probe, the exit code and the log tail.
+    """
+    run_logger().error("Service %r is not ACTIVE: %s", name, exc)
+    try:
+        info = core.service_info(core.get_service(name, registry=registry, refresh=False))
+    except core.ServiceNotFoundError:
+        return  # never registered: there is no service resource to emit on
+    emit_service_event("failed", info, reason=str(exc).splitlines()[0])
+
+
+def _log_progress(name: str, every: float = 10.0) -> Callable[[BaseService, float], None]:
+    """An ``on_progress`` callback that logs the state of a long wait every ``every`` seconds."""
+    next_report = every
+
+    def report(service: BaseService, elapsed: float) -> None:
+        nonlocal next_report
+        if elapsed >= next_report:
+            next_report = elapsed + every
+            run_logger().info(
+                "Service %r is %s after %.0f s (%s)",
+                name,
+                service.status.state.value,
+                elapsed,
+                service.status.last_probe or service.status.last_error or "no probe yet",
+            )
+
+    return report
+
+
+@task(cache_policy=NO_CACHE)
+def start_service(
+    service: ServiceDefinition,
+    registry: ServiceRegistryBlock | None = None,
+    timeout: float | None = None,
+    on_change: Literal["restart", "fail"] = "restart",
+) -> dict[str, Any]:
+    """Start a service that keeps running after this flow run ends, or reuse it.
+
+    Idempotent by service name: when a service of that name already runs with
+    the same definition, it is returned as is, so a retried task never starts
+    a second copy. A changed definition restarts it (``on_change="restart"``)
+    or raises ``ServiceConfigConflictError`` (``"fail"``).
+
+    Args:
+        service: a service block, a core ``BaseService``, or a definition
+            (dict, JSON or YAML) accepted by ``plugin_core.load_service``.
+        registry: where the service is recorded; default: the core's default registry.
+        timeout: seconds to wait until ACTIVE; None uses the service's start-up timeout.
+        on_change: what to do when the name runs with another definition.
+
+    Returns:
+        ``plugin_core.service_info`` of the service: uuid, name, state, url, ...
+
+    Example:
+        ```python
+        from prefect import flow
+        from prefect_ext import CommandServiceBlock, start_service
+
+        @flow
+        def serve():
+            web = CommandServiceBlock(
+                service_name="docs", command=["python", "-m", "http.server", "{port}"]
+            )
+            return start_service(web)["url"]
+        ```
+    """
+    logger = run_logger()
+    definition, where = _as_service(service), _registry(registry)
+    name = definition.config.service_name
+    logger.info("Starting service %r (or reusing it if it already runs)", name)
+    try:
+        started = core.start_service(
+            definition, registry=where, timeout=timeout, on_change=on_change
+        )
+    except core.LifecycleError as exc:
+        _report_failure(name, where, exc)
+        raise
+    info = core.service_info(started)
+    logger.info("Service %r is %s at %s", name, info["state"], info.get("url"))
+    publish_service(info)
+    emit_service_event("started", info)
+    if info["state"] == core.ServiceState.ACTIVE.value:
+        emit_service_event("active", info)
+    return info
+
+
+@task(cache_policy=NO_CACHE)
+def stop_service(
+    name_or_uuid: str,
+    registry: ServiceRegistryBlock | None = None,
+    timeout: float = 10.0,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Stop a service and its whole process tree; the registry keeps its record.
+
+    Args:
+        name_or_uuid: the service's registry name or uuid.
+        registry: where the service is recorded; default: the core's default registry.
+        timeout: grace period after SIGTERM before the tree is killed.
+        force: kill at once instead of waiting for a graceful exit.
+
+    Returns:
+        ``plugin_core.service_info`` of the stopped service.
+    """
+    logger = run_logger()
+    logger.info("Stopping service %r", name_or_uuid)
+    stopped = core.stop_service(
+        name_or_uuid, registry=_registry(registry), timeout=timeout, force=force
+    )
+    info = core.service_info(stopped)
+    logger.info("Service %r is %s", info["name"], info["state"])
+    publish_service(info)
+    emit_service_event("stopped", info)
+    return info
+
+
+@task(cache_policy=NO_CACHE)
+def update_service(
+    name_or_uuid: str,
+    service: ServiceDefinition,
+    registry: ServiceRegistryBlock | None = None,
+    timeout: float | None = None,
+) -> dict[str, Any]:
+    """Apply a new definition to a registered service (the core restarts it if needed).
+
+    Args:
+        name_or_uuid: the service to change.
+        service: its new definition, in any form ``start_service`` accepts.
+        registry: where the service is recorded; default: the core's default registry.
+        timeout: seconds to wait until the updated service is ACTIVE.
+
+    Returns:
+        ``plugin_core.service_info`` of the updated service.
+    """
+    logger = run_logger()
+    logger.info("Updating service %r", name_or_uuid)
+    updated = core.update_service(
+        name_or_uuid, _as_service(service), registry=_registry(registry), timeout=timeout
+    )
+    info = core.service_info(updated)
+    logger.info("Service %r is %s at %s", info["name"], info["state"], info.get("url"))
+    publish_service(info)
+    emit_service_event("updated", info)
+    return info
+
+
+@task(cache_policy=NO_CACHE)
+def wait_for_service(
+    name_or_uuid: str,
+    registry: ServiceRegistryBlock | None = None,
+    timeout: float = 300.0,
+) -> dict[str, Any]:
+    """Wait until a service is ACTIVE, probing it with the core's adaptive waiting.
+
+    Probes start quickly and back off to the policy's cap, so a fast service
+    is seen at once and a slow one costs little. The wait sleeps in short
+    steps, so a Prefect ``timeout_seconds`` or a cancellation interrupts it.
+
+    Raises:
+        StartTimeoutError: not ACTIVE within ``timeout`` (with the last probe and log tail).
+        ServiceFailedError: the service died or failed its health checks.
+
+    Returns:
+        ``plugin_core.service_info`` of the ACTIVE service.
+    """
+    logger = run_logger()
+    where = _registry(registry)
+    logger.info("Waiting up to %.0f s for service %r to be ACTIVE", timeout, name_or_uuid)
+    try:
+        service = core.wait_for_service(
+            name_or_uuid, registry=where, timeout=timeout, on_progress=_log_progress(name_or_uuid)
+        )
+    except core.LifecycleError as exc:
+        _report_failure(name_or_uuid, where, exc)
+        raise
+    info = core.service_info(service)
+    logger.info("Service %r is ACTIVE at %s", info["name"], info.get("url"))
+    emit_service_event("active", info)
+    return info
+
+
+@task
+def get_service_status(
+    name_or_uuid: str, registry: ServiceRegistryBlock | None = None
+) -> dict[str, Any]:
+    """Check a service once now and return its state (``service_info``); never waits."""
+    info = core.service_info(core.get_service(name_or_uuid, registry=_registry(registry)))
+    run_logger().info("Service %r is %s", info["name"], info["state"])
+    return info
+
+
+@task
+def get_service_logs(
+    name_or_uuid: str,
+    registry: ServiceRegistryBlock | None = None,
+    tail: int | None = 100,
+) -> dict[str, Any]:
+    """Read the last ``tail`` lines of a service's log (all of it with None).
+
+    Returns:
+        ``{"name", "uuid", "lines"}``; lines are not echoed into the run log,
+        which would copy a service's output into Prefect's database.
+    """
+    service = core.get_service(name_or_uuid, registry=_registry(registry), refresh=False)
+    lines = [line.rstrip("\n") for line in service.get_logs(follow=False, tail=tail)]
+    run_logger().info("Read %d log lines of service %r", len(lines), service.config.service_name)
+    return {"name": service.config.service_name, "uuid": str(service.uuid), "lines": lines}
+
+
+@task
+def find_services(
+    name: str | None = None,
+    type: str | None = None,
+    labels: dict[str, str] | None = None,
+    registry: ServiceRegistryBlock | None = None,
+) -> list[dict[str, Any]]:
+    """List registered services matching a name, a type and all given labels."""
+    services = core.find_services(registry=_registry(registry), name=name, type=type, labels=labels)
+    run_logger().info("Found %d service(s)", len(services))
+    return [core.service_info(service) for service in services]

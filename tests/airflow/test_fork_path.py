@@ -1,0 +1,224 @@
+"""The real fork path: LocalExecutor, a supervisor per task, and Airflow killing a task's group.
+
+``dag.test()`` runs tasks in-process; a deployment forks a task runner (in its own process
+group) under a supervisor that talks to the api-server, and a task marked failed from the
+UI is killed with ``killpg``. Here ``dag.test(use_executor=True)`` drives a LocalExecutor
+against a real ``airflow api-server`` on 127.0.0.1, and the test marks a running task failed
+the way the UI does (it sets the state; the supervisor's next heartbeat gets 409 and kills).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.airflow.conftest import SKIP_REASON
+
+pytest.importorskip("airflow.sdk", reason=SKIP_REASON)
+
+from tests.airflow.conftest import AIRFLOW, HERE, AirflowEnv
+
+pytestmark = pytest.mark.integration
+
+DAG_ID = "outlive_test_fork"
+
+
+@dataclass
+class ForkRun:
+    """What the test observed around the kill."""
+
+    output: str
+    runner_exit_code: int
+    total_seconds: float
+    kill_to_exit_seconds: float
+    task_fds: set[str]  # pipe/socket inodes held by the task runner and its supervisor
+    service_fds: set[str]  # the same for every process of the service's session
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait(condition, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _ipc_inodes(processes: list[psutil.Process]) -> set[str]:
+    """Pipe and socket inodes open in these processes (what could keep a supervisor waiting)."""
+    inodes: set[str] = set()
+    for process in processes:
+        fd_dir = Path(f"/proc/{process.pid}/fd")
+        for fd in fd_dir.iterdir():
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith(("pipe:", "socket:")):
+                inodes.add(target)
+    return inodes
+
+
+def _session_of(pid: int) -> list[psutil.Process]:
+    sid = os.getsid(pid)
+    return [p for p in psutil.process_iter() if _sid(p.pid) == sid]
+
+
+def _sid(pid: int) -> int | None:
+    try:
+        return os.getsid(pid)
+    except OSError:
+        return None
+
+
+def _mark_failed(db: Path, task_id: str) -> None:
+    """What the UI's "mark failed" does to a running task instance: set its state."""
+    with sqlite3.connect(db, timeout=30) as conn:
+        conn.execute(
+            "UPDATE task_instance SET state='failed' WHERE dag_id=? AND task_id=?",
+            (DAG_ID, task_id),
+        )
+
+
+@pytest.fixture(scope="module")
+def api_server(airflow_env: AirflowEnv) -> Iterator[dict[str, str]]:
+    """A real api-server (Execution API for the task supervisors) on a free loopback port."""
+    port = _free_port()
+    env = dict(airflow_env.env)
+    env.update(
+        {
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API_AUTH__JWT_SECRET": "outlive-test-secret",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        }
+    )
+    log = (airflow_env.root / "logs" / "api-server.log").open("w")
+    server = subprocess.Popen(
+        [AIRFLOW, "api-server", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        _wait(lambda: _healthy(f"http://127.0.0.1:{port}/api/v2/monitor/health"), 90, "api-server")
+        yield env
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def fork_run(airflow_env: AirflowEnv, api_server: dict[str, str]) -> ForkRun:
+    """Run the fork DAG; once its second task hangs after starting a service, mark it failed."""
+    results = airflow_env.root / "fork.json"
+    log_path = airflow_env.root / "logs" / "fork-run.log"
+    started = time.monotonic()
+    with log_path.open("w") as log:
+        runner = subprocess.Popen(
+            [
+                sys.executable,
+                str(HERE / "helpers" / "run_dags.py"),
+                "--use-executor",
+                str(results),
+                str(airflow_env.root / "dags"),
+                DAG_ID,
+            ],
+            env=api_server,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        try:
+            _wait((airflow_env.markers / "hanging.json").exists, 120, "the hanging task")
+            runner_pid = airflow_env.sql(
+                "SELECT pid FROM task_instance WHERE dag_id=? AND task_id='start_and_hang'", DAG_ID
+            )[0][0]
+            task = psutil.Process(runner_pid)
+            task_fds = _ipc_inodes([task, task.parent()])
+            service_pid = json.loads((airflow_env.markers / "hanging.json").read_text())["pid"]
+            service_fds = _ipc_inodes(_session_of(service_pid))
+            _mark_failed(airflow_env.db, "start_and_hang")
+            killed_at = time.monotonic()
+            code = runner.wait(timeout=90)
+        finally:
+            if runner.poll() is None:
+                runner.kill()
+    return ForkRun(
+        output=log_path.read_text(),
+        runner_exit_code=code,
+        total_seconds=time.monotonic() - started,
+        kill_to_exit_seconds=time.monotonic() - killed_at,
+        task_fds=task_fds,
+        service_fds=service_fds,
+    )
+
+
+def _service(airflow_env: AirflowEnv, name: str):  # type: ignore[no-untyped-def]
+    from plugin_core import ServiceRegistry, get_service
+
+    return get_service(name, registry=ServiceRegistry(airflow_env.registry_url), refresh=True)
+
+
+class TestForkPath:
+    def test_tasks_ran_through_the_supervisor_and_the_kill_happened(
+        self, fork_run: ForkRun
+    ) -> None:
+        """The run used forked task runners, and Airflow killed the hanging one (heartbeat 409)."""
+        assert fork_run.runner_exit_code == 0, fork_run.output[-5000:]
+        assert "Server indicated the task shouldn't be running anymore" in fork_run.output
+        assert "final_state=success" in fork_run.output  # start_fast, reported by its supervisor
+
+    def test_no_slot_is_held_by_a_service(self, fork_run: ForkRun) -> None:
+        """No supervisor waits for sockets a service kept open (Airflow would wait 60 s)."""
+        assert "Process exited with open sockets" not in fork_run.output
+        assert fork_run.kill_to_exit_seconds < 30
+        assert fork_run.total_seconds < 75
+
+    def test_service_holds_no_pipe_or_socket_of_the_task(self, fork_run: ForkRun) -> None:
+        """The started service shares no pipe or socket with the task runner or its supervisor."""
+        assert fork_run.task_fds, "could not read the task's descriptors"
+        assert not (fork_run.task_fds & fork_run.service_fds)
+
+    @pytest.mark.parametrize("name", ["fork-web", "fork-hang"])
+    def test_services_survive_their_task(
+        self, fork_run: ForkRun, airflow_env: AirflowEnv, name: str
+    ) -> None:
+        """Both services, including the one whose task was killed with its group, still serve."""
+        service = _service(airflow_env, name)
+        assert service.status.state.value == "active"
+        with urllib.request.urlopen(service.endpoint.status.uri, timeout=5) as response:
+            assert response.status == 200

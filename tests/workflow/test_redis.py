@@ -1,0 +1,116 @@
+"""Replicas of one workflow service sharing a Redis Streams intake (a real redis-server)."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from plugin_core import wait_until
+from plugin_core.workflow import AsyncWorkflowClient, ReplicaDirectory, TaskRecord, TaskState
+from tests.workflow.conftest import free_port, subprocess_env
+
+pytestmark = pytest.mark.integration
+
+
+@contextmanager
+def replicas(count: int, redis_url: str, registry_url: str, log: Path) -> Iterator[list[str]]:
+    """``count`` processes of service ``wf-redis`` (``python -m plugin_core.workflow``)."""
+    processes, urls = [], []
+    try:
+        for _ in range(count):
+            port = free_port()
+            env = subprocess_env(
+                OUTLIVE_WORKFLOW_NAME="wf-redis",
+                OUTLIVE_WORKFLOW_WORKFLOW="tests.workflow.flows:logged",
+                OUTLIVE_WORKFLOW_QUEUE_URL=redis_url,
+                OUTLIVE_WORKFLOW_REGISTRY_URL=registry_url,
+                OUTLIVE_WORKFLOW_PORT=str(port),
+                OUTLIVE_WORKFLOW_MAX_CONCURRENT_TASKS="4",
+                OUTLIVE_WORKFLOW_MAX_QUEUED_TASKS="1000",
+                OUTLIVE_WORKFLOW_HEARTBEAT_INTERVAL="0.2",
+                WF_TEST_LOG=str(log),
+            )
+            command = [sys.executable, "-m", "plugin_core.workflow"]
+            processes.append(subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL))
+            urls.append(f"http://127.0.0.1:{port}")
+        for url in urls:
+            assert wait_until(lambda url=url: _ready(url), timeout=30), f"{url} never got ready"
+        yield urls
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=20)
+
+
+def _ready(url: str) -> bool | None:
+    try:
+        return httpx.get(f"{url}/readyz", timeout=1).status_code == 200 or None
+    except httpx.TransportError:
+        return None
+
+
+async def submit_all(urls: list[str], inputs: list[dict[str, object]]) -> list[TaskRecord]:
+    """Submit round-robin across replicas (32 in flight), then wait for every result."""
+    clients = [AsyncWorkflowClient(url) for url in urls]
+    gate = asyncio.Semaphore(32)
+
+    async def one(index: int, body: dict[str, object]) -> TaskRecord:
+        async with gate:
+            client = clients[index % len(clients)]
+            return await client.wait(await client.submit(body), timeout=60)
+
+    try:
+        return await asyncio.gather(*(one(i, body) for i, body in enumerate(inputs)))
+    finally:
+        await asyncio.gather(*(client.aclose() for client in clients))
+
+
+class TestRedisReplicas:
+    def test_two_replicas_share_the_work_exactly_once(
+        self, redis_url: str, registry_url: str, tmp_path: Path
+    ) -> None:
+        """300 tasks over two replicas: every one runs once, none lost, both replicas work."""
+        log = tmp_path / "ran.log"
+        with replicas(2, redis_url, registry_url, log) as urls:
+            inputs = [{"index": i, "seconds": 0.002} for i in range(300)]
+            records = asyncio.run(submit_all(urls, inputs))
+            alive = ReplicaDirectory(registry_url).find("wf-redis", alive=True)
+        assert [r.state for r in records] == [TaskState.SUCCEEDED] * 300
+        assert sorted(r.result["index"] for r in records) == list(range(300))
+        runs = collections.Counter(line.split()[0] for line in log.read_text().splitlines())
+        assert len(runs) == 300 and set(runs.values()) == {1}
+        assert len({r.replica_id for r in records}) == 2 and len(alive) == 2
+        assert ReplicaDirectory(registry_url).find("wf-redis") == []  # both deregistered
+
+    def test_tasks_of_a_killed_replica_are_taken_over(
+        self, redis_url: str, registry_url: str, tmp_path: Path
+    ) -> None:
+        """A replica killed mid-task leaves its tasks pending; the survivor requeues and runs them."""
+        log = tmp_path / "ran.log"
+        with replicas(2, redis_url, registry_url, log) as urls:
+            found = ReplicaDirectory(registry_url).find("wf-redis", alive=True)
+            victim = next(r for r in found if r.url == urls[0])
+            results = asyncio.run(self._kill_during(urls[1], victim.pid))
+        assert [r.state for r in results] == [TaskState.SUCCEEDED] * 8
+        assert any(r.attempts == 2 for r in results)
+        assert {r.replica_id for r in results if r.attempts == 2} != {victim.replica_id}
+
+    @staticmethod
+    async def _kill_during(survivor: str, pid: int) -> list[TaskRecord]:
+        """Submit through the survivor (both replicas claim from the stream), kill the other."""
+        inputs: list[dict[str, object]] = [{"index": i, "seconds": 1.0} for i in range(8)]
+        gathering = asyncio.create_task(submit_all([survivor], inputs))
+        await asyncio.sleep(0.5)  # every task is claimed and sleeping by now
+        os.kill(pid, signal.SIGKILL)
+        return await gathering
