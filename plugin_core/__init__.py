@@ -68,6 +68,7 @@ _EXPORTS: dict[str, str] = {
     "ContainerServiceEndpoint": "plugin_core.backends.container",
     "ContainerServiceEndpointConfig": "plugin_core.backends.container",
     "ContainerServiceEndpointStatus": "plugin_core.backends.container",
+    "container_http_endpoint": "plugin_core.backends.container",
     # workflow services ([workflow] extra; nothing below imports FastAPI until served)
     "WorkflowService": "plugin_core.workflow.service",
     "WorkflowServiceConfig": "plugin_core.workflow.config",
@@ -176,6 +177,7 @@ __all__ = [
     "await_service_active",
     "await_until",
     "check_service_once",
+    "container_http_endpoint",
     "current_task",
     "delete_service",
     "find_services",
@@ -210,47 +212,24 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from plugin_core.backends.command import (
         CommandService as CommandService,
-    )
-    from plugin_core.backends.command import (
         CommandServiceConfig as CommandServiceConfig,
     )
     from plugin_core.backends.container import (
         ContainerService as ContainerService,
-    )
-    from plugin_core.backends.container import (
         ContainerServiceConfig as ContainerServiceConfig,
-    )
-    from plugin_core.backends.container import (
         ContainerServiceEndpoint as ContainerServiceEndpoint,
-    )
-    from plugin_core.backends.container import (
         ContainerServiceEndpointConfig as ContainerServiceEndpointConfig,
-    )
-    from plugin_core.backends.container import (
         ContainerServiceEndpointStatus as ContainerServiceEndpointStatus,
-    )
-    from plugin_core.backends.container import (
         ContainerServiceStatus as ContainerServiceStatus,
+        container_http_endpoint as container_http_endpoint,
     )
     from plugin_core.backends.local import (
         LocalDaemonService as LocalDaemonService,
-    )
-    from plugin_core.backends.local import (
         LocalDaemonServiceConfig as LocalDaemonServiceConfig,
-    )
-    from plugin_core.backends.local import (
         LocalDaemonServiceEndpoint as LocalDaemonServiceEndpoint,
-    )
-    from plugin_core.backends.local import (
         LocalDaemonServiceEndpointConfig as LocalDaemonServiceEndpointConfig,
-    )
-    from plugin_core.backends.local import (
         LocalDaemonServiceEndpointStatus as LocalDaemonServiceEndpointStatus,
-    )
-    from plugin_core.backends.local import (
         LocalDaemonServiceStatus as LocalDaemonServiceStatus,
-    )
-    from plugin_core.backends.local import (
         http_endpoint as http_endpoint,
     )
     from plugin_core.definitions import (
@@ -258,71 +237,29 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from plugin_core.errors import (
         BackendError as BackendError,
-    )
-    from plugin_core.errors import (
         ConcurrentUpdateError as ConcurrentUpdateError,
-    )
-    from plugin_core.errors import (
         ConfigError as ConfigError,
-    )
-    from plugin_core.errors import (
         ContainerEngineError as ContainerEngineError,
-    )
-    from plugin_core.errors import (
         CorruptRecordError as CorruptRecordError,
-    )
-    from plugin_core.errors import (
         DaemonSpawnError as DaemonSpawnError,
-    )
-    from plugin_core.errors import (
         DuplicateServiceError as DuplicateServiceError,
-    )
-    from plugin_core.errors import (
         LifecycleError as LifecycleError,
-    )
-    from plugin_core.errors import (
         OutliveError as OutliveError,
-    )
-    from plugin_core.errors import (
         PortInUseError as PortInUseError,
-    )
-    from plugin_core.errors import (
         RegistryError as RegistryError,
-    )
-    from plugin_core.errors import (
         ServiceConfigConflictError as ServiceConfigConflictError,
-    )
-    from plugin_core.errors import (
         ServiceFailedError as ServiceFailedError,
-    )
-    from plugin_core.errors import (
         ServiceNotFoundError as ServiceNotFoundError,
-    )
-    from plugin_core.errors import (
         StartTimeoutError as StartTimeoutError,
-    )
-    from plugin_core.errors import (
         UnknownServiceTypeError as UnknownServiceTypeError,
     )
     from plugin_core.lifecycle import (
         delete_service as delete_service,
-    )
-    from plugin_core.lifecycle import (
         find_services as find_services,
-    )
-    from plugin_core.lifecycle import (
         get_service as get_service,
-    )
-    from plugin_core.lifecycle import (
         start_service as start_service,
-    )
-    from plugin_core.lifecycle import (
         stop_service as stop_service,
-    )
-    from plugin_core.lifecycle import (
         update_service as update_service,
-    )
-    from plugin_core.lifecycle import (
         wait_for_service as wait_for_service,
     )
     from plugin_core.model.config import (
@@ -330,35 +267,17 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from plugin_core.model.endpoint import (
         BaseServiceEndpoint as BaseServiceEndpoint,
-    )
-    from plugin_core.model.endpoint import (
         ServiceEndpointConfig as ServiceEndpointConfig,
-    )
-    from plugin_core.model.endpoint import (
         ServiceEndpointProtocol as ServiceEndpointProtocol,
-    )
-    from plugin_core.model.endpoint import (
         ServiceEndpointStatus as ServiceEndpointStatus,
     )
     from plugin_core.model.monitors import (
         BaseServiceEndpointHealthMonitor as BaseServiceEndpointHealthMonitor,
-    )
-    from plugin_core.model.monitors import (
         BaseServiceEndpointHealthMonitorConfig as BaseServiceEndpointHealthMonitorConfig,
-    )
-    from plugin_core.model.monitors import (
         HTTPEndpointHealthMonitor as HTTPEndpointHealthMonitor,
-    )
-    from plugin_core.model.monitors import (
         HTTPEndpointHealthMonitorConfig as HTTPEndpointHealthMonitorConfig,
-    )
-    from plugin_core.model.monitors import (
         ProbeResult as ProbeResult,
-    )
-    from plugin_core.model.monitors import (
         TCPEndpointHealthMonitor as TCPEndpointHealthMonitor,
-    )
-    from plugin_core.model.monitors import (
         TCPEndpointHealthMonitorConfig as TCPEndpointHealthMonitorConfig,
     )
     from plugin_core.model.probe_policy import (
@@ -381,68 +300,40 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from plugin_core.prune import (
         PruneReport as PruneReport,
-    )
-    from plugin_core.prune import (
         prune_services as prune_services,
     )
     from plugin_core.registry.store import (
         ServiceRecord as ServiceRecord,
-    )
-    from plugin_core.registry.store import (
         ServiceRegistry as ServiceRegistry,
     )
     from plugin_core.service import (
         BaseDeploymentService as BaseDeploymentService,
-    )
-    from plugin_core.service import (
         BaseService as BaseService,
-    )
-    from plugin_core.service import (
         update_service_status as update_service_status,
     )
     from plugin_core.snapshots import (
         ServiceSnapshot as ServiceSnapshot,
-    )
-    from plugin_core.snapshots import (
         await_service_active as await_service_active,
-    )
-    from plugin_core.snapshots import (
         check_service_once as check_service_once,
-    )
-    from plugin_core.snapshots import (
         service_info as service_info,
     )
     from plugin_core.waiting import (
         await_until as await_until,
-    )
-    from plugin_core.waiting import (
         wait_until as wait_until,
     )
     from plugin_core.workflow.client import (
         AsyncWorkflowClient as AsyncWorkflowClient,
-    )
-    from plugin_core.workflow.client import (
         WorkflowClient as WorkflowClient,
     )
     from plugin_core.workflow.config import (
         WorkflowServiceConfig as WorkflowServiceConfig,
-    )
-    from plugin_core.workflow.config import (
         workflow_env as workflow_env,
     )
     from plugin_core.workflow.errors import (
         TaskNotFoundError as TaskNotFoundError,
-    )
-    from plugin_core.workflow.errors import (
         WorkflowBusyError as WorkflowBusyError,
-    )
-    from plugin_core.workflow.errors import (
         WorkflowLoadError as WorkflowLoadError,
-    )
-    from plugin_core.workflow.errors import (
         WorkflowServiceError as WorkflowServiceError,
-    )
-    from plugin_core.workflow.errors import (
         WorkflowTaskError as WorkflowTaskError,
     )
     from plugin_core.workflow.executor import (
@@ -450,11 +341,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from plugin_core.workflow.models import (
         SessionState as SessionState,
-    )
-    from plugin_core.workflow.models import (
         TaskRecord as TaskRecord,
-    )
-    from plugin_core.workflow.models import (
         TaskState as TaskState,
     )
     from plugin_core.workflow.service import (

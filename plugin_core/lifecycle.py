@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from plugin_core.errors import (
+    BackendError,
     ConcurrentUpdateError,
     DuplicateServiceError,
     ServiceConfigConflictError,
@@ -264,7 +265,12 @@ def delete_service(ref: ServiceRef, *, registry: ServiceRegistry | None = None, 
             raise
         registry.delete(ref)  # a corrupted record: remove it without loading it
         return
-    service.deprovision(force=force)
+    try:
+        service.deprovision(force=force)
+    except BackendError:
+        if not force:
+            raise
+        # The engine is gone for good: with force, the record goes anyway.
     registry.delete(str(service.uuid))
     runtime = getattr(service.status, "runtime_path", None)
     if runtime and not getattr(service.config, "singleton", False):

@@ -108,7 +108,6 @@ def stop_tree(
 ) -> list[int]:
     """SIGTERM every live process of the trees under ``roots`` (and marked ones), wait ``grace``
     seconds, SIGKILL survivors. Returns the pids that had to be killed."""
-    import psutil
 
     targets = _collect(roots, marker)
     if not targets:

@@ -34,7 +34,6 @@ _CLIENTS: dict[tuple[str, ...], Any] = {}
 _CLIENTS_LOCK = threading.Lock()
 
 
-
 def code_to_mount(cls: type) -> str | None:
     """The top-level package directory (or module file) holding ``cls``, to mount into the
     container; None for outlive's own classes, which the image already holds."""
@@ -71,7 +70,8 @@ def engine_errors(service_name: str, action: str) -> Iterator[None]:
         ) from exc
     except docker.errors.APIError as exc:
         reason = str(exc.explanation or exc)
-        hint = " (it wants TLS: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH)" if "HTTPS" in reason else ""
+        wants_tls = "HTTPS" in reason
+        hint = " (it wants TLS: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH)" if wants_tls else ""
         raise ContainerEngineError(
             f"{prefix}: the engine at {engine_url()} refused: {reason}{hint}"
         ) from exc

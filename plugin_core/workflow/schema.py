@@ -8,6 +8,7 @@ session state. Created on first use; the core schema is never touched.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -46,11 +47,28 @@ replicas = Table(
 Index("ix_outlive_workflow_replicas_service", replicas.c.service_name)
 
 _READY: set[str] = set()
+_SCHEMA_ATTEMPTS = 4
 _LOCK = threading.Lock()
 
 
 def engine_for(url: str | None) -> Engine:
-    """The registry's shared engine for ``url`` (None: the default registry), with our tables."""
+    """The registry's shared engine for ``url`` (None: the default registry), with our tables.
+
+    Two processes opening a fresh database at once (replicas starting together) can
+    both try to create the same table and one fails with "already exists"; a second
+    attempt then finds the tables, so creation is retried before an error is believed.
+    """
+    for attempt in range(_SCHEMA_ATTEMPTS):
+        try:
+            return _open(url)
+        except RegistryError:
+            if attempt == _SCHEMA_ATTEMPTS - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _open(url: str | None) -> Engine:
     from plugin_core.registry import ServiceRegistry
 
     registry = ServiceRegistry(url)
