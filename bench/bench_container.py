@@ -66,8 +66,7 @@ def baseline_run(client: Any, image: str) -> float:
 
 def outlive_run(image: str, registry: Any) -> float:
     """Seconds from ``start_service`` to its return (the service ACTIVE)."""
-    from plugin_core.backends.container import ContainerService
-    from plugin_core.lifecycle import delete_service, start_service
+    from plugin_core import ContainerService, delete_service, start_service
 
     service = ContainerService.http(f"bench-{uuid.uuid4().hex[:8]}", image, [*COMMAND, "{port}"])
     started = time.perf_counter()
@@ -86,7 +85,7 @@ def main() -> int:
 
     import docker
 
-    from plugin_core.registry.store import ServiceRegistry
+    from plugin_core import ServiceRegistry
 
     home = Path(tempfile.mkdtemp(prefix="outlive-bench-"))
     os.environ["OUTLIVE_HOME"] = str(home)

@@ -6,9 +6,11 @@ never a live service object: task results may be persisted, shown in the UI
 or passed to another flow. Every lifecycle decision (idempotence by name,
 health probing, waiting, process detachment) belongs to the core.
 
-Tasks that change the world use ``cache_policy=NO_CACHE``: a retried or
-re-run start must really reach the core, which then reuses the service it
-already started under that name instead of starting a second copy.
+Every task uses ``cache_policy=NO_CACHE``. A retried or re-run start must
+really reach the core, which then reuses the service it already started under
+that name instead of starting a second copy; and a status, a log tail or a
+search describes the service now, so a cached answer (with result
+persistence on) would be a stale one.
 """
 
 from __future__ import annotations
@@ -234,7 +236,7 @@ def wait_for_service(
     return info
 
 
-@task
+@task(cache_policy=NO_CACHE)
 def get_service_status(
     name_or_uuid: str, registry: ServiceRegistryBlock | None = None
 ) -> dict[str, Any]:
@@ -244,7 +246,7 @@ def get_service_status(
     return info
 
 
-@task
+@task(cache_policy=NO_CACHE)
 def get_service_logs(
     name_or_uuid: str,
     registry: ServiceRegistryBlock | None = None,
@@ -262,7 +264,7 @@ def get_service_logs(
     return {"name": service.config.service_name, "uuid": str(service.uuid), "lines": lines}
 
 
-@task
+@task(cache_policy=NO_CACHE)
 def find_services(
     name: str | None = None,
     type: str | None = None,

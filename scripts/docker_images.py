@@ -73,12 +73,12 @@ def image_exists(client: docker.DockerClient, tag: str) -> bool:
     return True
 
 
-def run(cmd: list[str], **kwargs: object) -> None:
+def run(cmd: list[str], env: dict[str, str] | None = None) -> None:
     """Run a command, raising with its output when it fails (the output is the diagnosis)."""
-    proc = subprocess.run(cmd, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
-        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stdout[-3000:]}"
-                         f"\n{proc.stderr[-3000:]}")
+        output = f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{output}")
 
 
 def ensure_debootstrap() -> None:
@@ -152,7 +152,7 @@ def _project_files(project: Path) -> list[Path]:
 
 def _ignored(path: Path) -> bool:
     return path.suffix == ".pyc" or any(
-        part == "__pycache__" or part == "build" or part.endswith(".egg-info") for part in path.parts
+        part in ("__pycache__", "build") or part.endswith(".egg-info") for part in path.parts
     )
 
 

@@ -1,10 +1,14 @@
-"""Real Airflow for the adapter tests: a private AIRFLOW_HOME, SQLite metadata DB, CLI subprocesses.
+"""Real Airflow for the adapter tests: private AIRFLOW_HOME, SQLite metadata DB, real processes.
+
+DAG runs go through the deployment path: ``dag.test(use_executor=True)`` hands every task
+to a LocalExecutor, which forks a supervised task runner per task (its own process group,
+talking to a real ``airflow api-server``), and deferred sensors wait in a real
+``airflow triggerer``. Both servers run for the whole session, bound to 127.0.0.1.
 
 Airflow reads its configuration once per process, at first import. The in-process tests
 (hook, trigger, provider info) and every ``airflow`` subprocess must therefore agree on one
 AIRFLOW_HOME, which is set here when this directory is collected, before anything imports
-Airflow. DAG runs happen in subprocesses (``helpers/run_dags.py``), so the Airflow state of
-one scenario never leaks into the pytest process.
+Airflow.
 """
 
 from __future__ import annotations
@@ -15,11 +19,15 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,8 +36,8 @@ import pytest
 
 #: Each test module starts with ``pytest.importorskip("airflow.sdk", reason=SKIP_REASON)``.
 SKIP_REASON = (
-    "Airflow 3 is not installed in this interpreter's venv: run tests/airflow with a venv that has "
-    "`pip install -e '.[airflow,test]'` (Airflow and Prefect need separate venvs, see README)"
+    "Airflow 3 is not installed in this interpreter's venv: run tests/airflow with a venv "
+    "that has `pip install -e '.[airflow,test]'`"
 )
 AIRFLOW_INSTALLED = importlib.util.find_spec("airflow") is not None
 
@@ -45,13 +53,26 @@ atexit.register(shutil.rmtree, _ROOT, True)
 _REGISTRY_DB = _ROOT / "outlive-home" / "registry.db"
 REGISTRY_URL = f"sqlite:///{_REGISTRY_DB}"
 
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+_API_PORT = _free_port()
 _ENV = {
     "AIRFLOW_HOME": str(_ROOT / "airflow-home"),
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     "AIRFLOW__CORE__DAGS_FOLDER": str(_ROOT / "dags"),
+    "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
     "AIRFLOW__CORE__PARALLELISM": "2",
+    "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{_API_PORT}/execution/",
     "AIRFLOW__API__HOST": "127.0.0.1",
+    "AIRFLOW__API__PORT": str(_API_PORT),
+    "AIRFLOW__API_AUTH__JWT_SECRET": "outlive-tests-only",
     "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "1",
+    "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
     "AIRFLOW_CONN_OUTLIVE_TEST": json.dumps(
         {"conn_type": "outlive", "extra": {"path": str(_REGISTRY_DB)}}
     ),
@@ -60,6 +81,25 @@ _ENV = {
 }
 if AIRFLOW_INSTALLED:
     os.environ.update(_ENV)  # before any import of Airflow in this process (see module docstring)
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str) -> None:
+    """Poll ``condition`` until it is truthy; fail the test naming ``what`` otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def http_status(url: str) -> int | None:
+    """The HTTP status a user would get from ``url``, or None when nothing answers."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return int(response.status)
+    except OSError:
+        return None
 
 
 @dataclass
@@ -72,16 +112,18 @@ class AirflowEnv:
     markers: Path = field(default_factory=lambda: _ROOT / "markers")
 
     @property
+    def home(self) -> Path:
+        return Path(self.env["AIRFLOW_HOME"])
+
+    @property
     def db(self) -> Path:
-        return Path(self.env["AIRFLOW_HOME"]) / "airflow.db"
+        return self.home / "airflow.db"
 
     def run(
         self, args: list[str], *, timeout: float, log_name: str
     ) -> subprocess.CompletedProcess[str]:
         """Run a command with the test environment; its output is kept in ``root/logs``."""
-        log = self.root / "logs" / f"{log_name}.log"
-        log.parent.mkdir(exist_ok=True)
-        with log.open("w") as out:
+        with self._log(log_name).open("w") as out:
             proc = subprocess.run(
                 args,
                 env=self.env,
@@ -93,41 +135,59 @@ class AirflowEnv:
                 text=True,
                 check=False,
             )
-        proc.stdout = log.read_text()
+        proc.stdout = self._log(log_name).read_text()
         return proc
 
-    def run_dags(self, *specs: str, log_name: str, timeout: float = 180) -> DagRuns:
-        """Run DAGs with ``dag.test()`` in one subprocess; see helpers/run_dags.py."""
-        results = self.root / f"{log_name}.json"
-        proc = self.run(
-            [
-                sys.executable,
-                str(HERE / "helpers" / "run_dags.py"),
-                str(results),
-                str(self.root / "dags"),
-                *specs,
-            ],
-            timeout=timeout,
-            log_name=log_name,
+    def start(self, args: list[str], *, log_name: str) -> subprocess.Popen[bytes]:
+        """Start a long-running command in its own session (so its whole tree can be stopped)."""
+        return subprocess.Popen(
+            args,
+            env=self.env,
+            cwd=self.root,
+            stdout=self._log(log_name).open("w"),
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
+
+    def run_dags_command(self, results: Path, *specs: str) -> list[str]:
+        """The helpers/run_dags.py command line (executor mode) for these DAG specs."""
+        return [
+            sys.executable,
+            str(HERE / "helpers" / "run_dags.py"),
+            "--use-executor",
+            str(results),
+            str(self.root / "dags"),
+            *specs,
+        ]
+
+    def run_dags(self, *specs: str, log_name: str, timeout: float = 240) -> DagRuns:
+        """Run DAGs through the LocalExecutor, one after the other; see helpers/run_dags.py."""
+        results = self.root / f"{log_name}.json"
+        proc = self.run(self.run_dags_command(results, *specs), timeout=timeout, log_name=log_name)
         assert results.exists(), (
             f"run_dags wrote no results (rc {proc.returncode}):\n{proc.stdout[-4000:]}"
         )
-        return DagRuns(json.loads(results.read_text()), proc.stdout, self.db)
+        return DagRuns(json.loads(results.read_text()), proc.stdout, self)
 
     def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
         """Read the Airflow metadata DB directly (what the UI would show)."""
         with sqlite3.connect(self.db, timeout=30) as conn:
             return conn.execute(query, params).fetchall()
 
+    def _log(self, name: str) -> Path:
+        path = self.root / "logs" / f"{name}.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+
 
 @dataclass
 class DagRuns:
-    """Outcome of a ``run_dags`` call: per-run results, the whole log, per-task states."""
+    """Outcome of a ``run_dags`` call: per-run results, logs, task instances and XComs."""
 
     results: list[dict[str, Any]]
     output: str
-    db: Path
+    airflow: AirflowEnv
 
     def result(self, dag_id: str) -> dict[str, Any]:
         return next(r for r in self.results if r["dag_id"] == dag_id)
@@ -135,7 +195,7 @@ class DagRuns:
     def task(self, dag_id: str, task_id: str) -> dict[str, Any]:
         """The task instance row of this DAG's run (state, try_number, duration...)."""
         run_id = self.result(dag_id)["run_id"]
-        with sqlite3.connect(self.db, timeout=30) as conn:
+        with sqlite3.connect(self.airflow.db, timeout=30) as conn:
             conn.row_factory = sqlite3.Row
             row = conn.execute(
                 "SELECT * FROM task_instance WHERE dag_id=? AND run_id=? AND task_id=?",
@@ -144,9 +204,22 @@ class DagRuns:
         assert row is not None, f"no task instance {dag_id}.{task_id}"
         return dict(row)
 
+    def task_log(self, dag_id: str, task_id: str, *, trigger: bool = False) -> str:
+        """The task's log as Airflow stored it (all attempts); ``trigger`` for the triggerer's part."""
+        run_id = self.result(dag_id)["run_id"]
+        folder = (
+            self.airflow.home
+            / "logs"
+            / f"dag_id={dag_id}"
+            / f"run_id={run_id}"
+            / f"task_id={task_id}"
+        )
+        pattern = "attempt=*.log.trigger.*.log" if trigger else "attempt=*.log"
+        return "\n".join(p.read_text() for p in sorted(folder.glob(pattern)))
+
     def xcom(self, dag_id: str, task_id: str, key: str = "return_value") -> Any:
         run_id = self.result(dag_id)["run_id"]
-        with sqlite3.connect(self.db, timeout=30) as conn:
+        with sqlite3.connect(self.airflow.db, timeout=30) as conn:
             row = conn.execute(
                 "SELECT value FROM xcom WHERE dag_id=? AND run_id=? AND task_id=? AND key=?",
                 (dag_id, run_id, task_id, key),
@@ -158,7 +231,7 @@ class DagRuns:
 
 @pytest.fixture(scope="session")
 def airflow_env() -> Iterator[AirflowEnv]:
-    """A migrated SQLite metadata DB and a DAG folder with the test DAGs and the example."""
+    """A migrated SQLite metadata DB, a DAG folder (test DAGs and the example), and the servers."""
     env = dict(os.environ)
     env.update(_ENV)
     env["OUTLIVE_HOME"] = str(_REGISTRY_DB.parent)
@@ -173,13 +246,35 @@ def airflow_env() -> Iterator[AirflowEnv]:
     (_ROOT / "markers").mkdir(exist_ok=True)
     _REGISTRY_DB.parent.mkdir(exist_ok=True)
     airflow = AirflowEnv(root=_ROOT, env=env)
-    migrated = airflow.run([AIRFLOW, "db", "migrate"], timeout=120, log_name="db-migrate")
+    migrated = airflow.run([AIRFLOW, "db", "migrate"], timeout=180, log_name="db-migrate")
     assert migrated.returncode == 0, migrated.stdout[-3000:]
+    servers = [
+        airflow.start(
+            [AIRFLOW, "api-server", "--host", "127.0.0.1", "--port", str(_API_PORT)],
+            log_name="api-server",
+        ),
+        airflow.start([AIRFLOW, "triggerer"], log_name="triggerer"),
+    ]
     try:
+        health = f"http://127.0.0.1:{_API_PORT}/api/v2/monitor/health"
+        wait_for(lambda: http_status(health) == 200, 120, "the api-server")
         yield airflow
     finally:
+        for server in servers:
+            _stop_group(server)
         _stop_all(REGISTRY_URL)
         shutil.rmtree(_ROOT, ignore_errors=True)
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
 
 
 def _stop_all(registry_url: str) -> None:

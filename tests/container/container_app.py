@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from plugin_core.backends.container import ContainerService
+from plugin_core import ContainerService
 
 
 class GreetingService(ContainerService):

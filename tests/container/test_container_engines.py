@@ -7,11 +7,19 @@ from typing import Any
 
 import pytest
 
-from plugin_core import ContainerEngineError, ServiceState, get_service, start_service, stop_service
-from plugin_core.backends.container import ContainerService
+from plugin_core import (
+    ContainerEngineError,
+    ContainerService,
+    ServiceState,
+    get_service,
+    start_service,
+    stop_service,
+)
 from tests.conftest import http_get
 
-pytestmark = pytest.mark.integration
+# The first test also pays for starting the engine and building the images (a cold build is
+# one to two minutes, more on a slow mirror), hence a longer limit than the suite's 300 s.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 HTTP_SERVER = ["python3", "-u", "-m", "http.server", "{port}"]
 LABEL_UUID = "outlive.service-uuid"

@@ -15,6 +15,7 @@ import pytest
 
 from plugin_core import (
     ContainerEngineError,
+    ContainerService,
     RestartPolicy,
     ServiceFailedError,
     ServiceState,
@@ -25,11 +26,12 @@ from plugin_core import (
     stop_service,
     update_service,
 )
-from plugin_core.backends.container import ContainerService
 from tests.conftest import http_get
 from tests.container.container_app import GreetingService
 
-pytestmark = pytest.mark.integration
+# The first test also pays for starting the engine and building the images (a cold build is
+# one to two minutes, more on a slow mirror), hence a longer limit than the suite's 300 s.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 HTTP_SERVER = ["python3", "-u", "-m", "http.server", "{port}"]
 LABEL_UUID = "outlive.service-uuid"
@@ -119,8 +121,7 @@ def test_container_outlives_the_process_that_started_it(
     base_image: str, registry: Any, unique_name: str, docker_client: Any
 ) -> None:
     script = textwrap.dedent(f"""
-        from plugin_core import ServiceRegistry, start_service
-        from plugin_core.backends.container import ContainerService
+        from plugin_core import ContainerService, ServiceRegistry, start_service
         service = ContainerService.http({unique_name!r}, {base_image!r}, {HTTP_SERVER!r})
         start_service(service, registry=ServiceRegistry({registry.url!r}), timeout=60)
     """)
@@ -174,7 +175,8 @@ def test_container_killed_from_outside_is_reported_with_its_exit_code(
     assert service.status.state == ServiceState.ERROR
     assert service.status.exit_code == 137
     assert "SIGKILL" in service.status.last_error
-    assert get_service(unique_name, registry=registry, refresh=False).status.state == ServiceState.ERROR
+    stored = get_service(unique_name, registry=registry, refresh=False)
+    assert stored.status.state == ServiceState.ERROR  # what a later reader sees
 
 
 def test_restart_policy_brings_a_crashed_server_back(

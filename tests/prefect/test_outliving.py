@@ -2,15 +2,17 @@
 
 A process worker runs each flow run as ``python -m prefect.engine`` in a new
 session, in a temporary directory it deletes afterwards, with stdout and stderr
-piped to itself; cancelling the run kills the whole process group. The flow run
-here is a script started the same way, so these tests check what a worker
-would see: the run's pipes reach EOF as soon as the run ends (the service holds
+piped to itself; cancelling the run kills the whole process group. Most tests
+here start the flow run as a script in exactly that way, so they can look
+inside: the run's pipes reach EOF as soon as the run ends (the service holds
 none of them), and the service keeps answering after the group is killed and
-the directory is gone.
+the directory is gone. One test goes through a real process worker and a real
+cancellation, end to end.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -28,6 +30,11 @@ from typing import IO, Any
 import psutil
 import pytest
 from prefect import flow
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.flows import Flow
+from prefect.states import Cancelling
+from prefect.workers.process import ProcessWorker
 
 import plugin_core as core
 from prefect_ext import find_services, get_service_logs, stop_service, wait_for_service
@@ -200,3 +207,67 @@ def test_a_second_flow_finds_waits_for_reads_and_stops_the_service(
     finally:  # the root conftest stops the service
         if run.proc.poll() is None:
             os.killpg(run.proc.pid, signal.SIGKILL)
+
+
+def test_service_survives_a_cancelled_run_on_a_real_process_worker(
+    run_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A deployment run by `prefect worker start` is cancelled; the worker finishes, the service lives."""
+    suffix = uuid.uuid4().hex[:6]
+    name, pool = f"worker-run-{suffix}", f"outlive-pool-{suffix}"
+    with get_client(sync_client=True) as client:
+        client.create_work_pool(
+            WorkPoolCreate(
+                name=pool,
+                type="process",
+                base_job_template=ProcessWorker.get_default_base_job_template(),
+            )
+        )
+    deployment = Flow.from_source(
+        source=str(SCRIPT.parent), entrypoint=f"{SCRIPT.name}:start_and_leave"
+    ).deploy(
+        name=f"leave-{suffix}",
+        work_pool_name=pool,
+        build=False,
+        push=False,
+        parameters={"service_name": name, "hang": True},
+        print_next_steps=False,
+        ignore_warnings=True,
+    )
+    with get_client(sync_client=True) as client:
+        flow_run = client.create_flow_run_from_deployment(deployment)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--run-once"],
+        env=run_env | {"PREFECT_WORKER_QUERY_SECONDS": "1"},
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        service = wait_until_registered_active(name, timeout=120)
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(flow_run.id, Cancelling(), force=True)
+        output, _ = worker.communicate(timeout=120)  # hangs if the service kept the run's pipes
+
+        with get_client(sync_client=True) as client:
+            assert client.read_flow_run(flow_run.id).state_type.value == "CANCELLED", output
+        assert core.get_service(name).status.state == core.ServiceState.ACTIVE
+        assert answers(service.endpoint.status.uri or "") == 200  # type: ignore[union-attr]
+    finally:  # the root conftest stops the service
+        if worker.poll() is None:
+            worker.kill()
+            worker.communicate()
+
+
+def wait_until_registered_active(name: str, timeout: float) -> core.BaseService:
+    """The service once the flow run (in the worker's subprocess) has started it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(core.ServiceNotFoundError):
+            service = core.get_service(name)
+            if service.status.state == core.ServiceState.ACTIVE:
+                return service
+        time.sleep(0.5)
+    raise AssertionError(f"the worker's flow run did not start {name!r} within {timeout} s")

@@ -217,6 +217,30 @@ class TestStartService:
         assert "outlive.service.failed" in events_seen(failed, {"outlive.service.failed"})
 
 
+class TestNoCache:
+    def test_tasks_act_again_even_with_result_persistence(self, web: CommandServiceBlock) -> None:
+        """With results persisted, a repeated start, stop or status call acts on the live service."""
+        persisted = {"persist_result": True}
+        start = start_service.with_options(**persisted)
+        stop = stop_service.with_options(**persisted)
+        status = get_service_status.with_options(**persisted)
+
+        @flow
+        def start_stop_start() -> list[dict[str, Any]]:
+            first, seen_active = start(web, timeout=30), status(web.service_name)
+            stop(web.service_name)
+            seen_stopped = status(web.service_name)
+            second = start(web, timeout=30)
+            stop(web.service_name)
+            return [first, seen_active, seen_stopped, second, status(web.service_name)]
+
+        first, seen_active, seen_stopped, second, seen_last = start_stop_start()
+
+        assert [seen_active["state"], seen_stopped["state"]] == ["active", "inactive"]
+        assert second["state"] == "active" and second["pid"] != first["pid"]
+        assert seen_last["state"] == "inactive"
+
+
 class TestStopService:
     def test_stops_the_service_and_its_processes(self, web: CommandServiceBlock) -> None:
         """After the task the URL refuses connections and the service's process is gone."""

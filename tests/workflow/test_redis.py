@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 @contextmanager
 def replicas(count: int, redis_url: str, registry_url: str, log: Path) -> Iterator[list[str]]:
     """``count`` processes of service ``wf-redis`` (``python -m plugin_core.workflow``)."""
-    processes, urls = [], []
+    processes, urls, outputs = [], [], []
     try:
         for _ in range(count):
             port = free_port()
@@ -41,16 +41,22 @@ def replicas(count: int, redis_url: str, registry_url: str, log: Path) -> Iterat
                 WF_TEST_LOG=str(log),
             )
             command = [sys.executable, "-m", "plugin_core.workflow"]
-            processes.append(subprocess.Popen(command, env=env, stderr=subprocess.DEVNULL))
+            output = (log.parent / f"replica-{port}.log").open("wb")
+            outputs.append(output)
+            processes.append(subprocess.Popen(command, env=env, stdout=output, stderr=output))
             urls.append(f"http://127.0.0.1:{port}")
         for url in urls:
-            assert wait_until(lambda url=url: _ready(url), timeout=30), f"{url} never got ready"
+            if not wait_until(lambda url=url: _ready(url), timeout=30):
+                replica_log = log.parent / f"replica-{url.rsplit(':', 1)[1]}.log"
+                pytest.fail(f"{url} never got ready:\n{replica_log.read_text()[-3000:]}")
         yield urls
     finally:
         for process in processes:
             process.terminate()
         for process in processes:
             process.wait(timeout=20)
+        for output in outputs:
+            output.close()
 
 
 def _ready(url: str) -> bool | None:
