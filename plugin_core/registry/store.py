@@ -328,9 +328,23 @@ def _create_engine(url: str) -> Engine:
 
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    with _translated("schema"):
-        metadata.create_all(engine, checkfirst=True)
+    create_schema(engine, metadata)
     return engine
+
+
+def create_schema(engine: Engine, metadata: Any) -> None:
+    """Create missing tables; processes opening a new database at once may race, so a
+    "table already exists" from the loser is retried (the tables are there by then)."""
+    for attempt in range(5):
+        try:
+            with _translated("schema"):
+                metadata.create_all(engine, checkfirst=True)
+            return
+        except RegistryError as exc:
+            cause = str(exc.__context__).lower()
+            racing = "already exists" in cause or "duplicate" in cause
+            if not racing or attempt == 4:
+                raise
 
 
 def _make_private_sqlite_file(url: str) -> None:
