@@ -19,6 +19,9 @@ The tree, so a caller can catch exactly what it can handle::
         ├── PortInUseError
         └── ContainerEngineError
 
+The workflow service adds its own leaves under ``ConfigError`` and ``BackendError``
+in :mod:`plugin_core.workflow.errors` (it is an optional extra).
+
 Exceptions carry their facts as attributes (``service_name``, ``exit_code``,
 ``log_tail``...) so that adapters never parse a message.
 """
