@@ -12,6 +12,8 @@ Semantics are the same in every mode:
 ``deferrable=True`` (default: ``[operators] default_deferrable``) checks once, then hands the
 wait to ``ServiceActiveTrigger`` and frees the worker slot.
 
+The triggerer resolves the registry itself: give the sensor an ``outlive_conn_id``, or make
+sure the triggerer sees the same ``OUTLIVE_REGISTRY_URL`` / ``OUTLIVE_HOME`` as the workers.
 The hook and the trigger are imported when a task runs, not when a DAG file is parsed.
 """
 
@@ -75,6 +77,7 @@ class ServiceActiveSensor(BaseSensorOperator):
         self._registry_cache: ServiceRegistry | None = None
 
     def execute(self, context: Context) -> Any:
+        """Poke/reschedule as Airflow does; deferrable: check once, then hand over to the trigger."""
         if not self.deferrable:
             return super().execute(context)
         first = self.poke(context)
@@ -124,7 +127,7 @@ class ServiceActiveSensor(BaseSensorOperator):
         """The trigger's probe policy as plain data; ``poke_interval`` caps its back-off."""
         from plugin_core import ProbePolicy
 
-        policy = self.policy or ProbePolicy(period=max(self.poke_interval, 0.01))
+        policy = self.policy or ProbePolicy(period=min(max(self.poke_interval, 0.01), 3600.0))
         return policy.model_dump(mode="json")
 
     def _registry(self) -> ServiceRegistry:

@@ -72,15 +72,23 @@ def main() -> int:
     heavy = sorted({m for s in samples for m in s["heavy"]})  # type: ignore[attr-defined]
     heavy_after = sorted({m for s in samples for m in s["heavy_after_access"]})  # type: ignore[attr-defined]
     print(f"runs: {args.runs} fresh interpreters")
-    print(f"baseline  from pydantic import BaseModel: best {base_best:6.2f} ms  median {base_med:6.2f} ms")
-    print(f"ours      import plugin_core (after it):  best {ours_best:6.2f} ms  median {ours_med:6.2f} ms")
+    print(
+        f"baseline  from pydantic import BaseModel: best {base_best:6.2f} ms  median {base_med:6.2f} ms"
+    )
+    print(
+        f"ours      import plugin_core (after it):  best {ours_best:6.2f} ms  median {ours_med:6.2f} ms"
+    )
     print(f"ratio plugin_core/pydantic (medians): {ours_med / base_med:.3f}x")
-    print(f"first access  from plugin_core import CommandService, ServiceConfig: "
-          f"best {acc_best:6.2f} ms  median {acc_med:6.2f} ms  (not part of the target)")
+    print(
+        f"first access  from plugin_core import CommandService, ServiceConfig: "
+        f"best {acc_best:6.2f} ms  median {acc_med:6.2f} ms  (not part of the target)"
+    )
     print(f"heavy modules after import plugin_core: {heavy or 'none'}")
     print(f"heavy modules after the first access (informational): {heavy_after or 'none'}")
     ok = ours_med <= TARGET_MS and not heavy
-    print(f"target: import plugin_core adds <= {TARGET_MS:g} ms and loads none of {', '.join(HEAVY)}")
+    print(
+        f"target: import plugin_core adds <= {TARGET_MS:g} ms and loads none of {', '.join(HEAVY)}"
+    )
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 

@@ -41,7 +41,7 @@ from pathlib import Path
 TARGET_MS = 10.0
 POLL_INTERVAL = 0.002
 
-SERVER = '''\
+SERVER = """\
 import http.server, os, sys, time
 
 class Quiet(http.server.BaseHTTPRequestHandler):
@@ -59,7 +59,7 @@ with open(sys.argv[2] + ".tmp", "w") as handle:
     handle.write(repr(stamp))
 os.replace(sys.argv[2] + ".tmp", sys.argv[2])
 server.serve_forever()
-'''
+"""
 
 
 def free_port() -> int:
@@ -124,7 +124,8 @@ class Bench:
         """Seconds from the server's listen stamp to ``start()`` returning."""
         stamp_path = self._stamp_path()
         service = self._cls.http(
-            f"bench-lag-{self._count}", [sys.executable, str(self.script), "{port}", str(stamp_path)]
+            f"bench-lag-{self._count}",
+            [sys.executable, str(self.script), "{port}", str(stamp_path)],
         )
         service.start()
         returned = time.monotonic()
@@ -139,8 +140,10 @@ def report(base: list[float], ours: list[float]) -> bool:
     b, o = statistics.median(base) * 1000, statistics.median(ours) * 1000
     print(f"trials: {len(base)} (interleaved)")
     print(f"baseline lag (hand poll, 2 ms): median {b:6.2f} ms  max {max(base) * 1000:6.2f}")
-    print(f"ours lag (start() returns):     median {o:6.2f} ms  min {min(ours) * 1000:6.2f}  "
-          f"max {max(ours) * 1000:6.2f}")
+    print(
+        f"ours lag (start() returns):     median {o:6.2f} ms  min {min(ours) * 1000:6.2f}  "
+        f"max {max(ours) * 1000:6.2f}"
+    )
     print(f"ratio ours/baseline (medians): {o / b:.2f}x   target: ours median <= {TARGET_MS:g} ms")
     print(f"info: 90th percentile of ours {sorted(ours)[int(0.9 * (len(ours) - 1))] * 1000:.2f} ms")
     ok = o <= TARGET_MS

@@ -48,7 +48,7 @@ FIND_TARGET_MS = 5.0
 STATUS_TARGET_MS = 150.0
 POOL = 16
 
-TINY_SERVER = '''\
+TINY_SERVER = """\
 import socket, sys
 listener = socket.socket()
 listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -64,7 +64,7 @@ while True:
         pass
     finally:
         conn.close()
-'''
+"""
 
 LABEL_SQL = (
     "SELECT * FROM outlive_services WHERE uuid IN (SELECT uuid FROM outlive_service_labels "
@@ -72,7 +72,9 @@ LABEL_SQL = (
 )
 
 
-def interleave(trials: int, base: Callable[[], float], ours: Callable[[], float]) -> tuple[list[float], list[float]]:
+def interleave(
+    trials: int, base: Callable[[], float], ours: Callable[[], float]
+) -> tuple[list[float], list[float]]:
     """Run both sides ``trials`` times, flipping the order each trial; seconds per call."""
     b: list[float] = []
     o: list[float] = []
@@ -94,7 +96,9 @@ def line(label: str, values: list[float]) -> float:
     """Print and return the median (ms) with min and p90."""
     ms = sorted(v * 1000 for v in values)
     med = statistics.median(ms)
-    print(f"  {label:52s} median {med:8.2f} ms  min {ms[0]:8.2f}  p90 {ms[int(0.9 * (len(ms) - 1))]:8.2f}")
+    print(
+        f"  {label:52s} median {med:8.2f} ms  min {ms[0]:8.2f}  p90 {ms[int(0.9 * (len(ms) - 1))]:8.2f}"
+    )
     return med
 
 
@@ -116,14 +120,18 @@ def bulk_insert(count: int) -> float:
     start = datetime.now(timezone.utc)
     for i in range(count):
         service = CommandService.http(
-            f"rec-{i}", ["python", "-m", "http.server", "{port}"],
-            labels={"rid": str(i), "team": f"team-{i % 100}"}, pipeline_name="bench",
+            f"rec-{i}",
+            ["python", "-m", "http.server", "{port}"],
+            labels={"rid": str(i), "team": f"team-{i % 100}"},
+            pipeline_name="bench",
         )
         row = _row_of(service)
         stamp = start + timedelta(microseconds=i)
         rows.append({**row, "created_at": stamp, "updated_at": stamp, "version": 1})
-        labels += [{"uuid": row["uuid"], "key": k, "value": v}
-                   for k, v in service.config.get_service_labels().items()]
+        labels += [
+            {"uuid": row["uuid"], "key": k, "value": v}
+            for k, v in service.config.get_service_labels().items()
+        ]
     with ServiceRegistry().engine.begin() as conn:
         conn.execute(insert(services), rows)
         conn.execute(insert(service_labels), labels)
@@ -135,7 +143,9 @@ def find_part(records: int, trials: int) -> bool:
     from plugin_core import ServiceRegistry
 
     print(f"part 1: find by label among {records} records")
-    print(f"  bulk insert (one transaction, executemany, rows from _row_of): {bulk_insert(records):.1f} s")
+    print(
+        f"  bulk insert (one transaction, executemany, rows from _row_of): {bulk_insert(records):.1f} s"
+    )
     registry = ServiceRegistry()
     db = sqlite3.connect(registry.url.split("///", 1)[1])
     rng = random.Random(7)
@@ -152,13 +162,16 @@ def find_part(records: int, trials: int) -> bool:
         return timed(lambda: db.execute(LABEL_SQL, ("rid", rid)).fetchall())
 
     for _ in range(5):  # warm the engine's pool, SQLite's page cache and statement caches
-        ours(), base()
+        ours()
+        base()
     b, o = interleave(trials, base, ours)
     assert set(hits) == {1}, f"expected one hit per unique label, got {set(hits)}"
     b_med = line("baseline raw sqlite3 label query (1 hit)", b)
     o_med = line("ours ServiceRegistry.find(labels={rid}) (1 hit)", o)
     print(f"  ratio ours/baseline: {o_med / b_med:.1f}x   target: ours <= {FIND_TARGET_MS:g} ms")
-    team = [timed(lambda: registry.find(labels={"team": "team-7"})) for _ in range(max(5, trials // 4))]
+    team = [
+        timed(lambda: registry.find(labels={"team": "team-7"})) for _ in range(max(5, trials // 4))
+    ]
     line("info: find(labels={team}) (100 hits)", team)
     db.close()
     return o_med <= FIND_TARGET_MS
@@ -218,7 +231,8 @@ def status_part(live: int, trials: int, workdir: Path) -> bool:
         states.append(sum(s.status.state == ServiceState.ACTIVE for s in found))
         return elapsed
 
-    ours(), hand_check(targets)  # warm-up
+    ours()  # warm-up
+    hand_check(targets)
     b, o = interleave(trials, lambda: timed(lambda: hand_check(targets)), ours)
     assert set(states) == {live}, f"expected {live} ACTIVE each time, got {set(states)}"
     b_med = line(f"baseline hand check (pid + GET, pool {POOL})", b)
@@ -237,9 +251,9 @@ def stop_everything() -> None:
         for service in find_services(refresh=False):
             try:
                 stop_service(service, force=True)
-            except Exception as exc:  # noqa: BLE001 - cleanup must go on
+            except Exception as exc:
                 print(f"  cleanup: could not stop {service.config.service_name}: {exc}")
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         print(f"  cleanup failed: {exc}")
 
 

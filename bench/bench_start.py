@@ -101,7 +101,9 @@ class OursRunner:
         return elapsed
 
 
-def run_trials(trials: int, baseline: Callable[[], float], ours: Callable[[], float]) -> tuple[list[float], list[float]]:
+def run_trials(
+    trials: int, baseline: Callable[[], float], ours: Callable[[], float]
+) -> tuple[list[float], list[float]]:
     """Interleave the two sides, flipping the order each trial."""
     base_times: list[float] = []
     our_times: list[float] = []
@@ -113,20 +115,35 @@ def run_trials(trials: int, baseline: Callable[[], float], ours: Callable[[], fl
 
 
 def report(base: list[float], ours: list[float]) -> bool:
-    """Print medians, p90s and the ratio; return whether the target is met."""
+    """Print medians, p90s and the ratios; return whether the target is met.
+
+    The verdict needs both the ratio of the medians and the median of the per-trial
+    ratios (each trial's ours / its paired baseline) within target: a burst of load
+    that hits more baseline trials than ours can fake a low ratio of medians, but not
+    both at once.
+    """
     b, o = statistics.median(base) * 1000, statistics.median(ours) * 1000
     ratio = o / b
+    paired_ratio = statistics.median(o_ / b_ for o_, b_ in zip(ours, base, strict=True))
+    paired = statistics.median(o_ - b_ for o_, b_ in zip(ours, base, strict=True)) * 1000
     print(f"trials: {len(base)} (interleaved)")
-    print(f"baseline (Popen + 2 ms GET poll): median {b:7.1f} ms  min {min(base) * 1000:6.1f}  "
-          f"p90 {_p90(base):6.1f}")
-    print(f"ours     (CommandService.start):  median {o:7.1f} ms  min {min(ours) * 1000:6.1f}  "
-          f"p90 {_p90(ours):6.1f}")
-    print(f"ratio ours/baseline (medians): {ratio:.2f}x  (target <= {TARGET_RATIO}x)  "
-          f"overhead {o - b:+.1f} ms")
-    paired = statistics.median(o_ - b_ for o_, b_ in zip(ours, base)) * 1000
-    print(f"info: median paired overhead {paired:+.1f} ms; ratio of minimums "
-          f"{min(ours) / min(base):.2f}x (noise only adds time, so minimums approach a quiet machine)")
-    ok = ratio <= TARGET_RATIO
+    print(
+        f"baseline (Popen + 2 ms GET poll): median {b:7.1f} ms  min {min(base) * 1000:6.1f}  "
+        f"p90 {_p90(base):6.1f}"
+    )
+    print(
+        f"ours     (CommandService.start):  median {o:7.1f} ms  min {min(ours) * 1000:6.1f}  "
+        f"p90 {_p90(ours):6.1f}"
+    )
+    print(
+        f"ratio ours/baseline (medians): {ratio:.2f}x; median of paired ratios: "
+        f"{paired_ratio:.2f}x  (target <= {TARGET_RATIO}x for both)"
+    )
+    print(
+        f"info: median paired overhead {paired:+.1f} ms; ratio of minimums "
+        f"{min(ours) / min(base):.2f}x (noise only adds time, so minimums approach a quiet machine)"
+    )
+    ok = max(ratio, paired_ratio) <= TARGET_RATIO
     print("PASS" if ok else "FAIL")
     return ok
 

@@ -225,7 +225,12 @@ class LocalDaemonService(BaseService):
             return self._judge_uptime(record)
         if supervisor_alive:
             if phase == "running" and child is not None and not child_alive:
-                # The supervisor has not recorded the exit yet; do not call a dead process starting.
+                record = self._await_exit_record(record)
+                phase = record.get("phase")
+            if phase in ("exited", "failed", "stopped"):
+                return self._judge_ended(record)
+            if phase == "running":
+                # The supervisor still has not recorded the exit; a dead process is not starting.
                 if self.config.restart.mode == "never":
                     return ServiceState.ERROR, "the service process ended"
                 return ServiceState.PENDING_STARTUP, "the service process ended; restarting"
@@ -235,6 +240,14 @@ class LocalDaemonService(BaseService):
                 return ServiceState.PENDING_SHUTDOWN, ""
             return ServiceState.PENDING_STARTUP, "process starting"
         return self._judge_ended(record)
+
+    def _await_exit_record(self, record: dict[str, Any], patience: float = 0.2) -> dict[str, Any]:
+        """The service just died: give its supervisor a moment to record the exit code."""
+        deadline = time.monotonic() + patience
+        while record.get("phase") == "running" and time.monotonic() < deadline:
+            time.sleep(0.005)
+            record = self._supervisor_record()
+        return record
 
     def _judge_uptime(self, record: dict[str, Any]) -> tuple[ServiceState, str]:
         """Without a health monitor, a process counts as started once it has stayed up

@@ -139,7 +139,7 @@ class TestForkPath:
         """
         assert "Process exited with open sockets" not in fork_run.output
         finished = re.findall(
-            r"Workload finished\s+\[supervisor\] duration=([0-9.]+)", fork_run.output
+            r"(?:Workload|Task) finished\s+\[supervisor\] duration=([0-9.]+)", fork_run.output
         )
         assert len(finished) == 2, fork_run.output[-5000:]
         assert max(float(seconds) for seconds in finished) < 30

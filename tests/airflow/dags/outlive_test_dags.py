@@ -1,4 +1,4 @@
-"""DAGs run by tests/airflow with real Airflow (``dag.test()`` and the LocalExecutor fork path).
+"""DAGs run by tests/airflow with real Airflow (LocalExecutor, api-server and triggerer).
 
 Environment (set by the tests): ``OUTLIVE_TEST_DIR`` for marker files, ``OUTLIVE_REGISTRY_URL``
 and the ``outlive_test`` connection (``AIRFLOW_CONN_OUTLIVE_TEST``) naming the same registry.
