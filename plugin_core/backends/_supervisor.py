@@ -41,6 +41,10 @@ def _on_term(signum: int, frame: FrameType | None) -> None:
     _stop_requested = True
 
 
+def _on_child(signum: int, frame: FrameType | None) -> None:
+    """Nothing to do here: the wakeup fd already woke the main loop."""
+
+
 def start_token(pid: int) -> str | None:
     """Process start time in clock ticks since boot: with the pid, a process's identity."""
     try:
@@ -64,7 +68,12 @@ def spawn(spec: dict[str, Any], log_fd: int | None) -> int:
     os.chdir(cwd)
     try:
         return os.posix_spawnp(
-            spec["argv"][0], spec["argv"], dict(os.environ), file_actions=actions, setpgroup=0
+            spec["argv"][0],
+            spec["argv"],
+            dict(os.environ),
+            file_actions=actions,
+            setpgroup=0,
+            setsigdef=(signal.SIGHUP,),
         )
     finally:
         os.chdir(here)
@@ -142,7 +151,10 @@ class Supervisor:
         self.child = pid
         self.started = time.monotonic()
         self.save(
-            phase="running", child_pid=pid, child_token=start_token(pid), exit_code=None,
+            phase="running",
+            child_pid=pid,
+            child_token=start_token(pid),
+            exit_code=None,
             child_started_at=time.time(),
         )
 
@@ -280,6 +292,8 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _on_term)
     signal.signal(signal.SIGINT, _on_term)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # A Python-level handler makes SIGCHLD write to the wakeup fd, so an exit is seen at once.
+    signal.signal(signal.SIGCHLD, _on_child)
     supervisor = Supervisor(spec)
     try:
         return supervisor.run()
