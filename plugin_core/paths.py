@@ -30,13 +30,17 @@ def services_root() -> Path:
     return private_dir(outlive_home() / "services")
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` atomically (temporary file, fsync, rename) with mode 0600."""
+def write_private(path: Path, text: str, *, durable: bool = True) -> None:
+    """Write ``text`` atomically (temporary file, fsync, rename) with mode 0600.
+
+    ``durable=False`` skips the fsync: for runtime files that only matter while the service's
+    processes live (a power loss ends those too), where it costs ~1 ms per start each."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.write(fd, text.encode())
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     finally:
         os.close(fd)
     os.replace(tmp, path)

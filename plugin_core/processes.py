@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 MARKER_ENV = "OUTLIVE_SERVICE_UUID"
 _DROPPED_ENV_PREFIXES = ("AIRFLOW_CTX_", "PREFECT__", "_AIRFLOW", "OUTLIVE_SERVICE_")
 SUPERVISOR = Path(__file__).parent / "backends" / "_supervisor.py"
+# Run as ``python -c STUB``, not ``python _supervisor.py``: a script is compiled from source on
+# every run (~1.5 ms), an imported module loads from its cached bytecode.
+_SUPERVISOR_STUB = "import sys; sys.path.insert(0, sys.argv.pop(1)); import _supervisor; sys.exit(_supervisor.main())"
 
 
 @dataclass(frozen=True)
@@ -40,8 +43,25 @@ class ProcessIdentity:
     token: str
 
     def is_alive(self) -> bool:
-        """True if this very process still runs (not a zombie, not a reused pid)."""
-        return start_token(self.pid) == self.token and not _is_zombie(self.pid)
+        """True if this very process still runs (not a zombie, not a reused pid).
+
+        One read of ``/proc/PID/stat`` gives both the start token and the run state."""
+        fields = _stat_fields(self.pid)
+        return (
+            fields is not None
+            and fields[19].decode() == self.token
+            and fields[0] not in (b"Z", b"X")
+        )
+
+
+def _stat_fields(pid: int) -> list[bytes] | None:
+    """``/proc/PID/stat`` after the command name (field 3 onwards), or None if unreadable."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return fields if len(fields) > 19 else None
 
 
 def start_token(pid: int) -> str | None:
@@ -60,14 +80,6 @@ def identity_of(pid: int) -> ProcessIdentity | None:
     return ProcessIdentity(pid, token) if token is not None else None
 
 
-def _is_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
-    except (OSError, IndexError):
-        return True
-
-
 def service_environment(
     extra: Mapping[str, str], *, marker: str, base: Mapping[str, str] | None = None
 ) -> dict[str, str]:
@@ -79,9 +91,31 @@ def service_environment(
     return env
 
 
-def spawn_supervisor(spec_path: Path, *, env: Mapping[str, str], cwd: Path) -> ProcessIdentity:
-    """Launch the stdlib-only supervisor in a new session, detached from every caller's fd."""
-    argv = [sys.executable, "-S", "-E", str(SUPERVISOR), str(spec_path)]
+def spawn_supervisor(
+    spec_path: Path,
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    launch: tuple[list[str], str, bool] | None = None,
+) -> ProcessIdentity:
+    """Launch the stdlib-only supervisor in a new session, detached from every caller's fd.
+
+    ``launch`` (the service's argv, its cwd, whether it is logged) goes on the supervisor's
+    command line, so the supervisor spawns the service before importing json for the rest
+    of the spec: the service starts ~8 ms sooner.
+    """
+    argv = [
+        sys.executable,
+        "-S",
+        "-E",
+        "-c",
+        _SUPERVISOR_STUB,
+        str(SUPERVISOR.parent),
+        str(spec_path),
+    ]
+    if launch is not None:
+        service_argv, service_cwd, logged = launch
+        argv += ["--launch", "log" if logged else "nolog", service_cwd, *service_argv]
     try:
         process = subprocess.Popen(
             argv,
@@ -202,4 +236,3 @@ def wait_gone(identity: ProcessIdentity, timeout: float) -> bool:
             return False
         time.sleep(0.005)
     return True
-

@@ -1,6 +1,7 @@
 """The supervisor that runs beside every local service: spawn, log, record the exit, restart.
 
-It is started as ``python -S -E _supervisor.py SPEC`` in a new session, imports
+It is started as ``python -S -E -c STUB DIR SPEC`` (importing this module, so from its
+cached bytecode) in a new session, imports
 only the standard library (so it costs a few milliseconds, not a framework's
 import time), spawns the service before anything else, and then:
 
@@ -17,18 +18,20 @@ service without ever being written to a file.
 
 from __future__ import annotations
 
-import json
 import os
-import random
 import select
-import signal
 import sys
 import time
 
 TYPE_CHECKING = False  # typing is not imported: every millisecond of start-up counts here
 if TYPE_CHECKING:
+    import signal
     from types import FrameType
     from typing import Any
+else:
+    # Only what spawning the service needs is imported before it is spawned: ``_signal``,
+    # not ``signal`` (which imports enum, ~4 ms); json (which imports re, ~6 ms) comes after.
+    import _signal as signal
 
 _wakeup_r, _wakeup_w = os.pipe()
 os.set_blocking(_wakeup_w, False)
@@ -53,6 +56,40 @@ def start_token(pid: int) -> str | None:
         return fields[19].decode()
     except (OSError, IndexError):
         return None
+
+
+def encode_json(value: Any) -> str:
+    """JSON for the flat state record, without importing json (which imports re and enum)."""
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return (
+            '"'
+            + "".join(c if c >= " " and c not in '"\\' else f"\\u{ord(c):04x}" for c in value)
+            + '"'
+        )
+    if isinstance(value, dict):
+        return (
+            "{"
+            + ", ".join(f"{encode_json(str(k))}: {encode_json(v)}" for k, v in value.items())
+            + "}"
+        )
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(encode_json(v) for v in value) + "]"
+    raise TypeError(f"cannot encode {type(value).__name__}")
+
+
+def spawn_logged(argv: list[str], cwd: str | None, logged: bool) -> tuple[int, int | None, float]:
+    """Spawn the service, its output into a pipe when logged: (pid, pipe read end, start time)."""
+    pipe_r = write_end = None
+    if logged:
+        pipe_r, write_end = os.pipe()
+    pid = spawn({"argv": argv, "cwd": cwd}, write_end)
+    if write_end is not None:
+        os.close(write_end)
+    return pid, pipe_r, time.monotonic()
 
 
 def spawn(spec: dict[str, Any], log_fd: int | None) -> int:
@@ -137,19 +174,17 @@ class Supervisor:
         self.record["updated"] = time.time()
         tmp = f"{self.state_path}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.write(fd, json.dumps(self.record).encode())
+        os.write(fd, encode_json(self.record).encode())
         os.close(fd)
         os.replace(tmp, self.state_path)
 
-    def launch(self) -> None:
-        write_end = None
-        if self.spec.get("log_path"):
-            self.pipe_r, write_end = os.pipe()
-        pid = spawn(self.spec, write_end)
-        if write_end is not None:
-            os.close(write_end)
+    def launch(self, early: tuple[int, int | None, float] | None = None) -> None:
+        if early is None:
+            early = spawn_logged(
+                self.spec["argv"], self.spec.get("cwd"), bool(self.spec.get("log_path"))
+            )
+        pid, self.pipe_r, self.started = early
         self.child = pid
-        self.started = time.monotonic()
         self.save(
             phase="running",
             child_pid=pid,
@@ -238,19 +273,21 @@ class Supervisor:
         cap = float(self.policy.get("backoff_cap", 60.0))
         delay = min(cap, base * (2 ** self.record["restarts"]))
         jitter = float(self.policy.get("jitter", 0.1))
+        import random
+
         delay *= 1 + random.uniform(-jitter, jitter)
         deadline = time.monotonic() + delay
         while not _stop_requested and time.monotonic() < deadline:
             self.pump(deadline - time.monotonic())
 
-    def run(self) -> int:
+    def run(self, early: tuple[int, int | None, float] | None = None) -> int:
         if self.spec.get("log_path"):
             self.log = Log(
                 self.spec["log_path"],
                 int(self.spec.get("log_max_bytes", 50 * 1024 * 1024)),
                 int(self.spec.get("log_backups", 5)),
             )
-        self.launch()
+        self.launch(early)
         while True:
             code = self.wait_child()
             if _stop_requested:
@@ -277,26 +314,58 @@ class Supervisor:
             self.launch()
 
 
+# Linux numbers: the ``signal`` module's names would cost an enum import (~4 ms) right when
+# the exit must be recorded quickly.
+_SIGNAL_NAMES = {
+    1: "SIGHUP",
+    2: "SIGINT",
+    3: "SIGQUIT",
+    4: "SIGILL",
+    6: "SIGABRT",
+    7: "SIGBUS",
+    8: "SIGFPE",
+    9: "SIGKILL",
+    10: "SIGUSR1",
+    11: "SIGSEGV",
+    12: "SIGUSR2",
+    13: "SIGPIPE",
+    14: "SIGALRM",
+    15: "SIGTERM",
+    24: "SIGXCPU",
+    25: "SIGXFSZ",
+}
+
+
 def describe(code: int) -> str:
     if code < 0:
-        try:
-            return f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was killed by signal {-code}"
+        name = _SIGNAL_NAMES.get(-code)
+        return f"was killed by {name}" if name else f"was killed by signal {-code}"
     return f"exited with exit code {code}"
 
 
 def main() -> int:
-    with open(sys.argv[1]) as handle:
-        spec = json.load(handle)
     signal.signal(signal.SIGTERM, _on_term)
     signal.signal(signal.SIGINT, _on_term)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     # A Python-level handler makes SIGCHLD write to the wakeup fd, so an exit is seen at once.
     signal.signal(signal.SIGCHLD, _on_child)
+    early = None
+    if sys.argv[2:3] == ["--launch"]:
+        # ``SPEC --launch log|nolog CWD ARGV...``: spawn first, read the JSON spec afterwards.
+        early = spawn_logged(sys.argv[5:], sys.argv[4], sys.argv[3] == "log")
+    with open(sys.argv[1], "rb") as handle:
+        data = handle.read()
+    if sys.argv[1].endswith(".marshal"):
+        import marshal  # built in: no import cost
+
+        spec = marshal.loads(data)
+    else:
+        import json
+
+        spec = json.loads(data)
     supervisor = Supervisor(spec)
     try:
-        return supervisor.run()
+        return supervisor.run(early)
     except Exception as exc:
         supervisor.save(phase="failed", reason=f"supervisor error: {exc!r}")
         return 1

@@ -10,6 +10,7 @@ reuses all of this to run any program instead of ``run()``.
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import shutil
 import sys
@@ -189,14 +190,21 @@ class LocalDaemonService(BaseService):
         self.status.update_state(ServiceState.PENDING_STARTUP)
         self.status.consecutive_failures = self.status.consecutive_successes = 0
         self.status.ready_once = False
-        write_private(runtime / SERVICE_CONFIG_FILE, self.to_json())
+        write_private(runtime / SERVICE_CONFIG_FILE, self.to_json(), durable=False)
         (runtime / SUPERVISOR_STATE_FILE).unlink(missing_ok=True)
         spec = self._supervisor_spec(runtime)
-        write_private(runtime / SUPERVISOR_SPEC_FILE, json.dumps(spec))
+        spec_path = runtime / "supervisor.marshal"  # read by the supervisor without json
+        fd = os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, marshal.dumps(spec))
+        finally:
+            os.close(fd)
         env = service_environment(self.daemon_env(), marker=str(self.uuid))
-        identity = spawn_supervisor(runtime / SUPERVISOR_SPEC_FILE, env=env, cwd=runtime)
+        launch = (spec["argv"], spec["cwd"], bool(spec["log_path"]))
+        identity = spawn_supervisor(spec_path, env=env, cwd=runtime, launch=launch)
+        write_private(runtime / SUPERVISOR_SPEC_FILE, json.dumps(spec), durable=False)  # for people
         self.status.pid, self.status.pid_token = identity.pid, identity.token
-        write_private(runtime / SERVICE_PID_FILE, f"{identity.pid}\n")
+        write_private(runtime / SERVICE_PID_FILE, f"{identity.pid}\n", durable=False)
 
     def deprovision(self, force: bool = False) -> None:
         """Stop the whole tree: supervisor, service, descendants and marked escapees."""
@@ -212,7 +220,7 @@ class LocalDaemonService(BaseService):
         """Judge by process identity and the supervisor's record, never by a bare pid."""
         record = self._supervisor_record()
         self.status.restarts = int(record.get("restarts") or 0)
-        supervisor, child = self._supervisor(), self._child()
+        supervisor, child = self._supervisor(), self._child(record)
         supervisor_alive = supervisor is not None and supervisor.is_alive()
         child_alive = child is not None and child.is_alive()
         phase = record.get("phase")
@@ -258,7 +266,10 @@ class LocalDaemonService(BaseService):
             return ServiceState.ACTIVE, ""
         uptime = time.time() - float(record.get("child_started_at") or 0.0)
         if uptime < self.config.startsecs:
-            return ServiceState.PENDING_STARTUP, f"process up for {uptime:.2f}s of {self.config.startsecs:g}s"
+            return (
+                ServiceState.PENDING_STARTUP,
+                f"process up for {uptime:.2f}s of {self.config.startsecs:g}s",
+            )
         self.status.ready_once = True
         return ServiceState.ACTIVE, ""
 
@@ -288,7 +299,11 @@ class LocalDaemonService(BaseService):
     # -- helpers --------------------------------------------------------------------------------
 
     def _prepare_runtime_dir(self) -> Path:
-        root = Path(self.config.root_runtime_path) if self.config.root_runtime_path else services_root()
+        root = (
+            Path(self.config.root_runtime_path)
+            if self.config.root_runtime_path
+            else services_root()
+        )
         runtime = private_dir(root if self.config.singleton else root / str(self.uuid))
         self.status.runtime_path = str(runtime)
         self.status.silent_daemon = self.config.silent_daemon
@@ -329,8 +344,8 @@ class LocalDaemonService(BaseService):
             return None
         return ProcessIdentity(self.status.pid, self.status.pid_token)
 
-    def _child(self) -> ProcessIdentity | None:
-        record = self._supervisor_record()
+    def _child(self, record: dict[str, Any] | None = None) -> ProcessIdentity | None:
+        record = self._supervisor_record() if record is None else record
         pid, token = record.get("child_pid"), record.get("child_token")
         if not isinstance(pid, int) or not isinstance(token, str):
             return None
@@ -369,12 +384,17 @@ def http_endpoint(
 
     monitor_config = HTTPEndpointHealthMonitorConfig(healthcheck_uri_path=health_path)
     if probe is not None:
-        monitor_config = HTTPEndpointHealthMonitorConfig(healthcheck_uri_path=health_path, probe=probe)
+        monitor_config = HTTPEndpointHealthMonitorConfig(
+            healthcheck_uri_path=health_path, probe=probe
+        )
     if port is not None and not 1 <= port <= 65535:
         raise ConfigError(f"port must be between 1 and 65535, got {port}")
     return LocalDaemonServiceEndpoint(
         config=LocalDaemonServiceEndpointConfig(
-            protocol=ServiceEndpointProtocol.HTTP, ip_address=host, port=port, allocate_port=allocate_port
+            protocol=ServiceEndpointProtocol.HTTP,
+            ip_address=host,
+            port=port,
+            allocate_port=allocate_port,
         ),
         monitor=HTTPEndpointHealthMonitor(config=monitor_config),
     )
