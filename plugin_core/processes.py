@@ -35,6 +35,18 @@ SUPERVISOR = Path(__file__).parent / "backends" / "_supervisor.py"
 _SUPERVISOR_STUB = "import sys; sys.path.insert(0, sys.argv.pop(1)); import _supervisor; sys.exit(_supervisor.main())"
 
 
+# The service must not wait for a Python interpreter to boot: /bin/sh (about 1 ms) starts it,
+# its output going to a FIFO on fd 3, then execs into the supervisor, which keeps the pid, fd 3
+# and the service as its own child (so it can wait for it and record the exit code).
+_LAUNCHER = """
+svc_cwd=$1 log=$2 fifo=$3; shift 3
+py=$1 s=$2 e=$3 c=$4 stub=$5 dir=$6 spec=$7; shift 7
+if [ "$log" = log ]; then exec 3<>"$fifo"; else exec 3>/dev/null; fi
+(cd "$svc_cwd" && exec "$@") >&3 2>&3 </dev/null &
+exec "$py" "$s" "$e" "$c" "$stub" "$dir" "$spec" --adopt "$!" "$log"
+"""
+
+
 @dataclass(frozen=True)
 class ProcessIdentity:
     """A process as (pid, start token): stable for its lifetime, never equal for a reused pid."""
@@ -104,18 +116,19 @@ def spawn_supervisor(
     command line, so the supervisor spawns the service before importing json for the rest
     of the spec: the service starts ~8 ms sooner.
     """
-    argv = [
-        sys.executable,
-        "-S",
-        "-E",
-        "-c",
-        _SUPERVISOR_STUB,
-        str(SUPERVISOR.parent),
-        str(spec_path),
-    ]
-    if launch is not None:
+    supervisor = [sys.executable, "-S", "-E", "-c", _SUPERVISOR_STUB, str(SUPERVISOR.parent)]
+    if launch is None:
+        argv = [*supervisor, str(spec_path)]
+    else:
         service_argv, service_cwd, logged = launch
-        argv += ["--launch", "log" if logged else "nolog", service_cwd, *service_argv]
+        fifo = spec_path.parent / "output.fifo"
+        if logged and not fifo.exists():
+            os.mkfifo(fifo, 0o600)
+        argv = [
+            "/bin/sh", "-c", _LAUNCHER, "outlive-launcher",
+            service_cwd, "log" if logged else "nolog", str(fifo), *supervisor, str(spec_path),
+            *service_argv,
+        ]  # fmt: skip
     try:
         process = subprocess.Popen(
             argv,

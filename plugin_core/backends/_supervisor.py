@@ -225,9 +225,13 @@ class Supervisor:
             self.pump(1.0)
 
     def drain(self) -> None:
+        """Copy what the ended service left in the pipe: until EOF, 20 ms of quiet, or 0.5 s."""
         deadline = time.monotonic() + 0.5
         while self.pipe_r is not None and time.monotonic() < deadline:
-            self.pump(0.05)
+            ready, _, _ = select.select([self.pipe_r], [], [], 0.02)
+            if not ready:
+                break
+            self.pump(0)
         if self.pipe_r is not None:
             os.close(self.pipe_r)
             self.pipe_r = None
@@ -350,7 +354,14 @@ def main() -> int:
     # A Python-level handler makes SIGCHLD write to the wakeup fd, so an exit is seen at once.
     signal.signal(signal.SIGCHLD, _on_child)
     early = None
-    if sys.argv[2:3] == ["--launch"]:
+    if sys.argv[2:3] == ["--adopt"]:
+        # ``SPEC --adopt PID log|nolog``: /bin/sh spawned the service (its output on fd 3, a
+        # FIFO opened read-write) and then exec'd into this process, which is thus its parent.
+        logged = sys.argv[4] == "log"
+        if not logged:
+            os.close(3)
+        early = (int(sys.argv[3]), 3 if logged else None, time.monotonic())
+    elif sys.argv[2:3] == ["--launch"]:
         # ``SPEC --launch log|nolog CWD ARGV...``: spawn first, read the JSON spec afterwards.
         early = spawn_logged(sys.argv[5:], sys.argv[4], sys.argv[3] == "log")
     with open(sys.argv[1], "rb") as handle:
