@@ -28,15 +28,15 @@ alternate between the two, one warm-up start first, temporary ``OUTLIVE_HOME``.
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _loopback import free_port, http_ok
 
 TARGET_MS = 10.0
 POLL_INTERVAL = 0.002
@@ -62,23 +62,8 @@ server.serve_forever()
 """
 
 
-def free_port() -> int:
-    """A port the kernel says is free right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
-def http_ok(port: int) -> bool:
-    """One fresh-connection GET /; True on a 200."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1.0)
-    try:
-        conn.request("GET", "/", headers={"Connection": "close"})
-        return conn.getresponse().status == 200
-    except (OSError, http.client.HTTPException):
-        return False
-    finally:
-        conn.close()
 
 
 def read_stamp(path: Path) -> float:

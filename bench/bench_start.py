@@ -25,15 +25,15 @@ A temporary ``OUTLIVE_HOME`` keeps the user's registry untouched.
 from __future__ import annotations
 
 import argparse
-import http.client
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+
+from _loopback import free_port, http_ok
 
 TARGET_RATIO = 1.25
 POLL_INTERVAL = 0.002
@@ -44,23 +44,8 @@ def server_command(port: str) -> list[str]:
     return [sys.executable, "-m", "http.server", port, "--bind", "127.0.0.1"]
 
 
-def free_port() -> int:
-    """A port the kernel says is free right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
-def http_ok(port: int) -> bool:
-    """One fresh-connection GET /; True on a 200."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1.0)
-    try:
-        conn.request("GET", "/", headers={"Connection": "close"})
-        return conn.getresponse().status == 200
-    except (OSError, http.client.HTTPException):
-        return False
-    finally:
-        conn.close()
 
 
 def baseline_trial() -> float:
