@@ -18,11 +18,6 @@ import re
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, Literal
 
-# `import prefect` before any submodule: when a module's first Prefect import is
-# `prefect.blocks.core`, Prefect's own import runs ~90 ms slower here (same work, measured
-# with bench/bench_prefect_import.py), and a Prefect server or flow importing this
-# collection first would pay for it.
-import prefect  # noqa: F401
 from prefect.blocks.core import Block
 from pydantic import BaseModel, Field, HttpUrl, SecretStr, field_validator, model_validator
 

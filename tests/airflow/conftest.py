@@ -161,7 +161,7 @@ class AirflowEnv:
             *specs,
         ]
 
-    def run_dags(self, *specs: str, log_name: str, timeout: float = 240) -> DagRuns:
+    def run_dags(self, *specs: str, log_name: str, timeout: float = 480) -> DagRuns:
         """Run DAGs through the LocalExecutor, one after the other; see helpers/run_dags.py."""
         results = self.root / f"{log_name}.json"
         proc = self.run(self.run_dags_command(results, *specs), timeout=timeout, log_name=log_name)
