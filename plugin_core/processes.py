@@ -216,19 +216,27 @@ def _collect(roots: Iterable[ProcessIdentity], marker: str | None) -> list[psuti
 
 
 def marked_processes(marker: str) -> list[psutil.Process]:
-    """Processes of this user whose environment carries ``OUTLIVE_SERVICE_UUID=marker``."""
+    """Processes of this user whose environment carries ``OUTLIVE_SERVICE_UUID=marker``.
+
+    Reads ``/proc`` directly (owner from the directory, then the environment) rather than
+    through ``psutil.process_iter``, which builds an object per process: a stop on a busy
+    machine should not cost a tenth of a second per service.
+    """
     import psutil
 
     needle = f"{MARKER_ENV}={marker}".encode()
-    uid = os.getuid()
+    uid, own = os.getuid(), os.getpid()
     matches = []
-    for process in psutil.process_iter(["uids"]):
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == own:
+            continue
         try:
-            if process.info["uids"] is None or process.info["uids"].real != uid:
+            if entry.stat().st_uid != uid:
                 continue
-            with open(f"/proc/{process.pid}/environ", "rb") as handle:
-                if needle in handle.read().split(b"\0"):
-                    matches.append(process)
+            with open(f"/proc/{entry.name}/environ", "rb") as handle:
+                environ = handle.read()
+            if needle in environ and needle in environ.split(b"\0"):
+                matches.append(psutil.Process(int(entry.name)))
         except (OSError, psutil.Error):
             continue
     return matches
