@@ -16,8 +16,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from plugin_core import CommandService, ServiceState
-from plugin_core.paths import outlive_home
+from plugin_core import CommandService, ServiceState, outlive_home
 
 HERE = Path(__file__).resolve().parent
 
@@ -33,8 +32,8 @@ def train(seed: int = 7) -> dict[str, object]:
     saa = sum((a - ma) ** 2 for a, _ in rows)
     sbb = sum((b - mb) ** 2 for _, b in rows)
     sab = sum((a - ma) * (b - mb) for a, b in rows)
-    say = sum((a - ma) * (y - my) for (a, _), y in zip(rows, ys))
-    sby = sum((b - mb) * (y - my) for (_, b), y in zip(rows, ys))
+    say = sum((a - ma) * (y - my) for (a, _), y in zip(rows, ys, strict=True))
+    sby = sum((b - mb) * (y - my) for (_, b), y in zip(rows, ys, strict=True))
     det = saa * sbb - sab * sab
     wa, wb = (say * sbb - sby * sab) / det, (sby * saa - say * sab) / det
     return {"weights": [round(wa, 4), round(wb, 4)], "bias": round(my - wa * ma - wb * mb, 4)}
@@ -61,7 +60,7 @@ def predict(url: str, features: list[float]) -> float:
     request = urllib.request.Request(
         url, data=json.dumps({"x": features}).encode(), headers={"Content-Type": "application/json"}
     )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - our own loopback server
+    with urllib.request.urlopen(request, timeout=10) as response:
         return float(json.loads(response.read())["y"])
 
 

@@ -28,7 +28,7 @@ def predict(model: dict[str, Any], x: list[float]) -> float:
     weights = model["weights"]
     if len(x) != len(weights):
         raise ValueError(f"expected {len(weights)} features, got {len(x)}")
-    return sum(w * v for w, v in zip(weights, x)) + float(model["bias"])
+    return sum(w * v for w, v in zip(weights, x, strict=True)) + float(model["bias"])
 
 
 def make_handler(model: dict[str, Any]) -> type[BaseHTTPRequestHandler]:

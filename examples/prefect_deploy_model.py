@@ -27,7 +27,7 @@ from typing import Any
 
 from prefect import flow, task
 
-from plugin_core.paths import outlive_home
+from plugin_core import outlive_home
 from prefect_ext import CommandServiceBlock, start_service, wait_for_service
 
 MODEL_SERVER = Path(__file__).resolve().with_name("model_server.py")

@@ -100,6 +100,7 @@ _EXPORTS: dict[str, str] = {
     "check_service_once": "plugin_core.snapshots",
     "await_service_active": "plugin_core.snapshots",
     "load_service": "plugin_core.definitions",
+    "outlive_home": "plugin_core.paths",
     "prune_services": "plugin_core.prune",
     "PruneReport": "plugin_core.prune",
     "wait_until": "plugin_core.waiting",
@@ -184,6 +185,7 @@ __all__ = [
     "get_service",
     "http_endpoint",
     "load_service",
+    "outlive_home",
     "prune_services",
     "service_info",
     "start_service",
@@ -297,6 +299,9 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     )
     from plugin_core.model.typed import (
         BaseTypedModel as BaseTypedModel,
+    )
+    from plugin_core.paths import (
+        outlive_home as outlive_home,
     )
     from plugin_core.prune import (
         PruneReport as PruneReport,

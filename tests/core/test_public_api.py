@@ -60,3 +60,21 @@ def test_core_never_imports_orchestrators() -> None:
 
 def test_all_lists_exactly_the_lazy_exports() -> None:
     assert sorted(plugin_core.__all__) == sorted(plugin_core._EXPORTS)
+
+
+def test_adapters_import_only_the_public_core() -> None:
+    """Adapters use `plugin_core`'s public names, never its submodules (they may change)."""
+    from pathlib import Path
+
+    root = Path(plugin_core.__file__).parent.parent
+    for package in ("prefect_ext", "airflow_ext"):
+        for path in (root / package).rglob("*.py"):
+            text = path.read_text()
+            assert "from plugin_core." not in text and "import plugin_core." not in text, path
+
+
+def test_registry_does_not_depend_on_backends() -> None:
+    from pathlib import Path
+
+    for path in (Path(plugin_core.__file__).parent / "registry").rglob("*.py"):
+        assert "backends" not in path.read_text(), path
