@@ -8,7 +8,6 @@ session state. Created on first use; the core schema is never touched.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -47,36 +46,23 @@ replicas = Table(
 Index("ix_outlive_workflow_replicas_service", replicas.c.service_name)
 
 _READY: set[str] = set()
-_SCHEMA_ATTEMPTS = 4
 _LOCK = threading.Lock()
 
 
 def engine_for(url: str | None) -> Engine:
     """The registry's shared engine for ``url`` (None: the default registry), with our tables.
 
-    Two processes opening a fresh database at once (replicas starting together) can
-    both try to create the same table and one fails with "already exists"; a second
-    attempt then finds the tables, so creation is retried before an error is believed.
+    Table creation goes through the core's ``create_schema``, which already copes with two
+    processes (replicas starting together) creating a fresh database at the same moment.
     """
-    for attempt in range(_SCHEMA_ATTEMPTS):
-        try:
-            return _open(url)
-        except RegistryError:
-            if attempt == _SCHEMA_ATTEMPTS - 1:
-                raise
-            time.sleep(0.05 * (attempt + 1))
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _open(url: str | None) -> Engine:
     from plugin_core.registry import ServiceRegistry
+    from plugin_core.registry.store import create_schema
 
     registry = ServiceRegistry(url)
     engine = registry.engine
     with _LOCK:
         if registry.url not in _READY:
-            with translated("workflow tables"):
-                metadata.create_all(engine, checkfirst=True)
+            create_schema(engine, metadata)
             _READY.add(registry.url)
     return engine
 
