@@ -1,11 +1,13 @@
 """Processes: launch detached, know them by identity, stop their whole tree.
 
 Identity is a pid plus the process's start time, so a pid reused by an
-unrelated process is never taken for our service, nor signalled. Stopping
-collects the tree first (process group, descendants, and any process carrying
-the service's marker in its environment, which catches double-forked escapees),
-sends SIGTERM, waits the grace period on a monotonic clock, then SIGKILLs what
-is left.
+unrelated process is never taken for our service, nor signalled. The supervisor
+is launched as a child subreaper, so everything its service ever starts stays
+below it (see :mod:`plugin_core.backends._supervisor`), and a stop is asked of
+it first. :func:`stop_tree` is the backstop for what no supervisor takes down: it
+collects the tree (process group, descendants, and any process carrying the
+service's marker in its environment), sends SIGTERM, waits the grace period on a
+monotonic clock, then SIGKILLs what is left.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     import psutil
 
 MARKER_ENV = "OUTLIVE_SERVICE_UUID"
+PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 _DROPPED_ENV_PREFIXES = ("AIRFLOW_CTX_", "PREFECT__", "_AIRFLOW", "OUTLIVE_SERVICE_")
 SUPERVISOR = Path(__file__).parent / "backends" / "_supervisor.py"
 # Run as ``python -c STUB``, not ``python _supervisor.py``: a script is compiled from source on
@@ -139,8 +142,9 @@ def spawn_supervisor(
             env=dict(env),
             close_fds=True,
             start_new_session=True,
+            preexec_fn=_subreaper_setter(),  # one syscall, prepared in the parent
         )
-    except OSError as exc:
+    except (OSError, subprocess.SubprocessError) as exc:
         raise DaemonSpawnError(f"Could not launch the service supervisor: {exc}") from exc
     # Reap it when it ends, so a long-lived caller (a worker, a notebook) keeps no zombie.
     threading.Thread(target=process.wait, name=f"outlive-reap-{process.pid}", daemon=True).start()
@@ -148,6 +152,32 @@ def spawn_supervisor(
     if token is None:
         raise DaemonSpawnError(f"The service supervisor (pid {process.pid}) exited at once")
     return ProcessIdentity(process.pid, token)
+
+
+_SUBREAPER: Callable[[], None] | None = None
+
+
+def _subreaper_setter() -> Callable[[], None]:
+    """A function that makes the calling process a child subreaper (Linux ``prctl``).
+
+    Run in the launcher between fork and exec: the setting survives ``execve``, so the shell
+    launcher and the supervisor it becomes are subreapers before the service exists, and no
+    double-fork, however early, can reparent a process to init. The ctypes lookup happens
+    here, in the parent; the child only makes the call."""
+    global _SUBREAPER
+    if _SUBREAPER is None:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+        prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+        prctl.restype = ctypes.c_int
+
+        def become_subreaper() -> None:
+            if prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+                raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
+
+        _SUBREAPER = become_subreaper
+    return _SUBREAPER
 
 
 def stop_tree(
@@ -247,6 +277,17 @@ def _signal(process: psutil.Process, signum: int) -> None:
 
     with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
         process.send_signal(signum)
+
+
+def terminate_and_wait(identity: ProcessIdentity, timeout: float) -> bool:
+    """SIGTERM this very process and wait up to ``timeout`` seconds; True if it ended."""
+    if not identity.is_alive():
+        return True
+    try:
+        os.kill(identity.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return True
+    return wait_gone(identity, timeout)
 
 
 def wait_gone(identity: ProcessIdentity, timeout: float) -> bool:

@@ -89,6 +89,14 @@ class BaseService(BaseTypedModel):
         """Take the service's process or container down; ``force`` skips the grace period."""
         raise NotImplementedError(f"{type(self).__name__} must implement deprovision()")
 
+    def deprovision_within(self, timeout: float, force: bool = False) -> None:
+        """Take the service down for a stop that should be over within ``timeout`` seconds.
+
+        Backends with a grace period shorten it to ``timeout`` for this stop only (nothing of
+        it is saved). The default ignores ``timeout``, so a backend written ZenML's way
+        implements :meth:`deprovision` alone."""
+        self.deprovision(force=force)
+
     def get_logs(self, follow: bool = False, tail: int | None = None) -> Iterator[str]:
         """The service's log lines: the last ``tail`` lines, then new ones while ``follow``."""
         raise NotImplementedError(f"{type(self).__name__} must implement get_logs()")

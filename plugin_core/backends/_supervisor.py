@@ -9,8 +9,15 @@ import time), spawns the service before anything else, and then:
 * records its state (pids, start tokens, phase, exit code, restarts) in an
   atomically replaced JSON file that any later process can read;
 * applies the restart policy (backoff with jitter, burst limit, give up);
-* on SIGTERM forwards it to the service's process group, waits the grace
-  period, then SIGKILLs what is left.
+* on SIGTERM records the requested stop first (so a stop can never be judged a crash,
+  even if this process is killed a moment later), then SIGTERMs every descendant,
+  waits the grace period (the one the stopper wrote in ``stop.request``, for this stop
+  only, else the configured one), then SIGKILLs what is left.
+
+It is a child subreaper (``PR_SET_CHILD_SUBREAPER``, set by the launcher before the
+first exec, as systemd and tini do): a process that double-forks away from the service
+is reparented to the supervisor, not to init, so it stays among the supervisor's
+descendants, marker in its environment or not, and a stop or an exit takes it down too.
 
 The service's environment is this process's environment: secrets reach the
 service without ever being written to a file.
@@ -56,6 +63,30 @@ def start_token(pid: int) -> str | None:
         return fields[19].decode()
     except (OSError, IndexError):
         return None
+
+
+def descendants(root: int) -> list[int]:
+    """Live processes below ``root``, by the parent links in ``/proc``.
+
+    The supervisor is a child subreaper, so every process ever started below it, even one
+    that double-forked and dropped its environment, is still below it here."""
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 1 and fields[0] not in (b"Z", b"X"):
+            children.setdefault(int(fields[1]), []).append(int(name))
+    found, stack = [], [root]
+    while stack:
+        for pid in children.get(stack.pop(), ()):
+            found.append(pid)
+            stack.append(pid)
+    return found
 
 
 def encode_json(value: Any) -> str:
@@ -155,6 +186,9 @@ class Supervisor:
         self.spec = spec
         self.policy = spec.get("restart") or {"mode": "never"}
         self.state_path = spec["state_path"]
+        self.stop_path = spec.get("stop_path") or os.path.join(
+            os.path.dirname(self.state_path), "stop.request"
+        )
         self.record: dict[str, Any] = {
             "supervisor_pid": os.getpid(),
             "supervisor_token": start_token(os.getpid()),
@@ -167,6 +201,7 @@ class Supervisor:
         self.log: Log | None = None
         self.pipe_r: int | None = None
         self.child = 0
+        self.child_code: int | None = None
         self.started = 0.0
 
     def save(self, **changes: Any) -> None:
@@ -184,7 +219,7 @@ class Supervisor:
                 self.spec["argv"], self.spec.get("cwd"), bool(self.spec.get("log_path"))
             )
         pid, self.pipe_r, self.started = early
-        self.child = pid
+        self.child, self.child_code = pid, None
         self.save(
             phase="running",
             child_pid=pid,
@@ -211,8 +246,18 @@ class Supervisor:
                 self.pipe_r = None
 
     def reap(self) -> int | None:
-        pid, status = os.waitpid(self.child, os.WNOHANG)
-        return None if pid == 0 else os.waitstatus_to_exitcode(status)
+        """Reap every ended child (orphans reparented here too); the service's exit code, once
+        it has ended."""
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            if pid == self.child:
+                self.child_code = os.waitstatus_to_exitcode(status)
+        return self.child_code
 
     def wait_child(self) -> int:
         while True:
@@ -237,17 +282,61 @@ class Supervisor:
             self.pipe_r = None
 
     def terminate(self) -> int:
-        self.save(phase="stopping")
-        self.signal_group(signal.SIGTERM)
-        deadline = time.monotonic() + float(self.spec.get("grace", 10.0))
-        while time.monotonic() < deadline:
-            code = self.reap()
-            if code is not None:
-                self.signal_group(signal.SIGKILL)
-                return code
+        """A requested stop: record it before anything else, then take every descendant down."""
+        self.save(phase="stopping", stop_requested=True, reason="stop requested")
+        grace = self.requested_grace()
+        if self.child_code is None:  # not reaped yet: the pid is still the service's
+            self.signal_group(signal.SIGTERM)
+        self.sweep(grace)
+        if self.child_code is None:  # it ended between the last reap and the last look
+            try:
+                self.child_code = os.waitstatus_to_exitcode(os.waitpid(self.child, 0)[1])
+            except ChildProcessError:
+                self.child_code = -9
+        return self.child_code
+
+    def requested_grace(self) -> float:
+        """The grace period of this stop: the stopper's (``stop.request``), else the spec's."""
+        try:
+            with open(self.stop_path, "rb") as handle:
+                grace = float(handle.read().split()[0])
+            if grace == grace and grace >= 0:  # not NaN, not negative
+                return grace
+        except (OSError, ValueError, IndexError):
+            pass
+        return float(self.spec.get("grace", 10.0))
+
+    def sweep(self, grace: float) -> None:
+        """SIGTERM every descendant, wait up to ``grace`` seconds, SIGKILL the rest, reap all.
+
+        SIGKILL is repeated until no descendant is left, so a fork during the kill is caught too.
+        """
+        me = os.getpid()
+        for pid in descendants(me):
+            self.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while True:
+            self.reap()
+            left = descendants(me)
+            if not left:
+                return
+            if time.monotonic() >= deadline:
+                break
             self.pump(min(0.05, max(deadline - time.monotonic(), 0.001)))
-        self.signal_group(signal.SIGKILL)
-        return os.waitstatus_to_exitcode(os.waitpid(self.child, 0)[1])
+        while left:
+            for pid in left:
+                self.kill(pid, signal.SIGKILL)
+            self.pump(0.005)
+            self.reap()
+            left = descendants(me)
+        self.reap()
+
+    @staticmethod
+    def kill(pid: int, signum: int) -> None:
+        try:  # noqa: SIM105 - contextlib would cost import time in this stdlib-only process
+            os.kill(pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
 
     def signal_group(self, signum: int) -> None:
         for target in (os.killpg, os.kill):
@@ -305,13 +394,15 @@ class Supervisor:
                 if self.log:
                     self.log.note(reason)
                 self.save(phase=phase, exit_code=code, reason=reason)
+                self.sweep(float(self.spec.get("grace", 10.0)))  # what it left behind goes too
                 return 0
             if self.log:
                 self.log.note(f"service {words}; restarting")
             self.save(phase="backoff", exit_code=code, reason=f"service {words}; restarting")
+            self.sweep(float(self.spec.get("grace", 10.0)))  # free its ports for the next run
             self.backoff()
             if _stop_requested:
-                self.save(phase="stopped", reason="stopped on request")
+                self.save(phase="stopped", stop_requested=True, reason="stopped on request")
                 return 0
             self.restart_times.append(time.monotonic())
             self.record["restarts"] += 1

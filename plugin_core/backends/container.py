@@ -256,7 +256,14 @@ class ContainerService(BaseService):
 
     def deprovision(self, force: bool = False) -> None:
         """SIGTERM, ``stop_grace_period`` seconds, SIGKILL (Docker's stop); save logs; remove."""
-        grace = 0 if force else math.ceil(self.config.stop_grace_period)
+        self._take_down(0 if force else math.ceil(self.config.stop_grace_period))
+
+    def deprovision_within(self, timeout: float, force: bool = False) -> None:
+        """Like :meth:`deprovision`, the grace shortened to ``timeout`` for this stop only."""
+        grace = min(self.config.stop_grace_period, max(timeout, 0.0))
+        self._take_down(0 if force else math.ceil(grace))
+
+    def _take_down(self, grace: int) -> None:
         with engine_errors(self.config.service_name, "stop the container"):
             client = engine.client()
             for container in engine.containers_of(client, str(self.uuid)):

@@ -36,7 +36,13 @@ from plugin_core.model.state import ServiceState
 from plugin_core.model.status import ServiceStatus
 from plugin_core.paths import private_dir, services_root, write_private
 from plugin_core.ports import release_ports, reserve_port
-from plugin_core.processes import ProcessIdentity, service_environment, spawn_supervisor, stop_tree
+from plugin_core.processes import (
+    ProcessIdentity,
+    service_environment,
+    spawn_supervisor,
+    stop_tree,
+    terminate_and_wait,
+)
 from plugin_core.service import BaseService
 
 SERVICE_CONFIG_FILE = "service.json"
@@ -44,6 +50,10 @@ SUPERVISOR_SPEC_FILE = "supervisor.json"
 SUPERVISOR_STATE_FILE = "state.json"
 SERVICE_LOG_FILE = "service.log"
 SERVICE_PID_FILE = "service.pid"
+STOP_REQUEST_FILE = "stop.request"
+# How long past the grace period a stopper waits for the supervisor to finish taking the
+# service down before it SIGKILLs the tree itself.
+SUPERVISOR_STOP_MARGIN = 5.0
 
 
 class LocalDaemonServiceConfig(ServiceConfig):
@@ -192,6 +202,7 @@ class LocalDaemonService(BaseService):
         self.status.ready_once = False
         write_private(runtime / SERVICE_CONFIG_FILE, self.to_json(), durable=False)
         (runtime / SUPERVISOR_STATE_FILE).unlink(missing_ok=True)
+        (runtime / STOP_REQUEST_FILE).unlink(missing_ok=True)
         spec = self._supervisor_spec(runtime)
         spec_path = runtime / "supervisor.marshal"  # read by the supervisor without json
         fd = os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -207,10 +218,30 @@ class LocalDaemonService(BaseService):
         write_private(runtime / SERVICE_PID_FILE, f"{identity.pid}\n", durable=False)
 
     def deprovision(self, force: bool = False) -> None:
-        """Stop the whole tree: supervisor, service, descendants and marked escapees."""
-        grace = 0.0 if force else self.config.stop_grace_period
-        roots = [i for i in (self._supervisor(), self._child()) if i is not None]
-        stop_tree(roots, grace=grace, marker=str(self.uuid))
+        """Stop the whole tree: supervisor, service and everything they ever started."""
+        self._take_down(0.0 if force else self.config.stop_grace_period)
+
+    def deprovision_within(self, timeout: float, force: bool = False) -> None:
+        """A stop that must end within ``timeout`` seconds: the grace period is shortened to
+        it for this stop only (it reaches the supervisor in ``stop.request``, not the config)."""
+        self._take_down(0.0 if force else min(self.config.stop_grace_period, max(timeout, 0.0)))
+
+    def _take_down(self, grace: float) -> None:
+        """Record the stop request, let the supervisor stop the tree, then sweep what is left.
+
+        The request is on disk before any signal is sent, so whatever is killed next (the
+        supervisor included), the stop is judged a stop, never a crash."""
+        supervisor, child = self._supervisor(), self._child()
+        if self.status.runtime_path and Path(self.status.runtime_path).is_dir():
+            write_private(
+                Path(self.status.runtime_path) / STOP_REQUEST_FILE, f"{grace!r}\n", durable=False
+            )
+        alive = supervisor is not None and supervisor.is_alive()
+        if supervisor is not None and alive:
+            terminate_and_wait(supervisor, grace + SUPERVISOR_STOP_MARGIN)
+        roots = [i for i in (supervisor, child) if i is not None]
+        # With a supervisor, the grace was given already: what is left now is killed at once.
+        stop_tree(roots, grace=0.0 if alive else grace, marker=str(self.uuid))
         if self.status.pid_file:
             Path(self.status.pid_file).unlink(missing_ok=True)
         release_ports(str(self.uuid))
@@ -224,6 +255,11 @@ class LocalDaemonService(BaseService):
         supervisor_alive = supervisor is not None and supervisor.is_alive()
         child_alive = child is not None and child.is_alive()
         phase = record.get("phase")
+        if self._stop_was_requested(record):
+            # Read first: a requested stop is never a crash, however its processes ended.
+            if supervisor_alive or child_alive:
+                return ServiceState.PENDING_SHUTDOWN, ""
+            return self._judge_ended({**record, "phase": "stopped"})
         if child is not None and child.pid != self.status.child_pid:
             # A restarted process must prove readiness again, whatever its predecessor did.
             self.status.child_pid = child.pid
@@ -281,9 +317,18 @@ class LocalDaemonService(BaseService):
             return ServiceState.INACTIVE, ""
         if self.admin_state == ServiceState.INACTIVE and phase in ("exited", "failed"):
             return ServiceState.INACTIVE, str(record.get("reason", ""))
+        if phase == "exited" and code == 0:
+            return ServiceState.INACTIVE, str(record.get("reason", ""))  # run() returned
         if phase in ("exited", "failed"):
             return ServiceState.ERROR, str(record.get("reason", "service exited"))
         return ServiceState.ERROR, "the service's processes are gone and left no exit record"
+
+    def _stop_was_requested(self, record: dict[str, Any]) -> bool:
+        """A stop was asked for this run: the supervisor recorded it, or a stopper wrote it."""
+        if record.get("stop_requested") or record.get("phase") == "stopped":
+            return True
+        runtime = self.status.runtime_path
+        return runtime is not None and os.path.exists(os.path.join(runtime, STOP_REQUEST_FILE))
 
     def get_logs(self, follow: bool = False, tail: int | None = None) -> Iterator[str]:
         """Lines of the service's log file (stdout and stderr, rotated by size)."""
@@ -325,6 +370,7 @@ class LocalDaemonService(BaseService):
             "restart": self.config.restart.model_dump(),
             "grace": self.config.stop_grace_period,
             "state_path": str(runtime / SUPERVISOR_STATE_FILE),
+            "stop_path": str(runtime / STOP_REQUEST_FILE),
         }
 
     def _supervisor_record(self) -> dict[str, Any]:

@@ -52,3 +52,14 @@ class ExitingService(LocalDaemonService):
 
     def run(self) -> None:
         sys.exit(3)
+
+
+class ReturningService(LocalDaemonService):
+    """A ZenML-style run() that does its work and returns normally after ``seconds``."""
+
+    config: CounterConfig
+
+    def run(self) -> None:
+        print(f"{self.config.greeting}: working", flush=True)
+        time.sleep(float(self.config.description or 0))
+        print("done", flush=True)
