@@ -31,9 +31,10 @@ from plugin_core.locks import name_lock
 from plugin_core.model.config import ServiceConfig
 from plugin_core.model.probe_policy import ProbePolicy
 from plugin_core.model.state import ServiceState
+from plugin_core.readiness import ActiveWatch
 from plugin_core.registry.store import ServiceRegistry
 from plugin_core.service import BaseService
-from plugin_core.waiting import wait_until
+from plugin_core.waiting import check_timeout, wait_until
 
 ServiceRef = BaseService | str
 OnChange = Literal["restart", "fail"]
@@ -86,6 +87,8 @@ def start_service(
     that wait elsewhere (a deferrable sensor); a launch that fails at once still raises.
     ``on_progress(service, elapsed)`` is called after each observation while waiting.
     """
+    if timeout is not None:
+        timeout = check_timeout(timeout)  # before anything is launched
     registry = _registry(registry, service)
     with name_lock(service.config.service_name):
         target = _claim(service, registry, on_change)
@@ -146,13 +149,47 @@ def _await_active(
     timeout: float | None,
     on_progress: Progress | None = None,
 ) -> BaseService:
-    policy = service.probe_policy
-    budget = policy.startup_timeout if timeout is None else timeout
-    outcome = settle(service, timeout=budget, policy=policy, on_progress=on_progress)
-    _save(service, registry, best_effort=True)
-    if outcome == ServiceState.ACTIVE:
+    """The starter's wait: the one ActiveWatch, which also ends when the service ended."""
+    budget = service.probe_policy.startup_timeout if timeout is None else timeout
+    watch = ActiveWatch(service, registry, launched=True)
+    return _watch_until_active(watch, budget, service.probe_policy, on_progress)
+
+
+def _watch_until_active(
+    watch: ActiveWatch,
+    timeout: float,
+    policy: ProbePolicy | None,
+    on_progress: Progress | None,
+) -> BaseService:
+    """Look through ``watch`` until ACTIVE, a final state, or ``timeout``; save what was seen.
+    Returns the ACTIVE service, else raises with its state, last probe, exit code and logs."""
+    started = time.monotonic()
+    deadline = started + timeout
+
+    def check() -> ServiceState | None:
+        outcome = watch.look(probe_timeout=deadline - time.monotonic())
+        if on_progress is not None and watch.service is not None:
+            on_progress(watch.service, time.monotonic() - started)
+        return outcome
+
+    watch.refresh()  # an unknown name fails here, before any waiting
+    wait_until(check, timeout=timeout, policy=policy or _policy_of(watch))
+    service = watch.service
+    if service is None:  # waited for a registration that never came
+        raise StartTimeoutError(
+            f"Service {watch.key!r} was not registered within {timeout:g}s. Hint: check that "
+            "the task that starts it runs, and that both use the same registry.",
+            service_name=watch.key,
+            state="unregistered",
+        )
+    _save(service, watch.registry, best_effort=True)
+    if service.status.state == ServiceState.ACTIVE:
         return service
-    raise _not_active_error(service, budget)
+    raise _not_active_error(service, timeout)
+
+
+def _policy_of(watch: ActiveWatch) -> ProbePolicy:
+    return watch.service.probe_policy if watch.service is not None else ProbePolicy()
 
 
 def _not_active_error(service: BaseService, budget: float) -> Exception:
@@ -167,6 +204,12 @@ def _not_active_error(service: BaseService, budget: float) -> Exception:
     if service.status.state == ServiceState.ERROR:
         return ServiceFailedError(
             f"Service {name!r} failed to start: {service.status.last_error}", **details
+        )
+    if service.status.state == ServiceState.INACTIVE:
+        return ServiceFailedError(
+            f"Service {name!r} ended before it became active (it was stopped, or its process "
+            "returned). Hint: a service's process must keep running; see its log.",
+            **details,
         )
     return StartTimeoutError(
         f"Service {name!r} did not become active within {budget:g}s (state: "
@@ -211,17 +254,20 @@ def stop_service(
     timeout: float = 10.0,
     force: bool = False,
 ) -> BaseService:
-    """Stop the service's whole process tree (or container); INACTIVE afterwards."""
+    """Stop the service's whole process tree (or container); INACTIVE afterwards.
+
+    The stop is saved (``admin_state`` INACTIVE) before anything is signalled, and ``timeout``
+    caps the grace period of this stop only: whatever ``timeout`` or ``force``, a stop that
+    was asked for ends INACTIVE, never ERROR, and the saved config is left as it was.
+    """
+    timeout = check_timeout(timeout, "timeout")
     registry = _registry(registry, ref if isinstance(ref, BaseService) else None)
     service = _resolve(ref, registry)
     with name_lock(service.config.service_name):
         service.admin_state = ServiceState.INACTIVE
         service.status.update_state(ServiceState.PENDING_SHUTDOWN)
         _save(service, registry, best_effort=True)
-        grace = getattr(service.config, "stop_grace_period", None)
-        if grace is not None and grace > timeout:
-            service.config = service.config.model_copy(update={"stop_grace_period": timeout})
-        service.deprovision(force=force)
+        service.deprovision_within(timeout, force=force)
         service.update_status()
         _save(service, registry, best_effort=True)
     return service
@@ -352,22 +398,15 @@ def wait_for_service(
     timeout: float = 300.0,
     policy: ProbePolicy | None = None,
     on_progress: Progress | None = None,
+    wait_for_registration: bool = False,
 ) -> BaseService:
-    """Wait until the service is ACTIVE; raise at once if it fails, or when ``timeout`` passes."""
+    """Wait until the service is ACTIVE; raise at once if it fails, or when ``timeout`` passes.
+
+    Each look re-reads the registry, so a restart or stop elsewhere is seen at once. A name
+    nobody registered raises ServiceNotFoundError at once, unless ``wait_for_registration``
+    (then it is waited for, within ``timeout``). See :mod:`plugin_core.readiness`.
+    """
+    timeout = check_timeout(timeout)
     registry = _registry(registry, ref if isinstance(ref, BaseService) else None)
-    service = _resolve(ref, registry)
-    started = time.monotonic()
-    deadline = started + timeout
-
-    def check() -> ServiceState | None:
-        observe(service, probe_timeout=deadline - time.monotonic())
-        if on_progress is not None:
-            on_progress(service, time.monotonic() - started)
-        state = service.status.state
-        return state if state in (ServiceState.ACTIVE, ServiceState.ERROR) else None
-
-    wait_until(check, timeout=timeout, policy=policy or service.probe_policy)
-    _save(service, registry, best_effort=True)
-    if service.status.state == ServiceState.ACTIVE:
-        return service
-    raise _not_active_error(service, timeout)
+    watch = ActiveWatch(ref, registry, wait_for_registration=wait_for_registration)
+    return _watch_until_active(watch, timeout, policy, on_progress)

@@ -9,10 +9,12 @@ little, everywhere alike.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
+from plugin_core.errors import ConfigError
 from plugin_core.model.probe_policy import ProbePolicy
 
 T = TypeVar("T")
@@ -29,6 +31,22 @@ def intervals(policy: ProbePolicy) -> Iterator[float]:
             interval = min(interval * policy.backoff, policy.period)
 
 
+def check_timeout(value: float, field: str = "timeout") -> float:
+    """``value`` as seconds to wait: a finite number >= 0, else a ConfigError naming ``field``.
+
+    Every public function that takes a timeout checks it first, before it launches or stops
+    anything, so a bad one never leaves a half-done operation (and NaN never waits forever).
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{field} must be a number of seconds, got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(
+            f"{field} must be a finite number of seconds >= 0, got {value!r}: "
+            "give e.g. 30 (or 0 to check once)"
+        )
+    return float(value)
+
+
 def wait_until(
     check: Callable[[], T | None],
     *,
@@ -43,7 +61,7 @@ def wait_until(
     short so the deadline is kept to within one check's duration.
     """
     policy = policy or ProbePolicy()
-    deadline = clock() + timeout
+    deadline = clock() + check_timeout(timeout)
     for interval in intervals(policy):
         result = check()
         if result is not None:
@@ -64,7 +82,7 @@ async def await_until(
 ) -> T | None:
     """The asyncio twin of :func:`wait_until`, sharing its schedule."""
     policy = policy or ProbePolicy()
-    deadline = clock() + timeout
+    deadline = clock() + check_timeout(timeout)
     for interval in intervals(policy):
         result = await check()
         if result is not None:

@@ -4,6 +4,12 @@ Every SQLAlchemy error is translated into a :class:`RegistryError` in
 :func:`_translated`, the one place this module touches the database driver's
 exceptions. Writes are single transactions; updates carry the version read, so
 two writers never silently overwrite each other.
+
+Every row read goes through one quarantine path: :meth:`ServiceRegistry._record` reads the
+columns as stored (timestamps too, as raw values) and notes what is malformed in
+``ServiceRecord.defect``; :meth:`ServiceRegistry._load` turns a defect, or anything that does
+not load back into a service, into a :class:`CorruptRecordError` naming the record and the
+fix. One bad row never breaks a listing, and ``delete`` still finds it by name or uuid.
 """
 
 from __future__ import annotations
@@ -53,9 +59,10 @@ class ServiceRecord:
     status: str
     endpoint: str | None
     labels: dict[str, str]
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime | None
+    updated_at: datetime | None
     version: int
+    defect: str = ""  # why this row cannot be loaded ("" when it can, as far as the row shows)
 
 
 def default_registry_url() -> str:
@@ -138,18 +145,36 @@ class ServiceRegistry:
             return None
 
     def get_record(self, key: str) -> ServiceRecord:
-        """The raw record for a name or uuid."""
+        """The raw record for a name or uuid (a malformed one too, with its ``defect``)."""
+        from sqlalchemy import or_
+
+        from plugin_core.registry.schema import services
+
+        with _translated(key), self.engine.connect() as conn:
+            row = conn.execute(
+                _raw_select().where(or_(services.c.name == key, services.c.uuid == key))
+            ).first()
+            if row is None:
+                raise ServiceNotFoundError(key)
+            return self._record(conn, row)
+
+    def stamp(self, key: str) -> tuple[str, int] | None:
+        """``(uuid, version)`` of the record for a name or uuid, or None: one cheap query that
+        tells a waiter whether its copy is still the current one."""
         from sqlalchemy import or_, select
 
         from plugin_core.registry.schema import services
 
         with _translated(key), self.engine.connect() as conn:
             row = conn.execute(
-                select(services).where(or_(services.c.name == key, services.c.uuid == key))
+                select(services.c.uuid, services.c.version).where(
+                    or_(services.c.name == key, services.c.uuid == key)
+                )
             ).first()
-            if row is None:
-                raise ServiceNotFoundError(key)
-            return self._record(conn, row)
+        if row is None:
+            return None
+        version = row.version if isinstance(row.version, int) else -1  # corrupt: reload, then fail
+        return str(row.uuid), version
 
     def find(
         self,
@@ -190,7 +215,7 @@ class ServiceRegistry:
 
         from plugin_core.registry.schema import service_labels, services
 
-        query = select(services).order_by(services.c.created_at)
+        query = _raw_select().order_by(services.c.created_at)
         if name is not None:
             query = query.where(services.c.name == name)
         if type is not None:
@@ -235,39 +260,58 @@ class ServiceRegistry:
             )
 
     def _record(self, conn: Connection, row: Row[Any], fetch_labels: bool = True) -> ServiceRecord:
+        """A row as plain data, never raising for what it holds: a malformed column (a bad
+        timestamp, a non-integer version, a non-text label) becomes the record's ``defect``."""
         labels: dict[str, str] = {}
+        defects: list[str] = []
         if fetch_labels:
             from sqlalchemy import select
 
             from plugin_core.registry.schema import service_labels
 
-            labels = {
-                key: value
-                for key, value in conn.execute(
-                    select(service_labels.c.key, service_labels.c.value).where(
-                        service_labels.c.uuid == row.uuid
-                    )
+            for key, value in conn.execute(
+                select(service_labels.c.key, service_labels.c.value).where(
+                    service_labels.c.uuid == row.uuid
                 )
-            }
+            ):
+                if isinstance(key, str) and isinstance(value, str):
+                    labels[key] = value
+                else:
+                    defects.append(f"label {key!r} is not text")
+        created_at, updated_at = (
+            _timestamp(row.created_at, "created_at", defects),
+            _timestamp(row.updated_at, "updated_at", defects),
+        )
+        version = row.version
+        if not isinstance(version, int) or isinstance(version, bool):
+            defects.append(f"column version holds {version!r}, not an integer")
+            version = 0
+        for column in ("name", "type", "admin_state", "config", "status"):
+            if not isinstance(getattr(row, column), str):
+                defects.append(f"column {column} holds {getattr(row, column)!r}, not text")
         return ServiceRecord(
-            uuid=row.uuid,
-            name=row.name,
-            type=row.type,
-            admin_state=row.admin_state,
-            state=row.state,
-            config=row.config,
-            status=row.status,
-            endpoint=row.endpoint,
+            uuid=str(row.uuid),
+            name=str(row.name),
+            type=str(row.type),
+            admin_state=str(row.admin_state),
+            state=str(row.state),
+            config=str(row.config),
+            status=str(row.status),
+            endpoint=row.endpoint if isinstance(row.endpoint, str) else None,
             labels=labels,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            version=row.version,
+            created_at=created_at,
+            updated_at=updated_at,
+            version=version,
+            defect="; ".join(defects),
         )
 
     def _load(self, record: ServiceRecord) -> BaseService:
+        """The service a record describes, or CorruptRecordError naming it and the fix."""
         from plugin_core.model.typed import resolve_type
         from plugin_core.service import BaseService
 
+        if record.defect:
+            raise CorruptRecordError(record.name, record.uuid, record.defect)
         try:
             data = {
                 "type": record.type,
@@ -284,14 +328,47 @@ class ServiceRegistry:
             service = cls.model_validate(data)
         except OutliveError as exc:
             raise CorruptRecordError(record.name, record.uuid, str(exc)) from None
-        except (ValueError, TypeError) as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        except Exception as exc:  # stored data is untrusted: quarantine, never crash
+            # JSON too deep (RecursionError), a stored type whose module fails to import, a
+            # field pydantic refuses (ValueError)...: this record is unusable, the others are not.
+            text = str(exc).splitlines()[0] if str(exc) else ""
+            plain = isinstance(exc, (ValueError, TypeError)) and text
+            reason = text if plain else f"{type(exc).__name__}: {text}".rstrip(": ")
             raise CorruptRecordError(record.name, record.uuid, reason) from None
         service.registry_version = record.version
         service.created_at = record.created_at
         service.updated_at = record.updated_at
         service.attach_registry(self)
         return service
+
+
+def _raw_select() -> Any:
+    """``SELECT`` of every service column, the timestamps as stored: SQLAlchemy's own parsing
+    would raise for a malformed one in the middle of a listing; :func:`_timestamp` does not."""
+    from sqlalchemy import String, select, type_coerce
+
+    from plugin_core.registry.schema import services
+
+    columns = [
+        type_coerce(column, String).label(column.name)
+        if column.name in ("created_at", "updated_at")
+        else column
+        for column in services.columns
+    ]
+    return select(*columns)
+
+
+def _timestamp(value: Any, column: str, defects: list[str]) -> datetime | None:
+    """A stored timestamp as a datetime (drivers give a datetime or ISO text), else a defect."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    defects.append(f"column {column} holds {value!r}, not a timestamp")
+    return None
 
 
 def _row_of(service: BaseService) -> dict[str, Any]:

@@ -1,0 +1,87 @@
+"""Waiting until a registered service is ACTIVE: one rule for every caller.
+
+:class:`ActiveWatch` is the one "wait until ACTIVE": ``start_service``, ``wait_for_service``
+(the CLI's ``outlive wait``, Prefect's task), ``check_service_once`` (an Airflow sensor's poke)
+and ``await_service_active`` (the Airflow trigger) all look through it, so they agree:
+
+* each look re-reads the registry record's stamp (uuid and version) and reloads the record
+  when someone else changed it, so a restart, stop or replacement elsewhere is seen at once,
+  never a stale copy; an unchanged record keeps this waiter's own probe counts;
+* ACTIVE ends the wait, ERROR ends it at once (nothing more can come of waiting);
+* a name nobody registered raises :class:`~plugin_core.errors.ServiceNotFoundError` at the
+  first look, unless the caller opts in with ``wait_for_registration=True`` (a sensor that may
+  run before the task that starts the service): then it is "not yet" until it appears;
+* a record deleted while waiting is "not found" by the same rule.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from plugin_core.errors import ServiceNotFoundError
+from plugin_core.health import observe
+from plugin_core.model.state import ServiceState
+
+if TYPE_CHECKING:
+    from plugin_core.registry.store import ServiceRegistry
+    from plugin_core.service import BaseService
+
+
+class ActiveWatch:
+    """Looks at one service, by name, uuid or object, until it is ACTIVE or has failed.
+
+    ``launched=True`` is for the caller that has just launched it (``start_service``): then a
+    service observed INACTIVE has ended before it became ACTIVE, which also ends the wait.
+    """
+
+    def __init__(
+        self,
+        ref: BaseService | str,
+        registry: ServiceRegistry,
+        *,
+        wait_for_registration: bool = False,
+        launched: bool = False,
+    ) -> None:
+        from plugin_core.service import BaseService
+
+        self.registry = registry
+        self.wait_for_registration = wait_for_registration
+        self.launched = launched
+        self.service: BaseService | None = ref if isinstance(ref, BaseService) else None
+        self.key = str(ref.uuid) if isinstance(ref, BaseService) else ref
+        # An object nobody saved (a test's, a blocking run's) is watched as it is.
+        self.unregistered_object = self.service is not None and self.service.registry_version is None
+
+    @property
+    def name(self) -> str:
+        """The service's name once it is known, else what the caller asked for."""
+        return self.service.config.service_name if self.service is not None else self.key
+
+    def look(self, probe_timeout: float | None = None) -> ServiceState | None:
+        """One observation: the final state (ACTIVE, ERROR; INACTIVE when ``launched``), or
+        None for "not yet". Raises ServiceNotFoundError by the module's rule."""
+        service = self.refresh()
+        if service is None:
+            return None
+        state = observe(service, probe_timeout=probe_timeout)
+        if state in (ServiceState.ACTIVE, ServiceState.ERROR):
+            return state
+        if self.launched and state == ServiceState.INACTIVE:
+            return state
+        return None
+
+    def refresh(self) -> BaseService | None:
+        """The freshest copy of the service: ours while the record is unchanged, else reloaded
+        (None while waiting for a registration). Raises ServiceNotFoundError by the rule."""
+        if self.unregistered_object:
+            return self.service
+        stamp = self.registry.stamp(self.key)
+        if stamp is None:
+            if not self.wait_for_registration:
+                raise ServiceNotFoundError(self.key)
+            self.service = None
+            return None
+        held = self.service
+        if held is None or (str(held.uuid), held.registry_version) != stamp:
+            self.service = self.registry.get(stamp[0])
+        return self.service
