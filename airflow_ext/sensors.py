@@ -2,8 +2,10 @@
 
 Semantics are the same in every mode:
 
-* a probe that fails, a refused connection, or a name not registered yet means "not yet"
-  (never an error: another DAG may register the service later);
+* a probe that fails or a refused connection means "not yet";
+* a name nobody registered fails at once (the core's one rule, as in Prefect and the CLI),
+  unless ``wait_for_registration=True``: then it is "not yet" (a sensor that may run before
+  the task or DAG that starts the service);
 * the service in ERROR (crashed, exhausted its restarts) fails the task at once, with the
   service's reason and log tail; no retry of the sensor can fix that;
 * ``timeout`` (default 10 minutes, never Airflow's 7-day sensor default) fails with
@@ -51,6 +53,8 @@ class ServiceActiveSensor(BaseSensorOperator):
     :param policy: the core ``ProbePolicy`` for the deferred wait; by default quick first
         probes backing off to ``poke_interval``.
     :param deferrable: wait in the triggerer instead of a worker slot.
+    :param wait_for_registration: treat a name nobody registered as "not yet" instead of
+        failing at once.
 
     Returns (XCom) the core's ``service_info`` dict of the active service.
     """
@@ -65,6 +69,7 @@ class ServiceActiveSensor(BaseSensorOperator):
         outlive_conn_id: str | None = None,
         policy: ProbePolicy | None = None,
         deferrable: bool | None = None,
+        wait_for_registration: bool = False,
         poke_interval: float | timedelta = 5.0,
         timeout: float | timedelta = DEFAULT_TIMEOUT,
         **kwargs: Any,
@@ -73,6 +78,7 @@ class ServiceActiveSensor(BaseSensorOperator):
         self.service_name = service_name
         self.outlive_conn_id = outlive_conn_id
         self.policy = policy
+        self.wait_for_registration = wait_for_registration
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         self._registry_cache: ServiceRegistry | None = None
 
@@ -91,6 +97,7 @@ class ServiceActiveSensor(BaseSensorOperator):
                 outlive_conn_id=self.outlive_conn_id,
                 timeout=self.timeout,
                 policy=self._policy_settings(),
+                wait_for_registration=self.wait_for_registration,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout + _DEFER_GRACE),
@@ -98,9 +105,16 @@ class ServiceActiveSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         """One observation through the core; False while the service is not ready."""
-        from plugin_core import check_service_once
+        from plugin_core import ServiceNotFoundError, check_service_once
 
-        snapshot = check_service_once(self.service_name, registry=self._registry())
+        try:
+            snapshot = check_service_once(
+                self.service_name,
+                registry=self._registry(),
+                wait_for_registration=self.wait_for_registration,
+            )
+        except ServiceNotFoundError as exc:
+            raise AirflowFailException(str(exc)) from None
         if snapshot.is_failed:
             raise AirflowFailException(
                 _failure(self.service_name, snapshot.message, snapshot.log_tail)
@@ -121,6 +135,8 @@ class ServiceActiveSensor(BaseSensorOperator):
             raise AirflowSensorTimeout(f"Service {self.service_name!r} not active: {message}")
         if status == "error":
             raise AirflowFailException(_failure(self.service_name, message, event.get("log_tail")))
+        if status == "not_found":
+            raise AirflowFailException(message)
         raise AirflowException(f"Unexpected event from ServiceActiveTrigger: {event!r}")
 
     def _policy_settings(self) -> dict[str, Any]:

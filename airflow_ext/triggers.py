@@ -4,7 +4,7 @@ It runs the core's async waiting routine (quick first probes, backing off to the
 cap), so a deferred ``ServiceActiveSensor`` holds no worker slot. Its settings are plain
 data, because the triggerer rebuilds it in another process from ``serialize()``.
 
-Events: ``{"status": "active"|"error"|"timeout", "service": <the core's ServiceSnapshot as a
+Events: ``{"status": "active"|"error"|"timeout"|"not_found", "service": <the core's ServiceSnapshot as a
 dict>, "message": str, "log_tail": str}``.
 """
 
@@ -27,6 +27,7 @@ class ServiceActiveTrigger(BaseTrigger):
     :param outlive_conn_id: ``outlive`` connection, or None for the core default registry.
     :param timeout: seconds to wait in total.
     :param policy: a ``ProbePolicy`` as a plain dict (``model_dump(mode="json")``), or None.
+    :param wait_for_registration: a name nobody registered is "not yet" instead of "not_found".
     """
 
     def __init__(
@@ -35,12 +36,14 @@ class ServiceActiveTrigger(BaseTrigger):
         outlive_conn_id: str | None = None,
         timeout: float = 600.0,
         policy: dict[str, Any] | None = None,
+        wait_for_registration: bool = False,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.service = service
         self.outlive_conn_id = outlive_conn_id
         self.timeout = float(timeout)
         self.policy = policy
+        self.wait_for_registration = wait_for_registration
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Classpath from the class itself, so a rename or subclass cannot go stale."""
@@ -52,6 +55,7 @@ class ServiceActiveTrigger(BaseTrigger):
                 "outlive_conn_id": self.outlive_conn_id,
                 "timeout": self.timeout,
                 "policy": self.policy,
+                "wait_for_registration": self.wait_for_registration,
             },
         )
 
@@ -60,15 +64,20 @@ class ServiceActiveTrigger(BaseTrigger):
         yield TriggerEvent(await self._wait())  # type: ignore[no-untyped-call]
 
     async def _wait(self) -> dict[str, Any]:
-        from plugin_core import ProbePolicy, await_service_active
+        from plugin_core import ProbePolicy, ServiceNotFoundError, await_service_active
 
         url = await OutliveRegistryHook.aget_registry_url(self.outlive_conn_id)
-        snapshot = await await_service_active(
-            self.service,
-            registry_url=url,
-            timeout=self.timeout,
-            policy=ProbePolicy.model_validate(self.policy) if self.policy else None,
-        )
+        try:
+            snapshot = await await_service_active(
+                self.service,
+                registry_url=url,
+                timeout=self.timeout,
+                policy=ProbePolicy.model_validate(self.policy) if self.policy else None,
+                wait_for_registration=self.wait_for_registration,
+            )
+        except ServiceNotFoundError as exc:
+            self.log.info("Service %s: not_found", self.service)
+            return {"status": "not_found", "service": None, "message": str(exc), "log_tail": ""}
         if snapshot.is_active:
             status = "active"
         elif snapshot.is_failed:

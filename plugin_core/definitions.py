@@ -19,6 +19,12 @@ TYPE_ALIASES = {
 }
 
 
+_TOO_DEEP = (
+    "Service definition is nested too deeply to read: a definition is a few levels of "
+    "`type`, `config` and `endpoint` mappings."
+)
+
+
 def load_service(definition: BaseService | dict[str, Any] | str | Path) -> BaseService:
     """A service from an object, a dict, JSON or YAML text, or a path to a JSON/YAML file.
 
@@ -29,7 +35,10 @@ def load_service(definition: BaseService | dict[str, Any] | str | Path) -> BaseS
     if isinstance(definition, BaseService):
         return definition
     data = _as_mapping(definition)
-    return BaseService.from_dict(_expand(data))
+    try:
+        return BaseService.from_dict(_expand(data))
+    except RecursionError:
+        raise ConfigError(_TOO_DEEP) from None
 
 
 def _as_mapping(definition: dict[str, Any] | str | Path) -> dict[str, Any]:
@@ -39,16 +48,25 @@ def _as_mapping(definition: dict[str, Any] | str | Path) -> dict[str, Any]:
     if isinstance(definition, Path) or (len(text) < 4096 and "\n" not in text and Path(text).is_file()):
         path = Path(text)
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise ConfigError(f"Cannot read service definition {path}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"Service definition {path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} "
+                f"at offset {exc.start}): save it as UTF-8."
+            ) from None
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise ConfigError(_TOO_DEEP) from None
     except ValueError:
         import yaml
 
         try:
             data = yaml.safe_load(text)
+        except RecursionError:
+            raise ConfigError(_TOO_DEEP) from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"Service definition is neither valid JSON nor YAML: {exc}") from None
     if not isinstance(data, dict):

@@ -18,10 +18,22 @@ def outlive_home() -> Path:
 
 
 def private_dir(path: Path) -> Path:
-    """Create ``path`` (and parents) readable by the owner only, and return it."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if path.stat().st_mode & 0o077:
-        path.chmod(0o700)
+    """Create ``path`` (and parents) readable by the owner only, and return it.
+
+    Raises ConfigError (naming the path and the fix) when it cannot be a directory: a
+    regular file in the way (``OUTLIVE_HOME`` pointing at one), no permission..."""
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o700)
+    except OSError as exc:
+        from plugin_core.errors import ConfigError
+
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""
+        raise ConfigError(
+            f"Cannot use {path} as a directory for outlive's files: {exc.strerror or exc}{where}. "
+            "Fix: point OUTLIVE_HOME at a directory you can write (or remove what is in the way)."
+        ) from None
     return path
 
 

@@ -15,7 +15,7 @@ import socket
 import time
 from pathlib import Path
 
-from plugin_core.errors import PortInUseError
+from plugin_core.errors import ConfigError, PortInUseError
 from plugin_core.paths import outlive_home, private_dir
 
 RESERVATION_TTL = 60.0
@@ -24,6 +24,7 @@ _ATTEMPTS = 64
 
 def reserve_port(owner: str, *, host: str, preferred: int | None, allocate: bool) -> int:
     """Return a port for ``owner`` on ``host``: ``preferred`` if free, else a free one if ``allocate``."""
+    check_local_address(host)
     if preferred is not None:
         if _claim(owner, host, preferred):
             return preferred
@@ -34,6 +35,24 @@ def reserve_port(owner: str, *, host: str, preferred: int | None, allocate: bool
         if _claim(owner, host, candidate):
             return candidate
     raise PortInUseError(preferred or 0, host)
+
+
+def check_local_address(host: str) -> None:
+    """ConfigError unless a server on this machine can listen on ``host`` (any port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.bind((host, 0))
+    except socket.gaierror as exc:
+        raise ConfigError(
+            f"ip_address {host!r} does not resolve ({exc.strerror}): give an IP address of this "
+            "machine, such as '127.0.0.1' or '0.0.0.0'."
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"ip_address {host!r} is not an address of this machine ({exc.strerror}): a local "
+            "service listens on this machine; use '127.0.0.1', '0.0.0.0' or one of its own addresses."
+        ) from None
 
 
 def release_ports(owner: str) -> None:

@@ -84,15 +84,27 @@ def snapshot(service: BaseService) -> ServiceSnapshot:
     )
 
 
-def check_service_once(ref: str, *, registry: ServiceRegistry | None = None) -> ServiceSnapshot:
-    """Observe the service once. A refused connection or a missing record is a state, not an error."""
-    from plugin_core.lifecycle import get_service
+def check_service_once(
+    ref: str, *, registry: ServiceRegistry | None = None, wait_for_registration: bool = False
+) -> ServiceSnapshot:
+    """One look of the one wait (:class:`~plugin_core.readiness.ActiveWatch`), for a sensor's
+    poke: a refused connection is a state, not an error. A name nobody registered raises
+    ServiceNotFoundError, unless ``wait_for_registration`` (then it is an INACTIVE snapshot
+    saying so)."""
+    from plugin_core.lifecycle import _registry, _save
+    from plugin_core.readiness import ActiveWatch
 
-    try:
-        service = get_service(ref, registry=registry, refresh=True)
-    except ServiceNotFoundError as exc:
-        return ServiceSnapshot(name=ref, uuid="", state=ServiceState.INACTIVE.value, message=str(exc))
-    return snapshot(service)
+    watch = ActiveWatch(ref, _registry(registry), wait_for_registration=wait_for_registration)
+    watch.look()
+    if watch.service is None:
+        return ServiceSnapshot(
+            name=ref,
+            uuid="",
+            state=ServiceState.INACTIVE.value,
+            message=f"not registered yet: {ServiceNotFoundError(ref)}",
+        )
+    _save(watch.service, watch.registry, best_effort=True)
+    return snapshot(watch.service)
 
 
 async def await_service_active(
@@ -101,30 +113,44 @@ async def await_service_active(
     registry_url: str | None = None,
     timeout: float = 300.0,
     policy: ProbePolicy | None = None,
+    wait_for_registration: bool = False,
 ) -> ServiceSnapshot:
     """Wait in asyncio until the service is ACTIVE or ERROR, or ``timeout`` passes.
 
+    The same :class:`~plugin_core.readiness.ActiveWatch` as :func:`wait_for_service`, with the
+    same rule for an unknown name (ServiceNotFoundError unless ``wait_for_registration``).
     Returns the last snapshot either way; the caller decides what a timeout means.
-    Each check runs in a worker thread, so the event loop (a triggerer's) never blocks.
+    Each look runs in a worker thread, so the event loop (a triggerer's) never blocks.
     """
     import asyncio
 
     from plugin_core.model.probe_policy import ProbePolicy
+    from plugin_core.readiness import ActiveWatch
     from plugin_core.registry.store import ServiceRegistry
+    from plugin_core.waiting import check_timeout
 
-    registry = ServiceRegistry(registry_url)
-    last: list[ServiceSnapshot] = []
+    timeout = check_timeout(timeout)
+    watch = ActiveWatch(
+        ref, ServiceRegistry(registry_url), wait_for_registration=wait_for_registration
+    )
 
-    async def check() -> ServiceSnapshot | None:
-        current = await asyncio.to_thread(check_service_once, ref, registry=registry)
-        last[:] = [current]
-        return current if current.is_active or current.is_failed else None
+    async def check() -> ServiceState | None:
+        return await asyncio.to_thread(watch.look)
 
     started = time.monotonic()
+    await asyncio.to_thread(watch.refresh)  # an unknown name fails here, before any waiting
     result = await await_until(check, timeout=timeout, policy=policy or ProbePolicy(period=5.0))
-    if result is not None:
-        return result
-    final = last[0] if last else ServiceSnapshot(name=ref, uuid="", state="unknown")
+    if watch.service is None:
+        waited = time.monotonic() - started
+        return ServiceSnapshot(
+            name=ref, uuid="", state="unknown", message=f"not registered after {waited:.1f}s"
+        )
+    from plugin_core.lifecycle import _save
+
+    await asyncio.to_thread(_save, watch.service, watch.registry, best_effort=True)
+    final = snapshot(watch.service)
+    if result in (ServiceState.ACTIVE, ServiceState.ERROR):
+        return final
     waited = time.monotonic() - started
     return ServiceSnapshot(
         name=final.name,

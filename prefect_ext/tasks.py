@@ -206,8 +206,13 @@ def wait_for_service(
     name_or_uuid: str,
     registry: ServiceRegistryBlock | None = None,
     timeout: float = 300.0,
+    wait_for_registration: bool = False,
 ) -> dict[str, Any]:
     """Wait until a service is ACTIVE, probing it with the core's adaptive waiting.
+
+    The core's one wait (``plugin_core.wait_for_service``), so it agrees with the CLI and the
+    Airflow sensor: an unknown name raises ServiceNotFoundError at once, unless
+    ``wait_for_registration=True`` (then it waits, within ``timeout``, for it to be registered).
 
     Probes start quickly and back off to the policy's cap, so a fast service
     is seen at once and a slow one costs little. The wait sleeps in short
@@ -225,7 +230,11 @@ def wait_for_service(
     logger.info("Waiting up to %.0f s for service %r to be ACTIVE", timeout, name_or_uuid)
     try:
         service = core.wait_for_service(
-            name_or_uuid, registry=where, timeout=timeout, on_progress=_log_progress(name_or_uuid)
+            name_or_uuid,
+            registry=where,
+            timeout=timeout,
+            on_progress=_log_progress(name_or_uuid),
+            wait_for_registration=wait_for_registration,
         )
     except core.LifecycleError as exc:
         _report_failure(name_or_uuid, where, exc)

@@ -4,16 +4,20 @@ Every behaviour (idempotent start, waiting, stopping the tree, deleting) lives i
 :mod:`plugin_core.lifecycle`; a command loads its input, calls one core function and
 hands the result to :mod:`plugin_core.cli.views`. :class:`OutliveGroup` is the process
 boundary: it turns any :class:`~plugin_core.errors.OutliveError` into a clear message
-and an exit code, so a user never sees a traceback for a mistake they can fix.
+and an exit code, an OS error about a file (``OUTLIVE_HOME``, the registry, a definition)
+into one line naming the file, and anything else into one line and a hint to rerun with
+``--debug`` for the traceback: a user never sees a traceback they did not ask for.
 
-Exit codes: 0 ok, 1 other outlive error, 2 bad input (usage, definition file),
-3 no such service, 4 the service did not become (or stay) what was asked.
+Exit codes: 0 ok, 1 other error, 2 bad input (usage, definition file, settings),
+3 no such service, 4 the service did not become (or stay) what was asked,
+130 interrupted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -57,14 +61,47 @@ class OutliveGroup(TyperGroup):
         except KeyboardInterrupt:
             views.say("[dim]interrupted[/]")
             raise typer.Exit(130) from None
+        except (typer.TyperException, typer.Exit, typer.Abort):
+            raise  # usage errors and exits: typer's click reports them itself
+        except OSError as exc:
+            if _debug(ctx):
+                raise
+            views.say(f"[bold red]error:[/] {escape(_os_error_line(exc))}")
+            raise typer.Exit(EXIT_ERROR) from None
+        except Exception as exc:  # the last resort: one line, never a traceback unasked
+            if _debug(ctx):
+                raise
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            views.say(
+                f"[bold red]error:[/] unexpected {type(exc).__name__}"
+                f"{': ' + escape(first) if first else ''} "
+                "(rerun with --debug for the traceback, and please report it)"
+            )
+            raise typer.Exit(EXIT_ERROR) from None
+
+
+def _debug(ctx: Any) -> bool:
+    """``--debug`` was given: let an unexpected error's traceback through."""
+    options = ctx.find_root().obj
+    return isinstance(options, CliOptions) and options.debug
+
+
+def _os_error_line(exc: OSError) -> str:
+    """An OS error as one line naming the file and what to do."""
+    name = exc.filename if exc.filename is not None else ""
+    other = f" -> {exc.filename2}" if exc.filename2 is not None else ""
+    what = exc.strerror or str(exc)
+    where = f"{name}{other}: " if name else ""
+    return f"{where}{what}. Check that the path exists and that you may use it."
 
 
 app = typer.Typer(
     cls=OutliveGroup,
     name="outlive",
     help="Start, track, health-check and stop services that outlive the run that started them.",
-    epilog="Exit codes: 0 ok, 1 other error, 2 bad input or definition file, 3 no such service, "
-    "4 the service did not become (or stay) active.",
+    epilog="Exit codes: 0 ok, 1 other error, 2 bad input, definition file or setting, "
+    "3 no such service, 4 the service did not become (or stay) active, 130 interrupted. "
+    "--debug shows the traceback of an unexpected error.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -121,17 +158,29 @@ def _global_options(
             "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
         ),
     ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", help="Show the traceback of an unexpected error."),
+    ] = False,
 ) -> None:
     """Start, track, health-check and stop services that outlive the run that started them."""
-    ctx.obj = registry
+    ctx.obj = CliOptions(registry=registry, debug=debug)
+
+
+@dataclass(frozen=True)
+class CliOptions:
+    """The global options, kept on the root context for every command."""
+
+    registry: str | None = None
+    debug: bool = False
 
 
 def _registry(ctx: typer.Context) -> ServiceRegistry:
     """The registry chosen by ``--registry`` (or the default one), built on first use."""
     from plugin_core.registry.store import ServiceRegistry
 
-    url = ctx.find_root().obj
-    return ServiceRegistry(url if isinstance(url, str) else None)
+    options = ctx.find_root().obj
+    return ServiceRegistry(options.registry if isinstance(options, CliOptions) else None)
 
 
 def _load(file: Path) -> BaseService:

@@ -46,9 +46,11 @@ class ServiceConfig(BaseTypedModel):
     @field_validator("labels")
     @classmethod
     def _labels_are_plain(cls, labels: dict[str, str]) -> dict[str, str]:
-        for key in labels:
-            if not key or len(key) > 128:
-                raise ValueError(f"label key {key!r} must be 1-128 characters")
+        for key, value in labels.items():
+            if not key or len(key) > 128 or "\0" in key:
+                raise ValueError(f"label key {key!r} must be 1-128 characters, without NUL")
+            if len(value) > 512 or "\0" in value:
+                raise ValueError(f"label {key!r}: the value must be at most 512 characters, without NUL")
         return labels
 
     def get_service_labels(self) -> dict[str, str]:

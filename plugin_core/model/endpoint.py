@@ -33,6 +33,13 @@ class ServiceEndpointConfig(BaseTypedModel):
     name: str = ""
     description: str = ""
 
+    @field_validator("ip_address")
+    @classmethod
+    def _usable_address(cls, value: str) -> str:
+        from plugin_core.model.addresses import check_address
+
+        return check_address(value)
+
     @field_validator("protocol", mode="before")
     @classmethod
     def _known_protocol(cls, value: object) -> object:

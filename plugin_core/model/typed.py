@@ -33,7 +33,8 @@ def type_name_of(cls: type) -> str:
 class BaseTypedModel(BaseModel):
     """A pydantic model with a ``type`` discriminator naming its concrete class."""
 
-    model_config = ConfigDict(validate_assignment=True, extra="forbid")
+    # Infinity and NaN are refused in every float field: a NaN timeout would wait forever.
+    model_config = ConfigDict(validate_assignment=True, extra="forbid", allow_inf_nan=False)
 
     type: str = ""
     _registered: ClassVar[bool] = False

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from plugin_core.errors import (
     ConcurrentUpdateError,
+    ConfigError,
     CorruptRecordError,
     DuplicateServiceError,
     OutliveError,
@@ -307,6 +308,7 @@ class ServiceRegistry:
 
     def _load(self, record: ServiceRecord) -> BaseService:
         """The service a record describes, or CorruptRecordError naming it and the fix."""
+        from plugin_core.model.addresses import stored_records
         from plugin_core.model.typed import resolve_type
         from plugin_core.service import BaseService
 
@@ -325,7 +327,8 @@ class ServiceRegistry:
             cls = resolve_type(record.type)
             if not issubclass(cls, BaseService):
                 raise ValueError(f"{record.type} is not a service class")
-            service = cls.model_validate(data)
+            with stored_records():
+                service = cls.model_validate(data)
         except OutliveError as exc:
             raise CorruptRecordError(record.name, record.uuid, str(exc)) from None
         except Exception as exc:  # stored data is untrusted: quarantine, never crash
@@ -429,10 +432,17 @@ def _make_private_sqlite_file(url: str) -> None:
     if not path or path == ":memory:":
         return
     db = Path(path)
-    db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(db, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(fd)
-    os.chmod(db, 0o600)
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(db, os.O_CREAT | os.O_RDWR, 0o600)
+        os.close(fd)
+        os.chmod(db, 0o600)
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(db) else ""
+        raise ConfigError(
+            f"Cannot use {db} as the SQLite registry: {exc.strerror or exc}{where}. Fix: give "
+            "--registry / OUTLIVE_REGISTRY_URL a file path inside a writable directory."
+        ) from None
 
 
 @contextmanager

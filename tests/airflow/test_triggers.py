@@ -67,6 +67,7 @@ class TestSerialization:
             "outlive_conn_id": "conn",
             "timeout": 12.0,
             "policy": {"period": 2.0},
+            "wait_for_registration": False,
         }
         assert import_string(classpath)(**kwargs).serialize() == (classpath, kwargs)
 
@@ -98,8 +99,33 @@ class TestEvents:
         assert "fatal: port config missing" in event["log_tail"]
         assert seconds < 10
 
-    def test_unknown_service_is_not_ready_until_timeout(self) -> None:
-        """A name nobody registered yet counts as "not yet" (another DAG may start it)."""
-        event, _ = fire(ServiceActiveTrigger("nobody", timeout=0.5, policy={"period": 0.2}))
-        assert event["status"] == "timeout"
+    def test_unknown_service_is_not_found_at_once(self) -> None:
+        """The core's one rule: a name nobody registered fails at once, as in Prefect."""
+        event, seconds = fire(ServiceActiveTrigger("nobody", timeout=60, policy={"period": 0.2}))
+        assert event["status"] == "not_found"
         assert "No service named" in event["message"]
+        assert seconds < 30
+
+    def test_unknown_service_is_not_ready_until_timeout_when_waiting_for_registration(
+        self,
+    ) -> None:
+        """Opted in: a name nobody registered yet counts as "not yet" (another DAG may start it)."""
+        trigger = ServiceActiveTrigger(
+            "nobody", timeout=0.5, policy={"period": 0.2}, wait_for_registration=True
+        )
+        event, _ = fire(trigger)
+        assert event["status"] == "timeout"
+        assert "not registered" in event["message"]
+
+    def test_service_registered_while_waiting_becomes_active(self) -> None:
+        """Opted in, the trigger sees a service registered after it started waiting."""
+        import threading
+
+        later = threading.Timer(0.5, launch, ("later",))
+        later.start()
+        trigger = ServiceActiveTrigger(
+            "later", timeout=30, policy={"period": 0.2}, wait_for_registration=True
+        )
+        event, _ = fire(trigger)
+        later.join()
+        assert event["status"] == "active", event
