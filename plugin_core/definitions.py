@@ -45,7 +45,7 @@ def _as_mapping(definition: dict[str, Any] | str | Path) -> dict[str, Any]:
     if isinstance(definition, dict):
         return definition
     text = str(definition)
-    if isinstance(definition, Path) or (len(text) < 4096 and "\n" not in text and Path(text).is_file()):
+    if isinstance(definition, Path) or (len(text) < 4096 and "\n" not in text and _is_file(text)):
         path = Path(text)
         try:
             text = path.read_text(encoding="utf-8")
@@ -75,6 +75,14 @@ def _as_mapping(definition: dict[str, Any] | str | Path) -> dict[str, Any]:
             "{type: command, config: {name: web, command: [python, -m, http.server, '{port}']}}"
         )
     return data
+
+
+def _is_file(text: str) -> bool:
+    """Whether ``text`` names a file; text that cannot be a path (too long, NUL) does not."""
+    try:
+        return Path(text).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _expand(data: dict[str, Any]) -> dict[str, Any]:

@@ -111,7 +111,7 @@ class TestCorruptTimestamp:
         registry.save(sleeper("good"))
         registry.save(sleeper("bad"))
         with sqlite3.connect(outlive_home / "registry.db") as db:
-            db.execute(f"UPDATE outlive_services SET {column} = {value} WHERE name = 'bad'")  # noqa: S608
+            db.execute(f"UPDATE outlive_services SET {column} = {value} WHERE name = 'bad'")
         assert [s.config.service_name for s in registry.find()] == ["good"]
         assert [e.service_name for e in registry.corrupt_records] == ["bad"]
         assert why in registry.corrupt_records[0].reason
