@@ -299,8 +299,10 @@ class Supervisor:
         """The grace period of this stop: the stopper's (``stop.request``), else the spec's."""
         try:
             with open(self.stop_path, "rb") as handle:
-                grace = float(handle.read().split()[0])
-            if grace == grace and grace >= 0:  # not NaN, not negative
+                fields = handle.read().split()  # "GRACE SUPERVISOR_PID"
+            grace = float(fields[0])
+            mine = len(fields) < 2 or fields[1] == str(os.getpid()).encode()
+            if mine and grace == grace and grace >= 0:  # for this supervisor, not NaN, >= 0
                 return grace
         except (OSError, ValueError, IndexError):
             pass

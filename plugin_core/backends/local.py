@@ -202,7 +202,6 @@ class LocalDaemonService(BaseService):
         self.status.ready_once = False
         write_private(runtime / SERVICE_CONFIG_FILE, self.to_json(), durable=False)
         (runtime / SUPERVISOR_STATE_FILE).unlink(missing_ok=True)
-        (runtime / STOP_REQUEST_FILE).unlink(missing_ok=True)
         spec = self._supervisor_spec(runtime)
         spec_path = runtime / "supervisor.marshal"  # read by the supervisor without json
         fd = os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -233,8 +232,13 @@ class LocalDaemonService(BaseService):
         supervisor included), the stop is judged a stop, never a crash."""
         supervisor, child = self._supervisor(), self._child()
         if self.status.runtime_path and Path(self.status.runtime_path).is_dir():
+            # "GRACE SUPERVISOR_PID": it concerns that supervisor only, so a later launch needs
+            # not delete it (a reader holding the old record still sees that it was stopped).
+            target = supervisor.pid if supervisor is not None else "-"
             write_private(
-                Path(self.status.runtime_path) / STOP_REQUEST_FILE, f"{grace!r}\n", durable=False
+                Path(self.status.runtime_path) / STOP_REQUEST_FILE,
+                f"{grace!r} {target}\n",
+                durable=False,
             )
         alive = supervisor is not None and supervisor.is_alive()
         if supervisor is not None and alive:
@@ -327,8 +331,15 @@ class LocalDaemonService(BaseService):
         """A stop was asked for this run: the supervisor recorded it, or a stopper wrote it."""
         if record.get("stop_requested") or record.get("phase") == "stopped":
             return True
-        runtime = self.status.runtime_path
-        return runtime is not None and os.path.exists(os.path.join(runtime, STOP_REQUEST_FILE))
+        if not self.status.runtime_path:
+            return False
+        try:
+            with open(os.path.join(self.status.runtime_path, STOP_REQUEST_FILE)) as handle:
+                fields = handle.read().split()
+        except OSError:
+            return False
+        target = fields[1] if len(fields) > 1 else "-"
+        return self.status.pid is None or target == str(self.status.pid)
 
     def get_logs(self, follow: bool = False, tail: int | None = None) -> Iterator[str]:
         """Lines of the service's log file (stdout and stderr, rotated by size)."""

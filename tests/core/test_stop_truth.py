@@ -269,7 +269,7 @@ def test_default_stop_grace_is_used_when_no_timeout_is_shorter(tmp_path: Path) -
     assert child is not None and supervisor is not None
     os.kill(supervisor, signal.SIGTERM)
     assert wait_for(lambda: not alive(child), timeout=10)
-    assert get_service("graceful").status.state == ServiceState.INACTIVE
+    assert wait_for(lambda: get_service("graceful").status.state == ServiceState.INACTIVE)
 
 
 def test_stopping_a_stopped_service_stays_inactive(tmp_path: Path) -> None:
