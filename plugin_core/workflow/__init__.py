@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS: dict[str, str] = {
     "AsyncWorkflowClient": "plugin_core.workflow.client",
     "LocalWorkflow": "plugin_core.workflow.server",
+    "QueueUnavailableError": "plugin_core.workflow.errors",
     "ReplicaDirectory": "plugin_core.workflow.control",
     "ReplicaRecord": "plugin_core.workflow.models",
     "SessionState": "plugin_core.workflow.models",
@@ -36,6 +37,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "AsyncWorkflowClient",
     "LocalWorkflow",
+    "QueueUnavailableError",
     "ReplicaDirectory",
     "ReplicaRecord",
     "SessionState",
@@ -77,6 +79,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from plugin_core.workflow.config import WorkflowServiceConfig, workflow_env
     from plugin_core.workflow.control import ReplicaDirectory
     from plugin_core.workflow.errors import (
+        QueueUnavailableError,
         TaskNotFoundError,
         WorkflowBusyError,
         WorkflowLoadError,

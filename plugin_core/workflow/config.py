@@ -42,7 +42,15 @@ class WorkflowServiceConfig(LocalDaemonServiceConfig):
     ``drain_timeout`` seconds before they go back to the queue. ``step_interval`` is how
     often a waiter re-reads a result another process may have written (local results
     wake waiters at once). Replicas heartbeat every ``heartbeat_interval`` seconds and
-    count as dead after ``heartbeat_ttl`` (default: three intervals).
+    count as dead after ``heartbeat_ttl`` (default: three intervals). When the task
+    queue does not answer (Redis down, the SQLite file locked or full) the replica
+    pauses intake and waits; it exits only after ``queue_outage_limit`` seconds of
+    outage. ``running=False`` (llama_deploy's flag) accepts tasks but runs none
+    until it is set back to True.
+
+    Delivery is at-least-once: a task running when its process dies runs again (its
+    record's ``attempts`` says how often it started); submit with an idempotency key
+    or your own ``task_id`` so that retrying a submission never creates a second task.
     """
 
     workflow: str = Field(description="Import path 'package.module:attribute' of the callable")
@@ -62,6 +70,8 @@ class WorkflowServiceConfig(LocalDaemonServiceConfig):
     drain_timeout: float = Field(default=5.0, ge=0)
     prediction_path: str = "/tasks"
     result_ttl: float = Field(default=24 * 3600.0, gt=0)
+    queue_outage_limit: float = Field(default=300.0, gt=0)
+    running: bool = True
 
     @model_validator(mode="after")
     def _check_workflow_path(self) -> WorkflowServiceConfig:

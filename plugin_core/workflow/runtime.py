@@ -6,6 +6,11 @@ orphaned tasks are requeued before the workers start, and the replica is
 registered before ``/readyz`` says yes. Shutdown drains: no new tasks, running
 ones get ``drain_timeout`` seconds, the rest go back to the queue (a durable
 queue runs them again after a restart), then the replica deregisters.
+
+A queue outage is ridden out (:mod:`plugin_core.workflow.outage`): intake pauses
+with 503, workers wait, finished results wait in memory until they are stored,
+and everything resumes by itself; only an outage past ``queue_outage_limit``
+stops the replica. Delivery is at-least-once (see :mod:`plugin_core.workflow.queue`).
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ from typing import Any
 
 from plugin_core.workflow.config import WorkflowServiceConfig
 from plugin_core.workflow.control import ReplicaDirectory, new_replica_id
-from plugin_core.workflow.errors import WorkflowBusyError
+from plugin_core.workflow.errors import QueueUnavailableError, WorkflowBusyError
 from plugin_core.workflow.executor import TaskExecutor
 from plugin_core.workflow.models import TaskRecord, TaskSubmission, new_task_id
+from plugin_core.workflow.outage import QueueOutage
 from plugin_core.workflow.queue import TaskQueue, open_queue
 from plugin_core.workflow.session import SessionStore
 from plugin_core.workflow.target import WorkflowTarget, load_target
@@ -30,6 +36,7 @@ log = logging.getLogger(__name__)
 
 _CLAIM_WAIT = 1.0
 _MAX_RETRY_AFTER = 60
+_OUTAGE_RETRY_AFTER = 2
 
 
 class WorkflowRuntime:
@@ -64,6 +71,13 @@ class WorkflowRuntime:
             sink=self.queue.append_event,
             sessions=self.sessions,
         )
+        self.outage = QueueOutage(
+            self.queue.ping,
+            name=config.queue_url,
+            limit=config.queue_outage_limit,
+            give_up=self._give_up,
+        )
+        self.running = config.running
         self.fatal: BaseException | None = None
         self.on_fatal = on_fatal
         self._workers: list[asyncio.Task[None]] = []
@@ -101,12 +115,11 @@ class WorkflowRuntime:
             for worker in pending:
                 worker.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        for record in list(self._inflight.values()):
-            await self.queue.release(record)
-        self._inflight.clear()
+        await self._release_unfinished()
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             await asyncio.gather(self._heartbeat, return_exceptions=True)
+        await self.outage.close()
         await asyncio.to_thread(self.replicas.deregister, self.replica_id)
         await self.queue.close()
         self.executor.shutdown()
@@ -116,21 +129,39 @@ class WorkflowRuntime:
     # -- intake ---------------------------------------------------------------------------------
 
     async def submit(self, submission: TaskSubmission) -> TaskRecord:
-        """Queue a task; raises :class:`WorkflowBusyError` (429 full, 503 draining)."""
+        """Queue a task; raises :class:`WorkflowBusyError` (429 full; 503 draining or the
+        queue unavailable). The same ``task_id`` or ``idempotency_key`` returns the first task.
+
+        At most ``max_queued_tasks`` tasks wait; a task handed straight to an idle worker
+        of this replica never waits, so with idle workers a task is accepted even at 0.
+        """
         if not self._started or self._draining:
             raise WorkflowBusyError(self.url, 503, 5, "the service is starting or draining")
+        if self.outage.is_down:
+            raise self._unavailable()
         record = TaskRecord(
-            task_id=submission.task_id or new_task_id(),
+            task_id=submission.effective_task_id() or new_task_id(),
             session_id=submission.session_id,
             input=submission.input,
         )
-        free_slots = self.config.max_concurrent_tasks - self.executor.counts.running
-        stored = await self.queue.put(record, self.config.max_queued_tasks + max(free_slots, 0))
+        handoff = self.replica_id if self.running else None
+        try:
+            stored = await self.queue.put(record, self.config.max_queued_tasks, handoff)
+        except QueueUnavailableError as exc:
+            self.outage.mark_down(exc)
+            raise self._unavailable() from None
         if stored is None:
             self.executor.counts.rejected += 1
             backlog = await self.queue.backlog()
             raise WorkflowBusyError(self.url, 429, self.retry_after(backlog), "task intake is full")
         return stored
+
+    def _unavailable(self) -> WorkflowBusyError:
+        detail = (
+            f"the task queue is unavailable ({self.outage.reason}); intake is paused "
+            "and resumes by itself"
+        )
+        return WorkflowBusyError(self.url, 503, _OUTAGE_RETRY_AFTER, detail)
 
     def retry_after(self, backlog: int) -> int:
         """Seconds until a slot is likely free: the backlog's share of recent task durations."""
@@ -145,15 +176,26 @@ class WorkflowRuntime:
             return False, "draining" if self._draining else "starting"
         if self.fatal is not None or any(w.done() for w in self._workers):
             return False, "a worker stopped"
-        backlog = await self.queue.backlog()
+        if self.outage.is_down:
+            seconds = self.outage.seconds_down()
+            return False, f"task queue unavailable for {seconds:.1f}s: {self.outage.reason}"
+        try:
+            backlog = await self.queue.backlog()
+        except QueueUnavailableError as exc:
+            self.outage.mark_down(exc)
+            return False, f"task queue unavailable: {exc.reason}"
         if backlog >= self.config.max_queued_tasks and self.config.max_queued_tasks > 0:
             return False, f"task intake is full ({backlog} queued)"
         return True, "ready"
 
     async def info(self) -> dict[str, Any]:
         """What ``GET /`` shows: identity, state and counts."""
-        counts = self.executor.counts.model_copy(update={"queued": await self.queue.backlog()})
         ready, reason = await self.readiness()
+        try:
+            queued = await self.queue.backlog() if not self.outage.is_down else None
+        except QueueUnavailableError:
+            queued = None
+        counts = self.executor.counts.model_copy(update={"queued": queued})
         return {
             "name": self.config.service_name,
             "description": self.config.description or self.target.description,
@@ -173,18 +215,37 @@ class WorkflowRuntime:
 
     async def _work(self) -> None:
         while not self._draining:
-            record = await self.queue.claim(self.replica_id, _CLAIM_WAIT)
+            if not self.running:  # llama_deploy's `running=False`: accept, but do not run
+                await asyncio.sleep(self.config.step_interval)
+                continue
+            record = await self.outage.call(lambda: self.queue.claim(self.replica_id, _CLAIM_WAIT))
             if record is None:
                 continue
-            if self._draining:
-                await self.queue.release(record)
-                return
             self._inflight[record.task_id] = record
+            if self._draining:
+                return
             await self.executor.run(record, self._finish)
 
     async def _finish(self, record: TaskRecord) -> None:
+        """Store the final record, holding it in memory through a queue outage."""
+        await self.outage.call(lambda: self.queue.finish(record))
         self._inflight.pop(record.task_id, None)
-        await self.queue.finish(record)
+
+    async def _release_unfinished(self) -> None:
+        """Give back what this replica holds but will not finish; in an outage they stay
+        RUNNING on this replica and are requeued once it is seen dead."""
+        for record in [*self._inflight.values(), *self.queue.unclaimed()]:
+            try:
+                await self.queue.release(record)
+            except QueueUnavailableError as exc:
+                log.warning("could not give task %s back (%s)", record.task_id, exc.reason)
+        self._inflight.clear()
+
+    def _give_up(self, error: QueueUnavailableError) -> None:
+        if self.fatal is None:
+            self.fatal = error
+            if self.on_fatal is not None:
+                self.on_fatal(error)
 
     def _worker_done(self, worker: asyncio.Task[None]) -> None:
         if worker.cancelled() or worker.exception() is None or self.fatal is not None:
@@ -199,6 +260,8 @@ class WorkflowRuntime:
             await asyncio.sleep(self.config.heartbeat_interval)
             try:
                 await self._heartbeat_once()
+            except QueueUnavailableError as exc:  # the outage watcher handles it
+                self.outage.mark_down(exc)
             except Exception:  # a registry hiccup must not kill the service; retry next beat
                 log.exception("heartbeat of %s failed", self.replica_id)
 
@@ -208,7 +271,8 @@ class WorkflowRuntime:
             await asyncio.to_thread(
                 self.replicas.register, self.replica_id, self.config.service_name, self.url, ttl
             )
-        await self._recover()
+        if not self.outage.is_down:
+            await self._recover()
 
     async def _recover(self) -> None:
         live = await asyncio.to_thread(self.replicas.find, self.config.service_name, alive=True)
