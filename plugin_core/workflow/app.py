@@ -96,20 +96,54 @@ def _add_status_routes(app: FastAPI, runtime: WorkflowRuntime) -> None:
 
 
 def _add_task_routes(app: FastAPI, runtime: WorkflowRuntime) -> None:
-    async def submit(
-        submission: TaskSubmission,
-        wait: float = Query(0.0, ge=0, le=_MAX_WAIT),
-        idempotency_key: str | None = Header(None, max_length=256),
-    ) -> Response:
-        if idempotency_key and submission.idempotency_key is None and not submission.task_id:
-            submission = submission.model_copy(update={"idempotency_key": idempotency_key})
+    async def accept(submission: TaskSubmission, wait: float, key: str | None) -> Response:
+        if key and submission.idempotency_key is None and not submission.task_id:
+            submission = submission.model_copy(update={"idempotency_key": key})
         record = await runtime.submit(submission)
         if wait > 0 and not record.is_final:
             record = await runtime.queue.wait_final(record.task_id, wait) or record
         return _record_response(record, 200 if record.is_final else 202)
 
+    async def submit(
+        submission: TaskSubmission,
+        wait: float = Query(0.0, ge=0, le=_MAX_WAIT),
+        idempotency_key: str | None = Header(None, max_length=256),
+    ) -> Response:
+        return await accept(submission, wait, idempotency_key)
+
+    async def process_message(
+        request: Request,
+        wait: float = Query(0.0, ge=0, le=_MAX_WAIT),
+        idempotency_key: str | None = Header(None, max_length=256),
+    ) -> Response:
+        """Our task submission, or a llama_deploy ``QueueMessage`` (NEW_TASK, SEND_EVENT)."""
+        from pydantic import ValidationError
+
+        from plugin_core.workflow.llama import (
+            ActionTypes,
+            QueueMessage,
+            event_of,
+            is_queue_message,
+            submission_of,
+        )
+
+        try:
+            body = await request.json()
+            if not (isinstance(body, dict) and is_queue_message(body)):
+                return await accept(TaskSubmission.model_validate(body), wait, idempotency_key)
+            message = QueueMessage.model_validate(body)
+            if message.action == ActionTypes.SEND_EVENT:
+                task_id, event = event_of(message)
+                await runtime.send_event(task_id, event)
+                return JSONResponse({"task_id": task_id, "sent": True}, status_code=202)
+            return await accept(submission_of(message), wait, idempotency_key)
+        except ValidationError as exc:
+            return JSONResponse({"detail": json.loads(exc.json(include_url=False))}, 422)
+        except (ValueError, ConfigError) as exc:  # bad JSON, an action we do not handle
+            return JSONResponse({"detail": str(exc)}, status_code=422)
+
     app.add_api_route("/tasks", submit, methods=["POST"], status_code=202)
-    app.add_api_route("/process_message", submit, methods=["POST"], status_code=202)
+    app.add_api_route("/process_message", process_message, methods=["POST"], status_code=202)
 
     @app.get("/tasks/{task_id}")
     async def get_task(task_id: str, wait: float = Query(0.0, ge=0, le=_MAX_WAIT)) -> Response:

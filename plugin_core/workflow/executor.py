@@ -26,6 +26,7 @@ from plugin_core.workflow.models import ServiceCounts, SessionState, TaskRecord,
 from plugin_core.workflow.target import WorkflowTarget
 
 if TYPE_CHECKING:
+    from plugin_core.workflow.llama import WorkflowContexts
     from plugin_core.workflow.session import SessionChange, SessionStore
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class TaskContext:
         self._buffer: asyncio.Queue[Any] = asyncio.Queue()
         self._pump: asyncio.Task[None] | None = None
         self._side: set[asyncio.Task[None]] = set()
+        self.handler: Any = None  # a llama-index WorkflowHandler, for events sent in
 
     def emit(self, data: Any) -> None:
         """Publish a progress event; safe from the loop and from worker threads, never blocks."""
@@ -136,13 +138,16 @@ class TaskExecutor:
         raise_exceptions: bool,
         sink: EventSink,
         sessions: SessionStore | None = None,
+        contexts: WorkflowContexts | None = None,
     ) -> None:
         self.target = target
         self.task_timeout = task_timeout
         self.raise_exceptions = raise_exceptions
         self.counts = ServiceCounts()
+        self.active: dict[str, TaskContext] = {}
         self._sink = sink
         self._sessions = sessions
+        self._contexts = contexts
         self._pool = ThreadPoolExecutor(max_concurrent_tasks, thread_name_prefix="workflow-task")
         self._durations: list[float] = []
 
@@ -162,10 +167,12 @@ class TaskExecutor:
         """
         ctx = TaskContext(record, self._sink, self._sessions)
         self.counts.running += 1
+        self.active[record.task_id] = ctx
         started = time.monotonic()
         try:
-            fut, thread = self._begin(record, ctx)
+            fut, thread = self._begin(record, ctx, await self._saved_context(record))
             final, error = await self._outcome(record, fut)
+            await self._save_context(record, ctx.handler)
             await ctx.flush()
             await finish(final)
             self._count(final, time.monotonic() - started)
@@ -174,20 +181,47 @@ class TaskExecutor:
                 await asyncio.wait({asyncio.wrap_future(thread)})
         finally:
             self.counts.running -= 1
+            self.active.pop(record.task_id, None)
         if error is not None and self.raise_exceptions:
             raise error
 
+    async def _saved_context(self, record: TaskRecord) -> Any:
+        """The session's saved llama-index context (llama_deploy's per-session memory)."""
+        if self._contexts is None or not record.session_id:
+            return None
+        try:
+            return await asyncio.to_thread(self._contexts.load, record.session_id)
+        except Exception as exc:  # reported as the task's failure by _begin
+            return _ContextLoadFailed(exc)
+
+    async def _save_context(self, record: TaskRecord, handler: Any) -> None:
+        if self._contexts is None or not record.session_id or handler is None:
+            return
+        from plugin_core.workflow.llama import WorkflowState
+
+        current = WorkflowState(
+            task_id=record.task_id, session_id=record.session_id, run_kwargs=record.input
+        )
+        try:
+            await asyncio.to_thread(self._contexts.save, handler.ctx, current)
+        except Exception:  # the task's own outcome stands; the next run starts fresh
+            log.exception("could not save the workflow context of task %s", record.task_id)
+
     def _begin(
-        self, record: TaskRecord, ctx: TaskContext
+        self, record: TaskRecord, ctx: TaskContext, saved: Any = None
     ) -> tuple[asyncio.Future[Any], Future[Any] | None]:
         token = _CURRENT.set(ctx)
         try:
+            if isinstance(saved, _ContextLoadFailed):
+                raise saved.error
             if self.target.in_thread:
                 call = functools.partial(self.target.call, **record.input)
                 thread = self._pool.submit(contextvars.copy_context().run, call)
                 return asyncio.wrap_future(thread), thread
-            fut = asyncio.ensure_future(self.target.call(**record.input))
+            kwargs = record.input if saved is None else {**record.input, "ctx": saved}
+            fut = asyncio.ensure_future(self.target.call(**kwargs))
             if hasattr(fut, "stream_events"):  # a llama-index WorkflowHandler
+                ctx.handler = fut
                 ctx.track(asyncio.create_task(_forward_events(fut, ctx)))
             return fut, None
         except BaseException as exc:
@@ -225,6 +259,13 @@ class TaskExecutor:
         setattr(self.counts, name, getattr(self.counts, name) + 1)
         self._durations.append(seconds)
         del self._durations[:-64]
+
+
+class _ContextLoadFailed:
+    """A saved context that could not be loaded: the task fails with this error."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
 
 
 def _final(

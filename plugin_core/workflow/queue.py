@@ -76,6 +76,11 @@ class TaskQueue(ABC):
         """
 
     @abstractmethod
+    async def adopt(self, record: TaskRecord) -> TaskRecord:
+        """Store a RUNNING task that its replica runs without claiming it (a direct call);
+        an existing record with that id wins and is returned instead."""
+
+    @abstractmethod
     async def claim(self, replica_id: str, wait: float) -> TaskRecord | None:
         """The oldest waiting task, now RUNNING on ``replica_id``; None after ``wait`` seconds."""
 
@@ -221,6 +226,9 @@ class MemoryTaskQueue(TaskQueue):
         self._closing = True
         for _ in range(1024):
             self._wakeup.release()
+
+    async def adopt(self, record: TaskRecord) -> TaskRecord:
+        return self._records.setdefault(record.task_id, record)
 
     async def claim(self, replica_id: str, wait: float) -> TaskRecord | None:
         handed = self._take_handoff()

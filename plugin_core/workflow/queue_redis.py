@@ -200,6 +200,14 @@ class RedisTaskQueue(TaskQueue):
             return None
         return record if answer[0] == 1 else TaskRecord.model_validate_json(answer[1])
 
+    async def adopt(self, record: TaskRecord) -> TaskRecord:
+        """SET NX: no stream entry, so a replica dying mid-call does not requeue it."""
+        key = self._task_key(record.task_id)
+        if await self._do(lambda: self._r.set(key, record.model_dump_json(), nx=True)):
+            return record
+        stored = await self.get(record.task_id)
+        return stored or record
+
     async def claim(self, replica_id: str, wait: float) -> TaskRecord | None:
         answer: Any = await self._do(
             lambda: self._r.xreadgroup(

@@ -109,6 +109,11 @@ class SQLiteTaskQueue(TaskQueue):
             self._wakeup.release()
         return stored
 
+    async def adopt(self, record: TaskRecord) -> TaskRecord:
+        stored = await self._run(lambda: self._put(record, 0))
+        assert stored is not None  # a RUNNING record is never refused by the limit
+        return stored
+
     def interrupt(self) -> None:
         self._closing = True
         for _ in range(1024):

@@ -20,7 +20,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plugin_core.workflow.config import WorkflowServiceConfig
 from plugin_core.workflow.control import ReplicaDirectory, new_replica_id
@@ -28,9 +28,12 @@ from plugin_core.workflow.errors import QueueUnavailableError, WorkflowBusyError
 from plugin_core.workflow.executor import TaskExecutor
 from plugin_core.workflow.models import TaskRecord, TaskSubmission, new_task_id
 from plugin_core.workflow.outage import QueueOutage
-from plugin_core.workflow.queue import TaskQueue, open_queue
+from plugin_core.workflow.queue import TaskQueue, open_queue, start_record
 from plugin_core.workflow.session import SessionStore
 from plugin_core.workflow.target import WorkflowTarget, load_target
+
+if TYPE_CHECKING:
+    from plugin_core.workflow.llama import WorkflowContexts
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,7 @@ class WorkflowRuntime:
             raise_exceptions=config.raise_exceptions,
             sink=self.queue.append_event,
             sessions=self.sessions,
+            contexts=_contexts_for(self.target, self.sessions),
         )
         self.outage = QueueOutage(
             self.queue.ping,
@@ -85,16 +89,24 @@ class WorkflowRuntime:
         self._inflight: dict[str, TaskRecord] = {}
         self._started = False
         self._draining = False
+        self._queue_open = False
+        self._registered = True
+        self.ended = asyncio.Event()  # set when the replica stops or gives up
 
     # -- lifecycle ------------------------------------------------------------------------------
 
+    async def open_queue(self) -> None:
+        """Open the queue once (tasks can be accepted before the workers start)."""
+        if not self._queue_open:
+            await self.queue.open()
+            self._queue_open = True
+
     async def start(self) -> None:
         """Open the queue, requeue orphans, register, then start the workers and heartbeat."""
-        await self.queue.open()
-        ttl = self.config.effective_heartbeat_ttl
-        await asyncio.to_thread(
-            self.replicas.register, self.replica_id, self.config.service_name, self.url, ttl
-        )
+        self.ended.clear()
+        self._draining = False
+        await self.open_queue()
+        await self.register()
         await self._recover()
         self._workers = [
             asyncio.create_task(self._work(), name=f"workflow-worker-{i}")
@@ -122,20 +134,50 @@ class WorkflowRuntime:
         await self.outage.close()
         await asyncio.to_thread(self.replicas.deregister, self.replica_id)
         await self.queue.close()
+        self._queue_open = False
         self.executor.shutdown()
         self._started = False
+        self.ended.set()
         log.info("workflow service %s stopped and deregistered", self.config.service_name)
 
     # -- intake ---------------------------------------------------------------------------------
 
-    async def submit(self, submission: TaskSubmission) -> TaskRecord:
+    async def register(self, replicas: ReplicaDirectory | None = None) -> None:
+        """(Re-)register this replica, in ``replicas`` if given (a new control plane)."""
+        self.replicas = replicas or self.replicas
+        self._registered = True
+        ttl = self.config.effective_heartbeat_ttl
+        await asyncio.to_thread(
+            self.replicas.register, self.replica_id, self.config.service_name, self.url, ttl
+        )
+
+    async def deregister(self) -> None:
+        """Remove this replica from the control plane and stop re-registering it."""
+        self._registered = False
+        await asyncio.to_thread(self.replicas.deregister, self.replica_id)
+
+    async def adopt(self, record: TaskRecord) -> TaskRecord:
+        """Store a task this replica runs directly (llama_deploy's ``process_call``)."""
+        await self.open_queue()
+        return await self.queue.adopt(start_record(record, self.replica_id))
+
+    async def send_event(self, task_id: str, event: Any) -> None:
+        """Pass a llama-index event to a task running here (human in the loop)."""
+        running = self.executor.active.get(task_id)
+        if running is None or running.handler is None or running.handler.ctx is None:
+            raise ValueError(f"task {task_id!r} is not a workflow running on {self.url}")
+        running.handler.ctx.send_event(event)
+
+    async def submit(self, submission: TaskSubmission, *, early: bool = False) -> TaskRecord:
         """Queue a task; raises :class:`WorkflowBusyError` (429 full; 503 draining or the
         queue unavailable). The same ``task_id`` or ``idempotency_key`` returns the first task.
 
         At most ``max_queued_tasks`` tasks wait; a task handed straight to an idle worker
         of this replica never waits, so with idle workers a task is accepted even at 0.
         """
-        if not self._started or self._draining:
+        if early and not self._started:
+            await self.open_queue()  # llama_deploy accepts messages before its loop runs
+        elif not self._started or self._draining:
             raise WorkflowBusyError(self.url, 503, 5, "the service is starting or draining")
         if self.outage.is_down:
             raise self._unavailable()
@@ -144,7 +186,7 @@ class WorkflowRuntime:
             session_id=submission.session_id,
             input=submission.input,
         )
-        handoff = self.replica_id if self.running else None
+        handoff = self.replica_id if self.running and self._started else None
         try:
             stored = await self.queue.put(record, self.config.max_queued_tasks, handoff)
         except QueueUnavailableError as exc:
@@ -209,6 +251,11 @@ class WorkflowRuntime:
             "task_timeout": self.config.task_timeout,
             "step_interval": self.config.step_interval,
             "counts": counts.model_dump(),
+            # llama_deploy's home() keys, for clients written against it
+            "service_name": self.config.service_name,
+            "running": str(self.running),
+            "num_outstanding_calls": str(counts.running + (queued or 0)),
+            "type": "workflow_service",
         }
 
     # -- internals ------------------------------------------------------------------------------
@@ -244,6 +291,7 @@ class WorkflowRuntime:
     def _give_up(self, error: QueueUnavailableError) -> None:
         if self.fatal is None:
             self.fatal = error
+            self.ended.set()
             if self.on_fatal is not None:
                 self.on_fatal(error)
 
@@ -251,6 +299,7 @@ class WorkflowRuntime:
         if worker.cancelled() or worker.exception() is None or self.fatal is not None:
             return
         self.fatal = worker.exception()
+        self.ended.set()
         log.error("workflow worker failed; stopping the service", exc_info=self.fatal)
         if self.on_fatal is not None and self.fatal is not None:
             self.on_fatal(self.fatal)
@@ -266,11 +315,10 @@ class WorkflowRuntime:
                 log.exception("heartbeat of %s failed", self.replica_id)
 
     async def _heartbeat_once(self) -> None:
-        if not await asyncio.to_thread(self.replicas.heartbeat, self.replica_id):
-            ttl = self.config.effective_heartbeat_ttl
-            await asyncio.to_thread(
-                self.replicas.register, self.replica_id, self.config.service_name, self.url, ttl
-            )
+        if not self._registered:
+            pass
+        elif not await asyncio.to_thread(self.replicas.heartbeat, self.replica_id):
+            await self.register()
         if not self.outage.is_down:
             await self._recover()
 
@@ -282,3 +330,10 @@ class WorkflowRuntime:
             log.warning(
                 "requeued %d task(s) of dead replicas in %.3fs", count, time.monotonic() - started
             )
+
+
+def _contexts_for(target: WorkflowTarget, sessions: SessionStore) -> WorkflowContexts | None:
+    """Per-session context memory for a llama-index Workflow; None for anything else."""
+    from plugin_core.workflow.llama import WorkflowContexts, is_llama_workflow
+
+    return WorkflowContexts(sessions, target.obj) if is_llama_workflow(target.obj) else None
