@@ -11,6 +11,7 @@ letting it run unaccounted would break the bound.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import logging
@@ -171,7 +172,7 @@ class TaskExecutor:
         started = time.monotonic()
         try:
             fut, thread = self._begin(record, ctx, await self._saved_context(record))
-            final, error = await self._outcome(record, fut)
+            final, error = await self._outcome(record, fut, ctx.handler)
             await self._save_context(record, ctx.handler)
             await ctx.flush()
             await finish(final)
@@ -219,11 +220,11 @@ class TaskExecutor:
                 thread = self._pool.submit(contextvars.copy_context().run, call)
                 return asyncio.wrap_future(thread), thread
             kwargs = record.input if saved is None else {**record.input, "ctx": saved}
-            fut = asyncio.ensure_future(self.target.call(**kwargs))
-            if hasattr(fut, "stream_events"):  # a llama-index WorkflowHandler
-                ctx.handler = fut
-                ctx.track(asyncio.create_task(_forward_events(fut, ctx)))
-            return fut, None
+            running = self.target.call(**kwargs)
+            if hasattr(running, "stream_events"):  # a llama-index WorkflowHandler
+                ctx.handler = running
+                ctx.track(asyncio.create_task(_forward_events(running, ctx)))
+            return asyncio.ensure_future(running), None
         except BaseException as exc:
             failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             failed.set_exception(exc)
@@ -232,7 +233,7 @@ class TaskExecutor:
             _CURRENT.reset(token)
 
     async def _outcome(
-        self, record: TaskRecord, fut: asyncio.Future[Any]
+        self, record: TaskRecord, fut: asyncio.Future[Any], handler: Any = None
     ) -> tuple[TaskRecord, BaseException | None]:
         try:
             done, _ = await asyncio.wait({fut}, timeout=self.task_timeout)
@@ -241,6 +242,9 @@ class TaskExecutor:
             raise
         now = time.time()
         if not done:
+            if hasattr(handler, "cancel_run"):  # stop the workflow run, not only our wait on it
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(handler.cancel_run(), _CANCEL_GRACE)
             fut.cancel()
             await asyncio.wait({fut}, timeout=_CANCEL_GRACE)
             error = f"cancelled after exceeding task_timeout of {self.task_timeout:g}s"

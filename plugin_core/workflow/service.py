@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     import socket
 
     from plugin_core.workflow.client import WorkflowClient
-    from plugin_core.workflow.models import ReplicaRecord, SessionState
+    from plugin_core.workflow.models import ReplicaRecord, SessionState, TaskRecord
     from plugin_core.workflow.runtime import WorkflowRuntime
     from plugin_core.workflow.server import LocalWorkflow
     from plugin_core.workflow.session import SessionChange
@@ -261,6 +261,18 @@ class WorkflowService(LlamaDeployFace, LocalDaemonService, BaseDeploymentService
                 f"Workflow service {self.config.service_name!r} has no address yet: start it first"
             )
         return WorkflowClient(self.base_url, **options)
+
+    async def wait_for_task(self, task_id: str, timeout: float = 300.0) -> TaskRecord:
+        """A task's record once final (or as it is at ``timeout``), read from this object's
+        queue: for llama_deploy-style code that runs the workers without HTTP."""
+        from plugin_core.workflow.errors import TaskNotFoundError
+
+        runtime = self._runtime_for()
+        await runtime.open_queue()
+        record = await runtime.queue.wait_final(task_id, timeout)
+        if record is None:
+            raise TaskNotFoundError(task_id, runtime.url)
+        return record
 
     def replicas(self, *, alive: bool | None = None) -> list[ReplicaRecord]:
         """Its replicas as the control plane sees them (``alive`` filters on heartbeats)."""
