@@ -10,13 +10,19 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS: dict[str, str] = {
+    "ActionTypes": "plugin_core.workflow.llama",
     "AsyncWorkflowClient": "plugin_core.workflow.client",
     "LocalWorkflow": "plugin_core.workflow.server",
+    "MessageQueueConsumer": "plugin_core.workflow.llama",
+    "QueueMessage": "plugin_core.workflow.llama",
+    "QueueUnavailableError": "plugin_core.workflow.errors",
     "ReplicaDirectory": "plugin_core.workflow.control",
     "ReplicaRecord": "plugin_core.workflow.models",
+    "ServiceDefinition": "plugin_core.workflow.llama",
     "SessionState": "plugin_core.workflow.models",
     "SessionStore": "plugin_core.workflow.session",
     "TaskContext": "plugin_core.workflow.executor",
+    "TaskDefinition": "plugin_core.workflow.llama",
     "TaskEvent": "plugin_core.workflow.models",
     "TaskNotFoundError": "plugin_core.workflow.errors",
     "TaskRecord": "plugin_core.workflow.models",
@@ -27,6 +33,7 @@ _EXPORTS: dict[str, str] = {
     "WorkflowService": "plugin_core.workflow.service",
     "WorkflowServiceConfig": "plugin_core.workflow.config",
     "WorkflowServiceError": "plugin_core.workflow.errors",
+    "WorkflowState": "plugin_core.workflow.llama",
     "WorkflowTaskError": "plugin_core.workflow.errors",
     "create_app": "plugin_core.workflow.app",
     "current_task": "plugin_core.workflow.executor",
@@ -34,13 +41,19 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "ActionTypes",
     "AsyncWorkflowClient",
     "LocalWorkflow",
+    "MessageQueueConsumer",
+    "QueueMessage",
+    "QueueUnavailableError",
     "ReplicaDirectory",
     "ReplicaRecord",
+    "ServiceDefinition",
     "SessionState",
     "SessionStore",
     "TaskContext",
+    "TaskDefinition",
     "TaskEvent",
     "TaskNotFoundError",
     "TaskRecord",
@@ -51,6 +64,7 @@ __all__ = [
     "WorkflowService",
     "WorkflowServiceConfig",
     "WorkflowServiceError",
+    "WorkflowState",
     "WorkflowTaskError",
     "create_app",
     "current_task",
@@ -77,6 +91,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from plugin_core.workflow.config import WorkflowServiceConfig, workflow_env
     from plugin_core.workflow.control import ReplicaDirectory
     from plugin_core.workflow.errors import (
+        QueueUnavailableError,
         TaskNotFoundError,
         WorkflowBusyError,
         WorkflowLoadError,
@@ -84,6 +99,14 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         WorkflowTaskError,
     )
     from plugin_core.workflow.executor import TaskContext, current_task
+    from plugin_core.workflow.llama import (
+        ActionTypes,
+        MessageQueueConsumer,
+        QueueMessage,
+        ServiceDefinition,
+        TaskDefinition,
+        WorkflowState,
+    )
     from plugin_core.workflow.models import (
         ReplicaRecord,
         SessionState,

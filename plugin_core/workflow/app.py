@@ -6,7 +6,9 @@ the lifecycle waits on), ``POST /tasks`` (alias ``/process_message``; 202 and a
 task id, or the result at once with ``?wait=SECONDS``), ``GET /tasks/{id}``
 (``?wait=`` long-polls), ``GET /tasks/{id}/events`` (NDJSON until the task
 ends), ``GET|POST /sessions/{id}/state`` (JSON state, 409 on a lost race).
-Busy answers are 429 (intake full) or 503 (draining), both with ``Retry-After``.
+Busy answers are 429 (intake full) or 503 (draining, or the task queue
+unavailable), both with ``Retry-After``. A submission with an ``Idempotency-Key``
+header (or ``idempotency_key`` field) returns the same task however often it is sent.
 """
 
 from __future__ import annotations
@@ -18,11 +20,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from plugin_core.errors import ConcurrentUpdateError, ConfigError
-from plugin_core.workflow.errors import WorkflowBusyError
+from plugin_core.workflow.errors import QueueUnavailableError, WorkflowBusyError
 from plugin_core.workflow.models import SessionUpdate, TaskRecord, TaskSubmission
 from plugin_core.workflow.runtime import WorkflowRuntime
 
@@ -53,6 +55,13 @@ def create_app(runtime: WorkflowRuntime) -> FastAPI:
             {"detail": str(exc), "retry_after": exc.retry_after},
             status_code=exc.status_code,
             headers={"Retry-After": str(int(exc.retry_after))},
+        )
+
+    @app.exception_handler(QueueUnavailableError)
+    async def _queue_down(_request: Request, exc: QueueUnavailableError) -> JSONResponse:
+        runtime.outage.mark_down(exc)
+        return JSONResponse(
+            {"detail": str(exc), "retry_after": 2}, status_code=503, headers={"Retry-After": "2"}
         )
 
     return app
@@ -87,16 +96,54 @@ def _add_status_routes(app: FastAPI, runtime: WorkflowRuntime) -> None:
 
 
 def _add_task_routes(app: FastAPI, runtime: WorkflowRuntime) -> None:
-    async def submit(
-        submission: TaskSubmission, wait: float = Query(0.0, ge=0, le=_MAX_WAIT)
-    ) -> Response:
+    async def accept(submission: TaskSubmission, wait: float, key: str | None) -> Response:
+        if key and submission.idempotency_key is None and not submission.task_id:
+            submission = submission.model_copy(update={"idempotency_key": key})
         record = await runtime.submit(submission)
         if wait > 0 and not record.is_final:
             record = await runtime.queue.wait_final(record.task_id, wait) or record
         return _record_response(record, 200 if record.is_final else 202)
 
+    async def submit(
+        submission: TaskSubmission,
+        wait: float = Query(0.0, ge=0, le=_MAX_WAIT),
+        idempotency_key: str | None = Header(None, max_length=256),
+    ) -> Response:
+        return await accept(submission, wait, idempotency_key)
+
+    async def process_message(
+        request: Request,
+        wait: float = Query(0.0, ge=0, le=_MAX_WAIT),
+        idempotency_key: str | None = Header(None, max_length=256),
+    ) -> Response:
+        """Our task submission, or a llama_deploy ``QueueMessage`` (NEW_TASK, SEND_EVENT)."""
+        from pydantic import ValidationError
+
+        from plugin_core.workflow.llama import (
+            ActionTypes,
+            QueueMessage,
+            event_of,
+            is_queue_message,
+            submission_of,
+        )
+
+        try:
+            body = await request.json()
+            if not (isinstance(body, dict) and is_queue_message(body)):
+                return await accept(TaskSubmission.model_validate(body), wait, idempotency_key)
+            message = QueueMessage.model_validate(body)
+            if message.action == ActionTypes.SEND_EVENT:
+                task_id, event = event_of(message)
+                await runtime.send_event(task_id, event)
+                return JSONResponse({"task_id": task_id, "sent": True}, status_code=202)
+            return await accept(submission_of(message), wait, idempotency_key)
+        except ValidationError as exc:
+            return JSONResponse({"detail": json.loads(exc.json(include_url=False))}, 422)
+        except (ValueError, ConfigError) as exc:  # bad JSON, an action we do not handle
+            return JSONResponse({"detail": str(exc)}, status_code=422)
+
     app.add_api_route("/tasks", submit, methods=["POST"], status_code=202)
-    app.add_api_route("/process_message", submit, methods=["POST"], status_code=202)
+    app.add_api_route("/process_message", process_message, methods=["POST"], status_code=202)
 
     @app.get("/tasks/{task_id}")
     async def get_task(task_id: str, wait: float = Query(0.0, ge=0, le=_MAX_WAIT)) -> Response:

@@ -40,13 +40,18 @@ class _Protocol:
 
     @staticmethod
     def submission(
-        input: dict[str, Any] | None, session_id: str | None, task_id: str | None
+        input: dict[str, Any] | None,
+        session_id: str | None,
+        task_id: str | None,
+        idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         body: dict[str, Any] = {"input": input or {}}
         if session_id is not None:
             body["session_id"] = session_id
         if task_id is not None:
             body["task_id"] = task_id
+        if idempotency_key is not None:
+            body["idempotency_key"] = idempotency_key
         return body
 
     def record(self, response: httpx.Response, task_id: str = "") -> TaskRecord:
@@ -82,6 +87,11 @@ class _Protocol:
         except ValueError:
             detail = response.text[:200]
         return WorkflowBusyError(self.base_url, response.status_code, retry_after, detail)
+
+    @staticmethod
+    def pause(busy: WorkflowBusyError, deadline: float) -> float:
+        """How long to wait before asking a busy service again, within ``deadline``."""
+        return max(0.01, min(busy.retry_after, deadline - time.monotonic()))
 
     @staticmethod
     def result(record: TaskRecord) -> Any:
@@ -131,23 +141,42 @@ class WorkflowClient(_Protocol):
         *,
         session_id: str | None = None,
         task_id: str | None = None,
+        idempotency_key: str | None = None,
     ) -> str:
-        """Queue a task and return its id (the same id again returns the first task)."""
-        return self._post_task(self.submission(input, session_id, task_id), wait=0).task_id
+        """Queue a task and return its id.
+
+        The same ``task_id`` or ``idempotency_key`` again returns the first task, so a
+        submission retried after a network error never creates a second one.
+        """
+        return self._post_task(
+            self.submission(input, session_id, task_id, idempotency_key), wait=0
+        ).task_id
 
     def get_task(self, task_id: str) -> TaskRecord:
         """The task's record now."""
         return self.record(self._http.get(f"/tasks/{task_id}"), task_id)
 
     def wait(self, task_id: str, timeout: float = 300.0) -> TaskRecord:
-        """The record once final; raises ``TimeoutError`` if it is not within ``timeout``."""
+        """The record once final; raises ``TimeoutError`` if it is not within ``timeout``.
+
+        A service that answers 503 meanwhile (its task queue is briefly down) is asked
+        again after its ``Retry-After``: an accepted task is not lost by an outage.
+        """
         deadline = time.monotonic() + timeout
         while True:
             slice_ = min(_POLL_SLICE, max(deadline - time.monotonic(), 0.0))
-            record = self.record(
-                self._http.get(f"/tasks/{task_id}", params={"wait": slice_}, timeout=slice_ + 10),
-                task_id,
-            )
+            try:
+                record = self.record(
+                    self._http.get(
+                        f"/tasks/{task_id}", params={"wait": slice_}, timeout=slice_ + 10
+                    ),
+                    task_id,
+                )
+            except WorkflowBusyError as busy:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(self.pause(busy, deadline))
+                continue
             if record.is_final:
                 return record
             if time.monotonic() >= deadline:
@@ -250,9 +279,14 @@ class AsyncWorkflowClient(_Protocol):
         *,
         session_id: str | None = None,
         task_id: str | None = None,
+        idempotency_key: str | None = None,
     ) -> str:
-        """Queue a task and return its id."""
-        return (await self._post_task(self.submission(input, session_id, task_id), wait=0)).task_id
+        """Queue a task and return its id (see :meth:`WorkflowClient.submit`)."""
+        return (
+            await self._post_task(
+                self.submission(input, session_id, task_id, idempotency_key), wait=0
+            )
+        ).task_id
 
     async def get_task(self, task_id: str) -> TaskRecord:
         """The task's record now."""
@@ -266,7 +300,13 @@ class AsyncWorkflowClient(_Protocol):
             response = await self._http.get(
                 f"/tasks/{task_id}", params={"wait": slice_}, timeout=slice_ + 10
             )
-            record = self.record(response, task_id)
+            try:
+                record = self.record(response, task_id)
+            except WorkflowBusyError as busy:  # the queue is briefly down: ask again
+                if time.monotonic() >= deadline:
+                    raise
+                await asyncio.sleep(self.pause(busy, deadline))
+                continue
             if record.is_final:
                 return record
             if time.monotonic() >= deadline:

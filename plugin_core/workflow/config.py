@@ -11,18 +11,34 @@ goes through pydantic-settings, imported only by :meth:`WorkflowServiceConfig.fr
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, model_validator
 
 from plugin_core.backends.local import LocalDaemonServiceConfig
 from plugin_core.model.config import ServiceConfig
 
+if TYPE_CHECKING:
+    from pydantic_settings import BaseSettings, SettingsConfigDict
+else:  # records of workflow services still load where the [workflow] extra is missing
+    try:
+        from pydantic_settings import BaseSettings, SettingsConfigDict
+    except ImportError:  # pragma: no cover - depends on the installed extras
+        from pydantic import BaseModel as BaseSettings, ConfigDict as SettingsConfigDict
+
 ENV_PREFIX = "OUTLIVE_WORKFLOW_"
+LLAMA_ENV_PREFIX = "WORKFLOW_SERVICE_"
 
 
-class WorkflowServiceConfig(LocalDaemonServiceConfig):
+class WorkflowServiceConfig(LocalDaemonServiceConfig, BaseSettings):
     """A Python callable or workflow served over HTTP, with bounded concurrency.
+
+    Like llama_deploy's, it is a pydantic-settings ``BaseSettings``: fields not
+    passed are read from ``WORKFLOW_SERVICE_*`` variables (``WORKFLOW_SERVICE_PORT``...),
+    with llama_deploy's field names (``service_name``, ``host``, ``port``,
+    ``internal_host``, ``internal_port``, ``description``, ``running``,
+    ``step_interval``, ``max_concurrent_tasks``, ``raise_exceptions``).
+    ``workflow`` may stay empty when the service is given a workflow object.
 
     It is a local daemon's config too (``env``, ``restart``, ``stop_grace_period``...),
     because a started workflow service runs as a detached daemon that outlives the run.
@@ -42,10 +58,24 @@ class WorkflowServiceConfig(LocalDaemonServiceConfig):
     ``drain_timeout`` seconds before they go back to the queue. ``step_interval`` is how
     often a waiter re-reads a result another process may have written (local results
     wake waiters at once). Replicas heartbeat every ``heartbeat_interval`` seconds and
-    count as dead after ``heartbeat_ttl`` (default: three intervals).
+    count as dead after ``heartbeat_ttl`` (default: three intervals). When the task
+    queue does not answer (Redis down, the SQLite file locked or full) the replica
+    pauses intake and waits; it exits only after ``queue_outage_limit`` seconds of
+    outage. ``running=False`` (llama_deploy's flag) accepts tasks but runs none
+    until it is set back to True.
+
+    Delivery is at-least-once: a task running when its process dies runs again (its
+    record's ``attempts`` says how often it started); submit with an idempotency key
+    or your own ``task_id`` so that retrying a submission never creates a second task.
     """
 
-    workflow: str = Field(description="Import path 'package.module:attribute' of the callable")
+    model_config = SettingsConfigDict(
+        env_prefix=LLAMA_ENV_PREFIX, extra="forbid", validate_assignment=True
+    )
+
+    workflow: str = Field(
+        default="", description="Import path 'package.module:attribute' of the callable"
+    )
     host: str = "127.0.0.1"
     port: int | None = Field(default=None, ge=1, le=65535)
     internal_host: str | None = None
@@ -62,11 +92,13 @@ class WorkflowServiceConfig(LocalDaemonServiceConfig):
     drain_timeout: float = Field(default=5.0, ge=0)
     prediction_path: str = "/tasks"
     result_ttl: float = Field(default=24 * 3600.0, gt=0)
+    queue_outage_limit: float = Field(default=300.0, gt=0)
+    running: bool = True
 
     @model_validator(mode="after")
     def _check_workflow_path(self) -> WorkflowServiceConfig:
         module, sep, attr = self.workflow.partition(":")
-        if not (module and sep and attr):
+        if self.workflow and not (module and sep and attr):
             raise ValueError(
                 f"workflow {self.workflow!r} must be an import path 'package.module:attribute'"
             )

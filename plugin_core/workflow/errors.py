@@ -8,10 +8,11 @@
     ├── RegistryError
     │   └── ConcurrentUpdateError    (core) a session write lost the race; reload and retry
     └── BackendError
-        └── WorkflowServiceError     a workflow service answered with an error
-            ├── WorkflowBusyError    429/503: intake full or draining; see ``retry_after``
-            ├── TaskNotFoundError    no task with that id
-            └── WorkflowTaskError    the task ended FAILED, TIMED_OUT or CANCELLED
+        ├── WorkflowServiceError     a workflow service answered with an error
+        │   ├── WorkflowBusyError    429/503: intake full, draining or queue down; ``retry_after``
+        │   ├── TaskNotFoundError    no task with that id
+        │   └── WorkflowTaskError    the task ended FAILED, TIMED_OUT or CANCELLED
+        └── QueueUnavailableError    the task queue (Redis, the SQLite file) does not answer now
 """
 
 from __future__ import annotations
@@ -75,3 +76,16 @@ class WorkflowTaskError(WorkflowServiceError):
         self.task_id = record.task_id
         self.state = record.state
         super().__init__(f"Task {record.task_id} ended {record.state.value}: {record.error}")
+
+
+class QueueUnavailableError(BackendError):
+    """The task queue cannot be reached or written right now (Redis down, SQLite file locked
+    or its disk full). The runtime treats it as an outage to ride out, not as a crash."""
+
+    def __init__(self, queue: str, reason: str) -> None:
+        self.queue = queue
+        self.reason = reason
+        super().__init__(
+            f"Task queue {queue} is unavailable ({reason}); the service pauses intake and "
+            "resumes by itself when it answers again."
+        )

@@ -11,6 +11,7 @@ letting it run unaccounted would break the bound.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import logging
@@ -26,6 +27,7 @@ from plugin_core.workflow.models import ServiceCounts, SessionState, TaskRecord,
 from plugin_core.workflow.target import WorkflowTarget
 
 if TYPE_CHECKING:
+    from plugin_core.workflow.llama import WorkflowContexts
     from plugin_core.workflow.session import SessionChange, SessionStore
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,7 @@ class TaskContext:
         self._buffer: asyncio.Queue[Any] = asyncio.Queue()
         self._pump: asyncio.Task[None] | None = None
         self._side: set[asyncio.Task[None]] = set()
+        self.handler: Any = None  # a llama-index WorkflowHandler, for events sent in
 
     def emit(self, data: Any) -> None:
         """Publish a progress event; safe from the loop and from worker threads, never blocks."""
@@ -136,13 +139,16 @@ class TaskExecutor:
         raise_exceptions: bool,
         sink: EventSink,
         sessions: SessionStore | None = None,
+        contexts: WorkflowContexts | None = None,
     ) -> None:
         self.target = target
         self.task_timeout = task_timeout
         self.raise_exceptions = raise_exceptions
         self.counts = ServiceCounts()
+        self.active: dict[str, TaskContext] = {}
         self._sink = sink
         self._sessions = sessions
+        self._contexts = contexts
         self._pool = ThreadPoolExecutor(max_concurrent_tasks, thread_name_prefix="workflow-task")
         self._durations: list[float] = []
 
@@ -162,10 +168,12 @@ class TaskExecutor:
         """
         ctx = TaskContext(record, self._sink, self._sessions)
         self.counts.running += 1
+        self.active[record.task_id] = ctx
         started = time.monotonic()
         try:
-            fut, thread = self._begin(record, ctx)
-            final, error = await self._outcome(record, fut)
+            fut, thread = self._begin(record, ctx, await self._saved_context(record))
+            final, error = await self._outcome(record, fut, ctx.handler)
+            await self._save_context(record, ctx.handler)
             await ctx.flush()
             await finish(final)
             self._count(final, time.monotonic() - started)
@@ -174,22 +182,49 @@ class TaskExecutor:
                 await asyncio.wait({asyncio.wrap_future(thread)})
         finally:
             self.counts.running -= 1
+            self.active.pop(record.task_id, None)
         if error is not None and self.raise_exceptions:
             raise error
 
+    async def _saved_context(self, record: TaskRecord) -> Any:
+        """The session's saved llama-index context (llama_deploy's per-session memory)."""
+        if self._contexts is None or not record.session_id:
+            return None
+        try:
+            return await asyncio.to_thread(self._contexts.load, record.session_id)
+        except Exception as exc:  # reported as the task's failure by _begin
+            return _ContextLoadFailed(exc)
+
+    async def _save_context(self, record: TaskRecord, handler: Any) -> None:
+        if self._contexts is None or not record.session_id or handler is None:
+            return
+        from plugin_core.workflow.llama import WorkflowState
+
+        current = WorkflowState(
+            task_id=record.task_id, session_id=record.session_id, run_kwargs=record.input
+        )
+        try:
+            await asyncio.to_thread(self._contexts.save, handler.ctx, current)
+        except Exception:  # the task's own outcome stands; the next run starts fresh
+            log.exception("could not save the workflow context of task %s", record.task_id)
+
     def _begin(
-        self, record: TaskRecord, ctx: TaskContext
+        self, record: TaskRecord, ctx: TaskContext, saved: Any = None
     ) -> tuple[asyncio.Future[Any], Future[Any] | None]:
         token = _CURRENT.set(ctx)
         try:
+            if isinstance(saved, _ContextLoadFailed):
+                raise saved.error
             if self.target.in_thread:
                 call = functools.partial(self.target.call, **record.input)
                 thread = self._pool.submit(contextvars.copy_context().run, call)
                 return asyncio.wrap_future(thread), thread
-            fut = asyncio.ensure_future(self.target.call(**record.input))
-            if hasattr(fut, "stream_events"):  # a llama-index WorkflowHandler
-                ctx.track(asyncio.create_task(_forward_events(fut, ctx)))
-            return fut, None
+            kwargs = record.input if saved is None else {**record.input, "ctx": saved}
+            running = self.target.call(**kwargs)
+            if hasattr(running, "stream_events"):  # a llama-index WorkflowHandler
+                ctx.handler = running
+                ctx.track(asyncio.create_task(_forward_events(running, ctx)))
+            return asyncio.ensure_future(running), None
         except BaseException as exc:
             failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             failed.set_exception(exc)
@@ -198,7 +233,7 @@ class TaskExecutor:
             _CURRENT.reset(token)
 
     async def _outcome(
-        self, record: TaskRecord, fut: asyncio.Future[Any]
+        self, record: TaskRecord, fut: asyncio.Future[Any], handler: Any = None
     ) -> tuple[TaskRecord, BaseException | None]:
         try:
             done, _ = await asyncio.wait({fut}, timeout=self.task_timeout)
@@ -207,6 +242,9 @@ class TaskExecutor:
             raise
         now = time.time()
         if not done:
+            if hasattr(handler, "cancel_run"):  # stop the workflow run, not only our wait on it
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(handler.cancel_run(), _CANCEL_GRACE)
             fut.cancel()
             await asyncio.wait({fut}, timeout=_CANCEL_GRACE)
             error = f"cancelled after exceeding task_timeout of {self.task_timeout:g}s"
@@ -225,6 +263,13 @@ class TaskExecutor:
         setattr(self.counts, name, getattr(self.counts, name) + 1)
         self._durations.append(seconds)
         del self._durations[:-64]
+
+
+class _ContextLoadFailed:
+    """A saved context that could not be loaded: the task fails with this error."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
 
 
 def _final(

@@ -7,12 +7,13 @@ and results stay JSON values instead of llama_deploy's ``str(result)``.
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from enum import Enum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class TaskState(str, Enum):
@@ -40,7 +41,13 @@ def new_task_id() -> str:
 
 
 class TaskSubmission(BaseModel):
-    """What a client posts: keyword arguments for the workflow and an optional session."""
+    """What a client posts: keyword arguments for the workflow and an optional session.
+
+    ``idempotency_key`` (or the ``Idempotency-Key`` header) makes a retry safe: every
+    submission with the same key gets the task of the first one, never a second task,
+    so a client that lost the answer to a network error can simply submit again.
+    ``task_id`` does the same with an id the client picks.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -51,6 +58,27 @@ class TaskSubmission(BaseModel):
         description="Client-chosen id: submitting the same id twice returns the first task.",
         pattern=r"^[A-Za-z0-9_.:-]{1,128}$",
     )
+    idempotency_key: str | None = Field(
+        default=None,
+        description="Any string up to 256 characters; the same key returns the same task.",
+        min_length=1,
+        max_length=256,
+    )
+
+    @model_validator(mode="after")
+    def _one_identity(self) -> TaskSubmission:
+        if self.task_id is not None and self.idempotency_key is not None:
+            raise ValueError(
+                "give either task_id or idempotency_key, not both: the key names the task"
+            )
+        return self
+
+    def effective_task_id(self) -> str | None:
+        """The task id this submission names: ``task_id``, one derived from the key, or None."""
+        if self.idempotency_key is not None:
+            digest = hashlib.sha256(self.idempotency_key.encode()).hexdigest()[:32]
+            return f"key-{digest}"
+        return self.task_id
 
 
 class TaskRecord(BaseModel):
@@ -127,7 +155,7 @@ class ServiceCounts(BaseModel):
     """Load figures served by ``GET /`` and used for back-pressure."""
 
     running: int = 0
-    queued: int = 0
+    queued: int | None = 0  # None while the task queue is unavailable
     succeeded: int = 0
     failed: int = 0
     timed_out: int = 0

@@ -4,6 +4,16 @@ Unlike llama_deploy, where the broker message was acked once it sat in an
 unbounded in-memory dict, a task here is acknowledged to the client only after
 the queue stored it, it leaves the queue only when its final record is written,
 and :meth:`TaskQueue.put` refuses new work past a limit instead of growing.
+
+Delivery is at-least-once: a task running when its process dies (or whose final
+record could not be stored before the process gave up) is requeued and runs
+again; its record's ``attempts`` tells the client how often it started.
+
+The limit is exact: "waiting" means stored and not yet handed to a worker, and a
+task counts as taken at the moment the queue hands it out. When a worker of this
+replica is idle, :meth:`TaskQueue.put` hands the new task to it in the same step
+that stores it (the task is stored RUNNING), so a burst never shows more than
+``limit`` tasks waiting, not even for the instant before a worker wakes.
 Backends: :class:`MemoryTaskQueue` (fastest, lost on restart),
 ``SQLiteTaskQueue`` (default; durable, no server) and ``RedisTaskQueue``
 (Streams with a consumer group: replicas compete, each task goes to one).
@@ -38,6 +48,12 @@ class TaskQueue(ABC):
     def __init__(self, poll_interval: float = 0.1) -> None:
         self.poll_interval = poll_interval
         self._signals: dict[str, asyncio.Event] = {}
+        self._idle = 0  # local workers waiting in claim()
+        self._promised = 0  # tasks being handed to idle workers (put in progress or delivered)
+        self._handoff: deque[TaskRecord] = deque()
+
+    async def ping(self) -> None:  # noqa: B027 - optional hook: nothing to reach in memory
+        """Raise :class:`QueueUnavailableError` unless the queue can take writes now."""
 
     async def open(self) -> None:  # noqa: B027 - optional hook, most backends need it
         """Connect and create what is missing (tables, consumer group)."""
@@ -49,13 +65,61 @@ class TaskQueue(ABC):
         """Make pending and future :meth:`claim` calls return None soon (shutdown)."""
 
     @abstractmethod
-    async def put(self, record: TaskRecord, limit: int) -> TaskRecord | None:
+    async def put(
+        self, record: TaskRecord, limit: int, replica_id: str | None = None
+    ) -> TaskRecord | None:
         """Store a QUEUED task; the stored record (an earlier one with the same id wins),
-        or None when ``limit`` tasks already wait."""
+        or None when ``limit`` tasks already wait.
+
+        With ``replica_id`` and an idle local worker, the task is stored RUNNING on that
+        replica and handed to the worker at once (it never waits, so ``limit`` does not apply).
+        """
+
+    @abstractmethod
+    async def adopt(self, record: TaskRecord) -> TaskRecord:
+        """Store a RUNNING task that its replica runs without claiming it (a direct call);
+        an existing record with that id wins and is returned instead."""
 
     @abstractmethod
     async def claim(self, replica_id: str, wait: float) -> TaskRecord | None:
         """The oldest waiting task, now RUNNING on ``replica_id``; None after ``wait`` seconds."""
+
+    def unclaimed(self) -> list[TaskRecord]:
+        """Tasks handed to workers that stopped before taking them (shutdown): release them."""
+        records = list(self._handoff)
+        self._handoff.clear()
+        self._promised = 0
+        return records
+
+    def _promise(self, replica_id: str | None) -> bool:
+        """Reserve an idle worker for the task being put; the caller delivers or withdraws."""
+        if replica_id is None or self._promised >= self._idle:
+            return False
+        self._promised += 1
+        return True
+
+    def _deliver(self, record: TaskRecord) -> None:
+        self._handoff.append(record)
+
+    def _withdraw(self) -> None:
+        self._promised -= 1
+
+    def _take_handoff(self) -> TaskRecord | None:
+        if not self._handoff:
+            return None
+        self._promised -= 1
+        return self._handoff.popleft()
+
+    async def _idle_wait(self, wakeup: asyncio.Semaphore, wait: float) -> TaskRecord | None:
+        """Wait for a wake-up as an idle worker; a task handed over meanwhile is returned."""
+        self._idle += 1
+        try:
+            await asyncio.wait_for(wakeup.acquire(), wait)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            self._idle -= 1
+        return self._take_handoff()
 
     @abstractmethod
     async def _store_final(self, record: TaskRecord) -> None:
@@ -139,10 +203,18 @@ class MemoryTaskQueue(TaskQueue):
         self._finished: deque[str] = deque()
         self._closing = False
 
-    async def put(self, record: TaskRecord, limit: int) -> TaskRecord | None:
+    async def put(
+        self, record: TaskRecord, limit: int, replica_id: str | None = None
+    ) -> TaskRecord | None:
         existing = self._records.get(record.task_id)
         if existing is not None:
             return existing
+        if replica_id is not None and self._promise(replica_id):
+            started = start_record(record, replica_id)
+            self._records[record.task_id] = started
+            self._deliver(started)
+            self._wakeup.release()
+            return started
         if len(self._ready) >= limit:
             return None
         self._records[record.task_id] = record
@@ -155,13 +227,18 @@ class MemoryTaskQueue(TaskQueue):
         for _ in range(1024):
             self._wakeup.release()
 
+    async def adopt(self, record: TaskRecord) -> TaskRecord:
+        return self._records.setdefault(record.task_id, record)
+
     async def claim(self, replica_id: str, wait: float) -> TaskRecord | None:
-        if not self._ready and not self._closing:
-            try:
-                await asyncio.wait_for(self._wakeup.acquire(), wait)
-            except asyncio.TimeoutError:
-                return None
-        if not self._ready or self._closing:
+        handed = self._take_handoff()
+        if handed is not None or self._closing:
+            return handed
+        if not self._ready:
+            handed = await self._idle_wait(self._wakeup, wait)
+            if handed is not None or self._closing:
+                return handed
+        if not self._ready:
             return None
         record = start_record(self._records[self._ready.popleft()], replica_id)
         self._records[record.task_id] = record

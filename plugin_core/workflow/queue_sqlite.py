@@ -5,6 +5,11 @@ committed task is on disk once the process is gone; power loss may drop the
 last commits). One connection is used from one dedicated thread, so the event
 loop never blocks on disk and writes from this process never contend. Meant for
 one replica per file; use Redis to spread one service over several processes.
+
+A file that is briefly unavailable (locked by another program past a short busy
+timeout, its disk full, an I/O error) raises :class:`QueueUnavailableError`
+from the one place that talks to sqlite3 (:meth:`SQLiteTaskQueue._run`): the
+runtime answers 503 and waits for the file instead of crashing.
 """
 
 from __future__ import annotations
@@ -21,10 +26,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from plugin_core.paths import outlive_home, private_dir
+from plugin_core.workflow.errors import QueueUnavailableError
 from plugin_core.workflow.models import TaskEvent, TaskRecord, TaskState
 from plugin_core.workflow.queue import TaskQueue, requeued_record, start_record
 
 T = TypeVar("T")
+
+_BUSY_TIMEOUT = 2.0  # seconds a write waits for another program's lock before it is an outage
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outlive_tasks (
@@ -77,10 +85,33 @@ class SQLiteTaskQueue(TaskQueue):
             self._conn = None
         self._thread.shutdown(wait=True)
 
-    async def put(self, record: TaskRecord, limit: int) -> TaskRecord | None:
-        stored = await self._run(lambda: self._put(record, limit))
-        if stored is record:
+    async def ping(self) -> None:
+        await self._run(self._ping)
+
+    async def put(
+        self, record: TaskRecord, limit: int, replica_id: str | None = None
+    ) -> TaskRecord | None:
+        started = (
+            start_record(record, replica_id) if replica_id and self._promise(replica_id) else None
+        )
+        try:
+            stored = await self._run(lambda: self._put(started or record, limit))
+        except BaseException:
+            if started is not None:
+                self._withdraw()
+            raise
+        if started is not None:
+            if stored is started:
+                self._deliver(started)
+            else:
+                self._withdraw()
+        if stored is record or (started is not None and stored is started):
             self._wakeup.release()
+        return stored
+
+    async def adopt(self, record: TaskRecord) -> TaskRecord:
+        stored = await self._run(lambda: self._put(record, 0))
+        assert stored is not None  # a RUNNING record is never refused by the limit
         return stored
 
     def interrupt(self) -> None:
@@ -89,16 +120,14 @@ class SQLiteTaskQueue(TaskQueue):
             self._wakeup.release()
 
     async def claim(self, replica_id: str, wait: float) -> TaskRecord | None:
-        if self._closing:
-            return None
+        handed = self._take_handoff()
+        if handed is not None or self._closing:
+            return handed
         record = await self._run(lambda: self._claim(replica_id))
         if record is None:
-            try:
-                await asyncio.wait_for(self._wakeup.acquire(), wait)
-            except asyncio.TimeoutError:
-                return None
-            if self._closing:
-                return None
+            handed = await self._idle_wait(self._wakeup, wait)
+            if handed is not None or self._closing:
+                return handed
             record = await self._run(lambda: self._claim(replica_id))
         return record
 
@@ -126,13 +155,22 @@ class SQLiteTaskQueue(TaskQueue):
     # -- runs on the queue's own thread -------------------------------------------------------
 
     async def _run(self, call: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, call)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, call)
+        except sqlite3.OperationalError as exc:  # locked, disk full, I/O error, file gone
+            raise QueueUnavailableError(self.path, f"sqlite: {exc}") from None
+
+    def _ping(self) -> None:
+        with self._immediate():
+            pass
 
     def _connect(self) -> None:
         path = Path(self.path)
         private_dir(path.parent)
         os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT
+        )
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(_SCHEMA)
@@ -149,11 +187,12 @@ class SQLiteTaskQueue(TaskQueue):
             existing = self._get(record.task_id)
             if existing is not None:
                 return existing
-            if self._count_queued() >= limit:
+            if record.state == TaskState.QUEUED and self._count_queued() >= limit:
                 return None
             db.execute(
-                "INSERT INTO outlive_tasks (task_id, state, record) VALUES (?, ?, ?)",
-                (record.task_id, record.state.value, record.model_dump_json()),
+                "INSERT INTO outlive_tasks (task_id, state, replica_id, record) "
+                "VALUES (?, ?, ?, ?)",
+                (record.task_id, record.state.value, record.replica_id, record.model_dump_json()),
             )
             return record
 
@@ -178,7 +217,12 @@ class SQLiteTaskQueue(TaskQueue):
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        db.execute("COMMIT")
+        try:
+            db.execute("COMMIT")
+        except sqlite3.OperationalError:
+            if db.in_transaction:  # a failed COMMIT (disk full) leaves the transaction open
+                db.execute("ROLLBACK")
+            raise
 
     def _update(self, record: TaskRecord, *, finished_at: float | None) -> None:
         self._db.execute(

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import uvicorn
@@ -68,6 +67,11 @@ async def serve(
     server = server or build_server(runtime)
     try:
         await server.serve(sockets=[sock])
+    except asyncio.CancelledError:
+        # Cancelled (llama_deploy's way to stop launch_server): shut down as on SIGTERM,
+        # so the runtime drains and deregisters, then let the cancellation through.
+        await _shutdown(server, sock)
+        raise
     finally:
         sock.close()
     if runtime.fatal is not None:
@@ -76,14 +80,35 @@ async def serve(
         raise RuntimeError(f"workflow service {runtime.config.service_name} failed to start")
 
 
-@dataclass
-class LocalWorkflow:
-    """A workflow service running in this event loop (see ``WorkflowService.launch_local``)."""
+async def _shutdown(server: EmbeddedServer, sock: socket.socket) -> None:
+    server.should_exit = True
+    if server.started:
+        await server.shutdown(sockets=[sock])
+    elif getattr(server, "lifespan", None) is not None:
+        await server.lifespan.shutdown()
 
-    url: str
-    runtime: WorkflowRuntime
-    server: EmbeddedServer
-    task: asyncio.Task[None] = field(repr=False)
+
+class LocalWorkflow(asyncio.Task[None]):
+    """A workflow service running in this event loop (see ``WorkflowService.launch_local``).
+
+    It is the ``asyncio.Task`` that serves it, as llama_deploy's ``launch_local()``
+    returns: ``cancel()`` stops it (draining and deregistering first), ``await`` waits
+    for its end and re-raises what stopped it. ``url``, ``client()`` and ``stop()``
+    are outlive's additions.
+    """
+
+    def __init__(
+        self, runtime: WorkflowRuntime, sock: socket.socket, server: EmbeddedServer
+    ) -> None:
+        super().__init__(serve(runtime, sock, server), name="workflow-server")
+        self.url = runtime.url
+        self.runtime = runtime
+        self.server = server
+
+    @property
+    def task(self) -> asyncio.Task[None]:
+        """This task (kept for code written before ``LocalWorkflow`` was one)."""
+        return self
 
     def client(self) -> WorkflowClient:
         """A sync client for this service (use it from another thread, not this loop)."""
@@ -100,7 +125,7 @@ class LocalWorkflow:
     async def stop(self) -> None:
         """Drain and stop; re-raises what stopped the service, if anything did."""
         self.server.should_exit = True
-        await self.task
+        await self
 
 
 async def launch_local(runtime: WorkflowRuntime, sock: socket.socket) -> LocalWorkflow:
@@ -108,7 +133,7 @@ async def launch_local(runtime: WorkflowRuntime, sock: socket.socket) -> LocalWo
     from plugin_core.waiting import await_until
 
     server = build_server(runtime)
-    server_task = asyncio.create_task(serve(runtime, sock, server), name="workflow-server")
+    server_task = LocalWorkflow(runtime, sock, server)
 
     async def started() -> bool | None:
         return True if server.started or server_task.done() else None
@@ -118,4 +143,4 @@ async def launch_local(runtime: WorkflowRuntime, sock: socket.socket) -> LocalWo
         raise TimeoutError(f"workflow service did not start within {_STARTUP_TIMEOUT:g}s")
     if server_task.done():
         await server_task  # raises the start-up error
-    return LocalWorkflow(runtime.url, runtime, server, server_task)
+    return server_task

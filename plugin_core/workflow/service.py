@@ -6,6 +6,11 @@ Prefect and Airflow adapters start and wait on it like any other service.
 ``launch_local()`` serves it inside the caller's event loop (tests, notebooks),
 ``launch_server()`` serves it until cancelled without touching signal handlers
 (embedded in a flow or task), ``run()`` is what the daemon process executes.
+
+It is also llama_deploy's ``WorkflowService``: ``WorkflowService(workflow,
+message_queue=..., service_name=..., host=..., port=...)`` takes a workflow
+object, and the members of :class:`~plugin_core.workflow.llama_face.LlamaDeployFace`
+behave as llama_deploy 0.5 documents them.
 """
 
 from __future__ import annotations
@@ -15,27 +20,39 @@ import os
 import signal
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import SerializeAsAny, model_validator
+from pydantic import PrivateAttr, SerializeAsAny, model_validator
 
 from plugin_core.backends.local import LocalDaemonService, http_endpoint
+from plugin_core.errors import ConfigError
 from plugin_core.model.service_type import ServiceType
 from plugin_core.service import BaseDeploymentService
 from plugin_core.workflow.config import WorkflowServiceConfig
+from plugin_core.workflow.llama_face import LlamaDeployFace
 
 if TYPE_CHECKING:
     import socket
 
     from plugin_core.workflow.client import WorkflowClient
-    from plugin_core.workflow.models import ReplicaRecord, SessionState
+    from plugin_core.workflow.models import ReplicaRecord, SessionState, TaskRecord
     from plugin_core.workflow.runtime import WorkflowRuntime
     from plugin_core.workflow.server import LocalWorkflow
     from plugin_core.workflow.session import SessionChange
+    from plugin_core.workflow.target import WorkflowTarget
 
 REGISTRY_URL_ENV = "OUTLIVE_REGISTRY_URL"
+_LLAMA_DEFAULT_NAME = "default_workflow_service"
+_LLAMA_DEFAULT_DESCRIPTION = "Workflow service."
 
 
-class WorkflowService(LocalDaemonService, BaseDeploymentService):
-    """Serve ``config.workflow`` with bounded concurrency, a durable intake and a control plane."""
+class WorkflowService(LlamaDeployFace, LocalDaemonService, BaseDeploymentService):
+    """Serve ``config.workflow`` with bounded concurrency, a durable intake and a control plane.
+
+    Two ways to build one: ``WorkflowService(config=WorkflowServiceConfig(...))`` (or
+    ``WorkflowService.for_workflow("module:attr", "name")``), and llama_deploy's
+    ``WorkflowService(workflow, message_queue=..., service_name=..., ...)`` where
+    ``workflow`` is a llama-index ``Workflow``, any object with an async ``run(**kwargs)``,
+    a function, or an import path, and ``message_queue`` a queue URL (default ``sqlite``).
+    """
 
     SERVICE_TYPE: ClassVar[ServiceType] = ServiceType(
         type="workflow",
@@ -45,6 +62,58 @@ class WorkflowService(LocalDaemonService, BaseDeploymentService):
     )
 
     config: SerializeAsAny[WorkflowServiceConfig]
+
+    _workflow_object: Any = PrivateAttr(default=None)
+    _workflow_path_exact: bool = PrivateAttr(default=True)
+    _runtime: WorkflowRuntime | None = PrivateAttr(default=None)
+    _control_plane_url: str | None = PrivateAttr(default=None)
+
+    def __init__(
+        self,
+        workflow: Any = None,
+        message_queue: str | None = None,
+        running: bool | None = None,
+        description: str | None = None,
+        service_name: str | None = None,
+        step_interval: float | None = None,
+        max_concurrent_tasks: int | None = None,
+        host: str | None = None,
+        port: int | None = None,
+        internal_host: str | None = None,
+        internal_port: int | None = None,
+        raise_exceptions: bool | None = None,
+        **data: Any,
+    ) -> None:
+        llama = {
+            "queue_url": message_queue,
+            "running": running,
+            "description": description,
+            "service_name": service_name,
+            "step_interval": step_interval,
+            "max_concurrent_tasks": max_concurrent_tasks,
+            "host": host,
+            "port": port,
+            "internal_host": internal_host,
+            "internal_port": internal_port,
+            "raise_exceptions": raise_exceptions,
+        }
+        given: dict[str, Any] = {key: value for key, value in llama.items() if value is not None}
+        obj, exact = None, True
+        if workflow is not None or given:
+            if "config" in data:
+                raise ConfigError(
+                    "WorkflowService takes either config=WorkflowServiceConfig(...) or "
+                    "llama_deploy's arguments (workflow, message_queue, service_name...), not both"
+                )
+            path, obj, exact = _workflow_path(workflow)
+            given.setdefault("service_name", _LLAMA_DEFAULT_NAME)
+            given.setdefault("description", _LLAMA_DEFAULT_DESCRIPTION)
+            data["config"] = WorkflowServiceConfig(
+                name=given["service_name"], workflow=path, **given
+            )
+        super().__init__(**data)
+        self._workflow_object = obj
+        self._workflow_path_exact = exact
 
     @model_validator(mode="after")
     def _default_endpoint(self) -> WorkflowService:
@@ -61,6 +130,38 @@ class WorkflowService(LocalDaemonService, BaseDeploymentService):
     def for_workflow(cls, workflow: str, name: str, **settings: Any) -> WorkflowService:
         """Shorthand: ``WorkflowService.for_workflow("app.flows:summarise", "summariser")``."""
         return cls(config=WorkflowServiceConfig(name=name, workflow=workflow, **settings))
+
+    @property
+    def workflow(self) -> Any:
+        """The workflow itself: the object given, or what ``config.workflow`` imports."""
+        if self._workflow_object is None:
+            self._workflow_object = self._target().obj
+        return self._workflow_object
+
+    def _target(self) -> WorkflowTarget:
+        from plugin_core.workflow.target import load_target
+
+        if self._workflow_object is not None:
+            return load_target(self._workflow_object)
+        if not self.config.workflow:
+            raise ConfigError(
+                f"Workflow service {self.config.service_name!r} has no workflow: pass one "
+                "(WorkflowService(workflow, ...)) or set workflow='package.module:attribute'"
+            )
+        return load_target(self.config.workflow)
+
+    def check_importable(self) -> None:
+        """Refuse a daemon start the daemon could not honour: its workflow must import by path."""
+        super().check_importable()
+        self._target()  # a bad or missing path fails here, before any process is spawned
+        if not self._workflow_path_exact or self.config.workflow.startswith("__main__:"):
+            raise ConfigError(
+                f"Workflow service {self.config.service_name!r}: the workflow object cannot be "
+                "found again by an import path, so a daemon (start(), start_service) cannot "
+                "load it. Assign it to a module-level name in an importable module, or pass "
+                "'package.module:attribute'; launch_local() and launch_server() serve the "
+                "object in this process as it is."
+            )
 
     # -- serving --------------------------------------------------------------------------------
 
@@ -103,7 +204,6 @@ class WorkflowService(LocalDaemonService, BaseDeploymentService):
 
     def _prepare(self) -> tuple[WorkflowRuntime, socket.socket]:
         """Bind first (so the advertised URL has the real port), then build the runtime."""
-        from plugin_core.workflow.runtime import WorkflowRuntime
         from plugin_core.workflow.server import bind_socket
 
         reserved = self.endpoint.status.port if self.endpoint is not None else None
@@ -112,7 +212,20 @@ class WorkflowService(LocalDaemonService, BaseDeploymentService):
         )
         bound_port = sock.getsockname()[1]
         url = f"http://{_url_host(self.config.host)}:{self.config.port or bound_port}"
-        return WorkflowRuntime(self.config, url=url), sock
+        runtime = self._runtime_for()
+        runtime.url = url
+        return runtime, sock
+
+    def _runtime_for(self) -> WorkflowRuntime:
+        """This object's replica: made once, reused until it has run and stopped."""
+        from plugin_core.workflow.runtime import WorkflowRuntime
+
+        runtime = self._runtime
+        if runtime is None or runtime.ended.is_set():
+            url = self.base_url or f"http://{_url_host(self.config.host)}"
+            runtime = WorkflowRuntime(self.config, url=url, target=self._target())
+            self._runtime = runtime
+        return runtime
 
     # -- daemon ---------------------------------------------------------------------------------
 
@@ -149,19 +262,32 @@ class WorkflowService(LocalDaemonService, BaseDeploymentService):
             )
         return WorkflowClient(self.base_url, **options)
 
+    async def wait_for_task(self, task_id: str, timeout: float = 300.0) -> TaskRecord:
+        """A task's record once final (or as it is at ``timeout``), read from this object's
+        queue: for llama_deploy-style code that runs the workers without HTTP."""
+        from plugin_core.workflow.errors import TaskNotFoundError
+
+        runtime = self._runtime_for()
+        await runtime.open_queue()
+        record = await runtime.queue.wait_final(task_id, timeout)
+        if record is None:
+            raise TaskNotFoundError(task_id, runtime.url)
+        return record
+
     def replicas(self, *, alive: bool | None = None) -> list[ReplicaRecord]:
         """Its replicas as the control plane sees them (``alive`` filters on heartbeats)."""
         from plugin_core.workflow.control import ReplicaDirectory
 
         return ReplicaDirectory(self._registry_url()).find(self.config.service_name, alive=alive)
 
-    def get_session_state(self, session_id: str) -> SessionState:
-        """A session's JSON state and version, read from the control plane's store."""
+    def session_state(self, session_id: str) -> SessionState:
+        """A session's JSON state and version, read from the control plane's store (sync;
+        llama_deploy's ``await get_session_state(id)`` returns the state dict alone)."""
         from plugin_core.workflow.session import SessionStore
 
         return SessionStore(self._registry_url()).get(session_id)
 
-    def update_session_state(self, session_id: str, change: SessionChange) -> SessionState:
+    def modify_session_state(self, session_id: str, change: SessionChange) -> SessionState:
         """Merge a dict into (or apply a function to) a session's state, retrying lost races."""
         from plugin_core.workflow.session import SessionStore
 
@@ -171,6 +297,31 @@ class WorkflowService(LocalDaemonService, BaseDeploymentService):
         if self.config.registry_url is not None:
             return self.config.registry_url
         return self.registry.url if self.registry is not None else None
+
+
+def _workflow_path(workflow: Any) -> tuple[str, Any, bool]:
+    """``(import path, object, exact)`` for what llama_deploy's constructor was given.
+
+    A string is an import path. For an object, the path names the module-level attribute
+    holding it when there is one (exact); else its class (not exact: a daemon would build
+    a different object, so :meth:`WorkflowService.check_importable` refuses to start one).
+    """
+    import sys
+
+    if workflow is None:
+        return "", None, False
+    if isinstance(workflow, str):
+        return workflow, None, True
+    if isinstance(workflow, type) or (callable(workflow) and hasattr(workflow, "__qualname__")):
+        module = getattr(workflow, "__module__", "")
+        if module and "<locals>" not in workflow.__qualname__:
+            return f"{module}:{workflow.__qualname__}", workflow, True
+    cls = type(workflow)
+    namespace = vars(sys.modules[cls.__module__]) if cls.__module__ in sys.modules else {}
+    for name, value in namespace.items():
+        if value is workflow and not name.startswith("_"):
+            return f"{cls.__module__}:{name}", workflow, True
+    return f"{cls.__module__}:{cls.__qualname__}", workflow, False
 
 
 def _import_root(module: str) -> str | None:

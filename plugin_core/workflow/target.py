@@ -25,6 +25,7 @@ class WorkflowTarget:
     call: Callable[..., Any]
     in_thread: bool
     description: str = ""
+    obj: Any = None  # the workflow object or function itself (llama_deploy's ``workflow``)
 
 
 def load_target(spec: str | object) -> WorkflowTarget:
@@ -42,13 +43,13 @@ def load_target(spec: str | object) -> WorkflowTarget:
             raise WorkflowLoadError(name, f"building {obj.__qualname__}() failed: {exc}") from exc
     run = getattr(obj, "run", None)
     if not inspect.isroutine(obj) and callable(run):
-        return WorkflowTarget(name, run, in_thread=False, description=_doc(obj))
+        return WorkflowTarget(name, run, in_thread=False, description=_doc(obj), obj=obj)
     if not callable(obj):
         raise WorkflowLoadError(name, f"{type(obj).__name__} is neither callable nor has run()")
     is_async = inspect.iscoroutinefunction(obj) or inspect.iscoroutinefunction(
         type(obj).__call__  # an instance with an async __call__
     )
-    return WorkflowTarget(name, obj, in_thread=not is_async, description=_doc(obj))
+    return WorkflowTarget(name, obj, in_thread=not is_async, description=_doc(obj), obj=obj)
 
 
 def _import(path: str) -> Any:

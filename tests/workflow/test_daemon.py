@@ -59,7 +59,7 @@ class TestDaemon:
         service = start_service(workflow_service("count_visits"), timeout=30)
         with service.client() as client:
             assert client.run(session_id="s1") == 3
-        assert service.get_session_state("s1").state == {"visits": 3}
+        assert service.session_state("s1").state == {"visits": 3}
 
     def test_sigkilled_replica_is_seen_dead_by_its_missing_heartbeat(self) -> None:
         """A replica killed with SIGKILL cannot deregister; its stale heartbeat gives it away."""

@@ -23,22 +23,35 @@ pytestmark = pytest.mark.integration
 
 
 @contextmanager
-def replicas(count: int, redis_url: str, registry_url: str, log: Path) -> Iterator[list[str]]:
-    """``count`` processes of service ``wf-redis`` (``python -m plugin_core.workflow``)."""
-    processes, urls, outputs = [], [], []
+def replicas(
+    count: int,
+    redis_url: str,
+    registry_url: str,
+    log: Path,
+    processes: list[subprocess.Popen[bytes]] | None = None,
+    **settings: str,
+) -> Iterator[list[str]]:
+    """``count`` processes of service ``wf-redis`` (``python -m plugin_core.workflow``);
+    ``processes`` (if given) receives them, ``settings`` are extra ``OUTLIVE_WORKFLOW_*``."""
+    processes = [] if processes is None else processes
+    urls, outputs = [], []
     try:
         for _ in range(count):
             port = free_port()
+            values = {
+                "name": "wf-redis",
+                "workflow": "tests.workflow.flows:logged",
+                "queue_url": redis_url,
+                "registry_url": registry_url,
+                "port": str(port),
+                "max_concurrent_tasks": "4",
+                "max_queued_tasks": "1000",
+                "heartbeat_interval": "0.2",
+                **settings,
+            }
             env = subprocess_env(
-                OUTLIVE_WORKFLOW_NAME="wf-redis",
-                OUTLIVE_WORKFLOW_WORKFLOW="tests.workflow.flows:logged",
-                OUTLIVE_WORKFLOW_QUEUE_URL=redis_url,
-                OUTLIVE_WORKFLOW_REGISTRY_URL=registry_url,
-                OUTLIVE_WORKFLOW_PORT=str(port),
-                OUTLIVE_WORKFLOW_MAX_CONCURRENT_TASKS="4",
-                OUTLIVE_WORKFLOW_MAX_QUEUED_TASKS="1000",
-                OUTLIVE_WORKFLOW_HEARTBEAT_INTERVAL="0.2",
                 WF_TEST_LOG=str(log),
+                **{f"OUTLIVE_WORKFLOW_{key.upper()}": value for key, value in values.items()},
             )
             command = [sys.executable, "-m", "plugin_core.workflow"]
             output = (log.parent / f"replica-{port}.log").open("wb")
@@ -52,7 +65,8 @@ def replicas(count: int, redis_url: str, registry_url: str, log: Path) -> Iterat
         yield urls
     finally:
         for process in processes:
-            process.terminate()
+            if process.poll() is None:
+                process.terminate()
         for process in processes:
             process.wait(timeout=20)
         for output in outputs:
