@@ -129,3 +129,28 @@ class TestEvents:
         event, _ = fire(trigger)
         later.join()
         assert event["status"] == "active", event
+
+
+class TestSensorPokeAgrees:
+    """The sensor's poke is one look of the core's wait: the same unknown-name rule."""
+
+    def test_unknown_name_fails_the_poke_at_once(self) -> None:
+        from airflow_ext._compat import AirflowFailException
+        from airflow_ext.sensors import ServiceActiveSensor
+
+        sensor = ServiceActiveSensor(task_id="wait_nobody", service_name="nobody")
+        with pytest.raises(AirflowFailException, match="No service named"):
+            sensor.poke({})  # type: ignore[arg-type]
+
+    def test_unknown_name_is_not_yet_when_waiting_for_registration(self) -> None:
+        from airflow_ext.sensors import ServiceActiveSensor
+
+        sensor = ServiceActiveSensor(
+            task_id="wait_later", service_name="later-poke", wait_for_registration=True
+        )
+        assert sensor.poke({}) is False  # type: ignore[arg-type]
+        launch("later-poke")
+        from plugin_core import wait_for_service
+
+        wait_for_service("later-poke", timeout=30)
+        assert sensor.poke({})  # type: ignore[arg-type]

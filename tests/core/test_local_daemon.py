@@ -64,7 +64,7 @@ def test_daemon_imports_no_orchestrator() -> None:
 
 
 def test_crash_is_recorded_with_its_reason() -> None:
-    service = CrashingService(config=LocalDaemonServiceConfig(name="crasher"))
+    service = CrashingService(config=LocalDaemonServiceConfig(name="crasher", startsecs=60))
     with pytest.raises(ServiceFailedError) as info:
         service.start(timeout=20)
     assert info.value.exit_code == 1
@@ -74,7 +74,7 @@ def test_crash_is_recorded_with_its_reason() -> None:
 
 def test_exit_code_is_reported() -> None:
     with pytest.raises(ServiceFailedError, match="exit code 3"):
-        ExitingService(config=LocalDaemonServiceConfig(name="exiter")).start(timeout=20)
+        ExitingService(config=LocalDaemonServiceConfig(name="exiter", startsecs=60)).start(timeout=60)
 
 
 def test_runtime_files_are_private(outlive_home: Path) -> None:

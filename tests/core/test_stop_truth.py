@@ -164,6 +164,37 @@ class TestRequestedStopIsInactive:
         assert get_service("early").status.state == ServiceState.INACTIVE
 
 
+    def test_stopper_sigkilled_mid_stop_still_ends_inactive(self, tmp_path: Path) -> None:
+        """The process that asked for the stop is SIGKILLed while the stop runs: the supervisor
+        finishes it on its own (this stop's grace), and the outcome is INACTIVE."""
+        import subprocess
+
+        service = stubborn(tmp_path, "orphaned-stop")
+        service.start(timeout=20)
+        child = service.status.child_pid
+        assert child is not None
+        state_file = Path(service.status.runtime_path) / "state.json"  # type: ignore[attr-defined]
+        repo = str(Path(__file__).resolve().parents[2])
+        stopper = subprocess.Popen(
+            [PY, "-c", "from plugin_core import stop_service; stop_service('orphaned-stop', timeout=2)"],
+            env={**os.environ, "PYTHONPATH": repo},
+        )
+        try:
+            assert wait_for(lambda: json.loads(state_file.read_text()).get("phase") == "stopping")
+        finally:
+            stopper.kill()
+            stopper.wait()
+        assert wait_for(lambda: not alive(child), timeout=15)
+        assert wait_for(lambda: get_service("orphaned-stop").status.state == ServiceState.INACTIVE)
+        assert saved_config_grace(service) == 10.0
+
+
+def saved_config_grace(service: CommandService) -> float:
+    from plugin_core import ServiceRegistry
+
+    return float(json.loads(ServiceRegistry().get_record(str(service.uuid)).config)["stop_grace_period"])
+
+
 class TestRunThatReturns:
     def test_run_returning_normally_leaves_the_service_inactive_with_its_exit_code(self) -> None:
         """A daemon whose run() returns after its work: ACTIVE while it works, then INACTIVE

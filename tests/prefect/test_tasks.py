@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -295,6 +296,34 @@ class TestWaitForService:
 
         info = serve_then_wait()
         assert info["state"] == "active" and http_get(info["url"])[0] == 200
+
+    def test_an_unknown_name_fails_at_once_unless_waiting_for_registration(self) -> None:
+        """The core's one rule, as the Airflow sensor and the CLI apply it: an unknown name
+        fails at once; with wait_for_registration=True, a service started later is waited for."""
+        name = unique("later")
+
+        @flow
+        def wait_unknown() -> dict[str, Any]:
+            return wait_for_service(name, timeout=120)
+
+        began = time.monotonic()
+        with pytest.raises(core.ServiceNotFoundError, match=name):
+            wait_unknown()
+        assert time.monotonic() - began < 60
+
+        block = CommandServiceBlock(service_name=name, command=slow_server_command(0.2, name))
+        later = threading.Timer(1.0, lambda: core.start_service(block.get_service(), wait=False))
+
+        @flow
+        def wait_registered() -> dict[str, Any]:
+            return wait_for_service(name, timeout=60, wait_for_registration=True)
+
+        later.start()
+        try:
+            info = wait_registered()
+        finally:
+            later.join()
+        assert info["state"] == "active"
 
     def test_times_out_on_a_service_that_never_gets_healthy(self, http_command: list[str]) -> None:
         """A health path that answers 404 never counts as ACTIVE: the wait times out, clearly."""
