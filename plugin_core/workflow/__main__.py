@@ -2,7 +2,8 @@
 
 For containers and process managers: ``OUTLIVE_WORKFLOW_NAME=summariser
 OUTLIVE_WORKFLOW_WORKFLOW=app.flows:summarise OUTLIVE_WORKFLOW_INTERNAL_HOST=0.0.0.0
-OUTLIVE_WORKFLOW_PORT=8000 python -m plugin_core.workflow``. SIGTERM drains and exits 0.
+OUTLIVE_WORKFLOW_PORT=8000 python -m plugin_core.workflow``. SIGTERM drains and exits 0;
+a task queue unavailable for longer than ``queue_outage_limit`` exits 1 after one ERROR line.
 """
 
 from __future__ import annotations
@@ -16,10 +17,15 @@ def main() -> int:
     from plugin_core.workflow.config import WorkflowServiceConfig
     from plugin_core.workflow.service import WorkflowService
 
+    from plugin_core.workflow.errors import QueueUnavailableError
+
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    WorkflowService(config=WorkflowServiceConfig.from_env()).run()
+    try:
+        WorkflowService(config=WorkflowServiceConfig.from_env()).run()
+    except QueueUnavailableError:  # already logged as one clear line by the outage watcher
+        return 1
     return 0
 
 

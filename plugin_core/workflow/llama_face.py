@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
 from plugin_core.errors import ConfigError
@@ -212,7 +212,7 @@ class LlamaDeployFace:
     # -- server ---------------------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(self, app: FastAPI) -> AsyncGenerator[None, None]:
         """Start the workers with ``app`` and drain them when it stops (also for your own app)."""
         runtime = getattr(app.state, "runtime", None) or self._runtime_for()
         await runtime.start()
