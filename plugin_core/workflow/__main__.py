@@ -15,9 +15,8 @@ import sys
 def main() -> int:
     """Build the service from the environment and serve it until SIGTERM."""
     from plugin_core.workflow.config import WorkflowServiceConfig
-    from plugin_core.workflow.service import WorkflowService
-
     from plugin_core.workflow.errors import QueueUnavailableError
+    from plugin_core.workflow.service import WorkflowService
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
