@@ -166,14 +166,20 @@ class WorkflowService(LlamaDeployFace, LocalDaemonService, BaseDeploymentService
     # -- serving --------------------------------------------------------------------------------
 
     def run(self) -> None:
-        """The daemon's work: serve until SIGTERM, then drain and deregister."""
+        """The daemon's work: serve until SIGTERM, then drain and deregister (exit 0), or
+        exit 1 after a task-queue outage longer than ``queue_outage_limit``."""
         import logging
 
         if not logging.getLogger().handlers:
             logging.basicConfig(
                 level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
             )
-        asyncio.run(self._serve_until_signalled())
+        from plugin_core.workflow.errors import QueueUnavailableError
+
+        try:
+            asyncio.run(self._serve_until_signalled())
+        except QueueUnavailableError:  # logged once by the outage watcher; the exit code says it
+            raise SystemExit(1) from None
 
     async def launch_server(self) -> None:
         """Serve in the running loop until cancelled; installs no signal handlers."""
