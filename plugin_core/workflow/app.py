@@ -52,7 +52,7 @@ def create_app(runtime: WorkflowRuntime) -> FastAPI:
     @app.exception_handler(WorkflowBusyError)
     async def _busy(_request: Request, exc: WorkflowBusyError) -> JSONResponse:
         return JSONResponse(
-            {"detail": str(exc), "retry_after": exc.retry_after},
+            {"detail": exc.detail, "retry_after": exc.retry_after},
             status_code=exc.status_code,
             headers={"Retry-After": str(int(exc.retry_after))},
         )

@@ -50,9 +50,11 @@ class WorkflowBusyError(WorkflowServiceError):
 
     def __init__(self, url: str, status_code: int, retry_after: float, detail: str) -> None:
         self.retry_after = retry_after
+        self.detail = detail
+        fix = ", or raise max_queued_tasks / add replicas." if status_code == 429 else "."
         super().__init__(
             f"Workflow service at {url} is busy ({status_code}: {detail}); retry after "
-            f"{retry_after:g}s, or raise max_queued_tasks / add replicas.",
+            f"{retry_after:g}s{fix}",
             status_code=status_code,
             url=url,
         )

@@ -120,11 +120,18 @@ class TaskContext:
         self._buffer.put_nowait(item)
 
     async def _drain(self) -> None:
+        from plugin_core.workflow.errors import QueueUnavailableError
+
+        lost = 0
         while (item := await self._buffer.get()) is not _END:
             try:
                 await self._sink(self.task_id, item)
+            except QueueUnavailableError:  # progress events are best effort in an outage
+                lost += 1
             except Exception:  # an event store hiccup must not fail the task
                 log.exception("could not store an event of task %s", self.task_id)
+        if lost:
+            log.warning("%d event(s) of task %s lost: the task queue was down", lost, self.task_id)
 
 
 class TaskExecutor:

@@ -50,6 +50,7 @@ class QueueOutage:
         self.outages = 0
         self._recovered_at: float | None = None
         self._previous_start: float | None = None
+        self._flaps = 0
         self._up = asyncio.Event()
         self._up.set()
         self._probe: asyncio.Task[None] | None = None
@@ -70,17 +71,19 @@ class QueueOutage:
             return
         now = time.monotonic()
         flapping = self._recovered_at is not None and now - self._recovered_at < _FLAP_WINDOW
+        self._flaps = self._flaps + 1 if flapping else 0
         self.down_since = self._previous_start if flapping else now
         self._previous_start = self.down_since
-        self.outages += 1
         self._up.clear()
-        log.warning(
-            "task queue %s unavailable (%s): intake paused, finished results kept in memory "
-            "until they can be stored; this replica gives up after %gs",
-            self.name,
-            error.reason,
-            self.limit,
-        )
+        if not flapping:  # a probe that passed while operations still fail: same outage
+            self.outages += 1
+            log.warning(
+                "task queue %s unavailable (%s): intake paused, finished results kept in "
+                "memory until they can be stored; this replica gives up after %gs",
+                self.name,
+                error.reason,
+                self.limit,
+            )
         self._probe = asyncio.create_task(self._watch(), name="workflow-queue-probe")
 
     async def call(self, operation: Callable[[], Awaitable[T]]) -> T:
@@ -109,9 +112,13 @@ class QueueOutage:
             return True
 
         assert self.down_since is not None
+        if self._flaps:  # back off between flaps too, instead of restarting at full speed
+            await asyncio.sleep(min(_PROBES.period, _PROBES.initial_interval * 2**self._flaps))
         remaining = self.limit - (time.monotonic() - self.down_since)
         if await await_until(answers, timeout=max(remaining, 0.0), policy=_PROBES):
-            log.warning(
+            level = logging.DEBUG if self._flaps else logging.WARNING
+            log.log(
+                level,
                 "task queue %s is back after %.1fs: intake and workers resumed",
                 self.name,
                 self.seconds_down(),

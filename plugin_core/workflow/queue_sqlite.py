@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS outlive_tasks (
 );
 CREATE INDEX IF NOT EXISTS ix_outlive_tasks_state ON outlive_tasks (state, seq);
 CREATE INDEX IF NOT EXISTS ix_outlive_tasks_finished ON outlive_tasks (finished_at);
+CREATE TABLE IF NOT EXISTS outlive_queue_ping (id INTEGER PRIMARY KEY, at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS outlive_task_events (
     task_id TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -161,8 +162,11 @@ class SQLiteTaskQueue(TaskQueue):
             raise QueueUnavailableError(self.path, f"sqlite: {exc}") from None
 
     def _ping(self) -> None:
-        with self._immediate():
-            pass
+        """A real (tiny) write: it needs the write lock and room in the WAL, as tasks do."""
+        with self._immediate() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO outlive_queue_ping (id, at) VALUES (1, ?)", (time.time(),)
+            )
 
     def _connect(self) -> None:
         path = Path(self.path)
@@ -215,7 +219,8 @@ class SQLiteTaskQueue(TaskQueue):
         try:
             yield db
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:  # SQLITE_FULL may already have rolled the transaction back
+                db.execute("ROLLBACK")
             raise
         try:
             db.execute("COMMIT")

@@ -206,6 +206,39 @@ class TestSQLiteOutage:
             await local.stop()
 
     @pytest.mark.asyncio
+    async def test_full_queue_file_answers_503_then_resumes(self, tmp_path: Path) -> None:
+        """SQLITE_FULL ("database or disk is full"): a clear 503, no crash, and every task
+        accepted before it completes once the file has room again."""
+        local = await sqlite_service(tmp_path, "echo").launch_local()
+        queue: Any = local.runtime.queue
+        # A real SQLITE_FULL without filling this machine's disk: cap the queue file's size
+        # on the queue's own connection (the cap is per connection).
+        pages = await queue._run(lambda: queue._db.execute("PRAGMA page_count").fetchone()[0])
+        await queue._run(lambda: queue._db.execute(f"PRAGMA max_page_count = {pages + 2}"))
+        accepted: list[str] = []
+        try:
+            async with AsyncWorkflowClient(local.url) as client:
+                refused = None
+                for index in range(500):
+                    try:
+                        accepted.append(await client.submit({"n": index, "pad": "x" * 4000}))
+                    except WorkflowBusyError as busy:
+                        refused = busy
+                        break
+                assert refused is not None and refused.status_code == 503
+                assert "database or disk is full" in str(refused)
+                await queue._run(lambda: queue._db.execute("PRAGMA max_page_count = 1073741823"))
+                await until(lambda: _ready(local.url))
+                assert await client.run(n=-1) == {"echo": {"n": -1}}
+                records = [await client.wait(task_id, timeout=30) for task_id in accepted]
+            assert not local.done()
+        finally:
+            await local.stop()
+        assert accepted and {r.state for r in records} == {TaskState.SUCCEEDED}
+        assert [r.result["echo"]["n"] for r in records] == list(range(len(accepted)))
+        assert {r.attempts for r in records} == {1}
+
+    @pytest.mark.asyncio
     async def test_outage_longer_than_the_limit_stops_the_replica_with_a_clear_line(
         self, tmp_path: Path, caplog: pytest.LogCaptureFixture
     ) -> None:
