@@ -159,6 +159,11 @@ class TaskExecutor:
         self._pool = ThreadPoolExecutor(max_concurrent_tasks, thread_name_prefix="workflow-task")
         self._durations: list[float] = []
 
+    def use_sessions(self, sessions: SessionStore, contexts: WorkflowContexts | None) -> None:
+        """Switch the session store (a new control plane) for tasks started from now on."""
+        self._sessions = sessions
+        self._contexts = contexts
+
     def mean_duration(self) -> float:
         """Mean run time of recent tasks, for ``Retry-After`` estimates."""
         return sum(self._durations) / len(self._durations) if self._durations else 0.0

@@ -239,19 +239,20 @@ class LlamaDeployFace:
     async def register_to_control_plane(self, control_plane_url: str) -> None:
         """Use the registry at ``control_plane_url`` (a SQLAlchemy URL) as the control plane:
         sessions live there, and this process's replica is listed there while it serves."""
-        from plugin_core.workflow.control import ReplicaDirectory
-
         if control_plane_url.startswith(("http://", "https://")):
             raise ConfigError(
                 f"control_plane_url {control_plane_url!r} is an HTTP address; outlive's control "
                 "plane is its registry: pass a registry URL such as 'sqlite:///path/registry.db' "
                 "or 'postgresql+psycopg://user@host/db'"
             )
-        directory = ReplicaDirectory(control_plane_url)
         self.config.registry_url = control_plane_url
         runtime = getattr(self, "_runtime", None)
-        if runtime is not None and runtime._started:
-            await runtime.register(directory)
+        if runtime is not None:
+            previous = runtime.replicas
+            runtime.use_control_plane(control_plane_url)
+            if runtime._started:
+                await asyncio.to_thread(previous.deregister, runtime.replica_id)
+                await runtime.register()
         object.__setattr__(self, "_control_plane_url", control_plane_url)
 
     async def deregister_from_control_plane(self) -> None:

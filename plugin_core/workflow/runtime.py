@@ -151,6 +151,13 @@ class WorkflowRuntime:
             self.replicas.register, self.replica_id, self.config.service_name, self.url, ttl
         )
 
+    def use_control_plane(self, registry_url: str) -> None:
+        """Use the registry at ``registry_url`` from now on: replica rows, sessions, contexts.
+        A replica already registered elsewhere stays there until it deregisters."""
+        self.replicas = ReplicaDirectory(registry_url)
+        self.sessions = SessionStore(registry_url)
+        self.executor.use_sessions(self.sessions, _contexts_for(self.target, self.sessions))
+
     async def deregister(self) -> None:
         """Remove this replica from the control plane and stop re-registering it."""
         self._registered = False

@@ -153,7 +153,8 @@ class WorkflowService(LlamaDeployFace, LocalDaemonService, BaseDeploymentService
     def check_importable(self) -> None:
         """Refuse a daemon start the daemon could not honour: its workflow must import by path."""
         super().check_importable()
-        self._target()  # a bad or missing path fails here, before any process is spawned
+        if not self.config.workflow:
+            self._target()  # raises the clear "has no workflow" error
         if not self._workflow_path_exact or self.config.workflow.startswith("__main__:"):
             raise ConfigError(
                 f"Workflow service {self.config.service_name!r}: the workflow object cannot be "

@@ -269,3 +269,22 @@ class TestConstruction:
             await service.register_to_control_plane("http://127.0.0.1:8000")
         with pytest.raises(ValueError, match="register_to_control_plane first"):
             await service.deregister_from_control_plane()
+
+
+class TestDaemonFromObject:
+    def test_a_module_level_workflow_object_runs_as_a_daemon(self) -> None:
+        """Built the llama_deploy way and started through the lifecycle: the daemon imports
+        the same object by its path, serves it, and stops cleanly."""
+        from plugin_core import ServiceState, start_service, stop_service
+
+        service = start_service(
+            WorkflowService(llama_flows.echo_flow, service_name="llama-daemon"), timeout=60
+        )
+        try:
+            assert service.status.state == ServiceState.ACTIVE
+            with service.client() as client:
+                assert client.run(topic="birds") == "echo birds"
+            assert len(service.replicas(alive=True)) == 1
+        finally:
+            stopped = stop_service(service)
+        assert stopped.status.state == ServiceState.INACTIVE and service.replicas() == []
