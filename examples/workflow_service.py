@@ -2,6 +2,8 @@
 
 ``start_service`` launches it as a detached daemon and waits on its ``/readyz``;
 then a client runs tasks, streams progress events and reads session state.
+Delivery is at-least-once (a task running when its process dies runs again, and
+its ``attempts`` says so), so submissions carry an idempotency key.
 Run it from the repository root::
 
     python examples/workflow_service.py
@@ -30,7 +32,9 @@ def main() -> None:
     try:
         with service.client() as client:
             print("run:", client.run(text=TEXT))
-            task_id = client.submit({"text": TEXT}, session_id="demo")
+            # An idempotency key makes a retried submission safe: the same key, the same task.
+            task_id = client.submit({"text": TEXT}, session_id="demo", idempotency_key="demo-1")
+            assert client.submit({"text": TEXT}, idempotency_key="demo-1") == task_id
             for event in client.stream_events(task_id):
                 print("event:", event.data)
             print("result:", client.wait(task_id).result)

@@ -140,7 +140,7 @@ class WorkflowRuntime:
         self.ended.set()
         log.info("workflow service %s stopped and deregistered", self.config.service_name)
 
-    # -- intake ---------------------------------------------------------------------------------
+    # -- control plane --------------------------------------------------------------------------
 
     async def register(self, replicas: ReplicaDirectory | None = None) -> None:
         """(Re-)register this replica, in ``replicas`` if given (a new control plane)."""
@@ -162,6 +162,8 @@ class WorkflowRuntime:
         """Remove this replica from the control plane and stop re-registering it."""
         self._registered = False
         await asyncio.to_thread(self.replicas.deregister, self.replica_id)
+
+    # -- intake ---------------------------------------------------------------------------------
 
     async def adopt(self, record: TaskRecord) -> TaskRecord:
         """Store a task this replica runs directly (llama_deploy's ``process_call``)."""

@@ -242,6 +242,22 @@ class TestProcessingLoop:
         assert service.service_definition.service_name == "llama-loop"
 
 
+class TestLifespan:
+    @pytest.mark.asyncio
+    async def test_lifespan_runs_the_workers_with_your_own_app(self, tmp_path: Path) -> None:
+        """``FastAPI(lifespan=service.lifespan)``: the workers start and stop with that app."""
+        from fastapi import FastAPI
+
+        service = service_for(llama_flows.echo_flow, tmp_path, "llama-lifespan")
+        app = FastAPI(lifespan=service.lifespan)
+        async with service.lifespan(app):
+            await service.process_message(new_task("llama-lifespan", "ls-1", topic="moths"))
+            record = await service.wait_for_task("ls-1", timeout=30)
+            home = await service.home()
+        assert record.result == "echo moths"
+        assert home["service_name"] == "llama-lifespan" and home["type"] == "workflow_service"
+
+
 class TestConstruction:
     def test_module_level_workflow_object_gets_its_import_path(self, tmp_path: Path) -> None:
         service = service_for(llama_flows.echo_flow, tmp_path, "llama-path")
