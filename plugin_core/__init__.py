@@ -26,6 +26,7 @@ _EXPORTS: dict[str, str] = {
     "StartTimeoutError": "plugin_core.errors",
     "ServiceFailedError": "plugin_core.errors",
     "ServiceConfigConflictError": "plugin_core.errors",
+    "ServiceOnOtherHostError": "plugin_core.errors",
     "BackendError": "plugin_core.errors",
     "DaemonSpawnError": "plugin_core.errors",
     "PortInUseError": "plugin_core.errors",
@@ -153,6 +154,7 @@ __all__ = [
     "ServiceEndpointStatus",
     "ServiceFailedError",
     "ServiceNotFoundError",
+    "ServiceOnOtherHostError",
     "ServiceRecord",
     "ServiceRegistry",
     "ServiceSnapshot",
@@ -252,6 +254,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ServiceConfigConflictError as ServiceConfigConflictError,
         ServiceFailedError as ServiceFailedError,
         ServiceNotFoundError as ServiceNotFoundError,
+        ServiceOnOtherHostError as ServiceOnOtherHostError,
         StartTimeoutError as StartTimeoutError,
         UnknownServiceTypeError as UnknownServiceTypeError,
     )

@@ -13,7 +13,8 @@ The tree, so a caller can catch exactly what it can handle::
     ├── LifecycleError              a start, stop or update did not do what was asked
     │   ├── StartTimeoutError       (also a ``TimeoutError``)
     │   ├── ServiceFailedError      the service died or its health checks failed
-    │   └── ServiceConfigConflictError
+    │   ├── ServiceConfigConflictError
+    │   └── ServiceOnOtherHostError its processes run on another host; act there
     └── BackendError                the thing that runs services refused
         ├── DaemonSpawnError
         ├── PortInUseError
@@ -73,7 +74,29 @@ class DuplicateServiceError(RegistryError):
 
 
 class ConcurrentUpdateError(RegistryError):
-    """The record changed since it was read; reload it and apply the change again."""
+    """The record changed since it was read; reload it and apply the change again.
+
+    ``read_version`` is the version the caller's change was based on; ``current_version`` and
+    ``current_state`` describe the record now (None: it was deleted), and ``current`` is the
+    current service when the caller that raised had it loaded.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        service_name: str = "",
+        read_version: int | None = None,
+        current_version: int | None = None,
+        current_state: str | None = None,
+        current: object = None,
+    ) -> None:
+        self.service_name = service_name
+        self.read_version = read_version
+        self.current_version = current_version
+        self.current_state = current_state
+        self.current = current
+        super().__init__(message)
 
 
 class CorruptRecordError(RegistryError):
@@ -132,6 +155,21 @@ class ServiceFailedError(LifecycleError):
 
 class ServiceConfigConflictError(LifecycleError):
     """A service of that name runs with a different config and the caller chose not to replace it."""
+
+
+class ServiceOnOtherHostError(LifecycleError):
+    """A local-process service can be signalled only from the host that launched it."""
+
+    def __init__(self, service_name: str, action: str, *, owner: str, here: str) -> None:
+        self.owner_host = owner
+        self.this_host = here
+        super().__init__(
+            f"Cannot {action} service {service_name!r} from this host ({here}): its processes "
+            f"run on host {owner}, and a process can only be signalled from its own host. "
+            f"Run the command on {owner.split(' ')[0]}; if that host is gone for good, "
+            f"`outlive delete {service_name} --force` removes the record.",
+            service_name=service_name,
+        )
 
 
 class BackendError(OutliveError):

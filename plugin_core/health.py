@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from plugin_core.hosts import observable_here
 from plugin_core.model.state import ServiceState
 
 if TYPE_CHECKING:
@@ -21,8 +22,11 @@ def observe(service: BaseService, probe_timeout: float | None = None) -> Service
     """Update ``service.status`` (and its endpoint's) from one look; return the new state.
 
     ``probe_timeout`` bounds the health check, so a caller's deadline holds even when the
-    service accepts connections but does not answer.
+    service accepts connections but does not answer. A service whose processes run on another
+    host keeps the state its owner recorded: this host cannot look (:mod:`plugin_core.hosts`).
     """
+    if not observable_here(service):
+        return service.status.state
     state, message = service.check_status()
     status = service.status
     if state == ServiceState.ACTIVE and service.endpoint is not None:

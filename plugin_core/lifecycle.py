@@ -8,12 +8,19 @@ and nothing else, so they all behave alike:
   refused (``"fail"``);
 * a start that does not reach ACTIVE raises, with the last probe, the exit code
   and the log tail; the registry then says PENDING_STARTUP or ERROR, never ACTIVE;
-* every transition is saved in the registry.
+* every transition is saved in the registry, as a compare-and-swap on the version read;
+* the decision to reuse, replace, launch or stop is taken under the name's registry-wide
+  claim (:meth:`ServiceRegistry.claim`), so callers on every host sharing the registry
+  take turns, and a loser decides again on the winner's record;
+* a local process is observed and signalled only from the host that launched it
+  (:mod:`plugin_core.hosts`); other hosts report the state its owner recorded.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
+import uuid as uuid_module
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
@@ -21,17 +28,20 @@ from typing import Any, Literal
 from plugin_core.errors import (
     BackendError,
     ConcurrentUpdateError,
+    ConfigError,
     DuplicateServiceError,
+    RegistryError,
     ServiceConfigConflictError,
     ServiceFailedError,
     StartTimeoutError,
 )
 from plugin_core.health import observe
-from plugin_core.locks import name_lock
+from plugin_core.hosts import observable_here, observation_note, require_here, this_host
 from plugin_core.model.config import ServiceConfig
 from plugin_core.model.probe_policy import ProbePolicy
 from plugin_core.model.state import ServiceState
 from plugin_core.readiness import ActiveWatch
+from plugin_core.records import WRITE_ATTEMPTS, require_unchanged, reread, save_record
 from plugin_core.registry.store import ServiceRegistry
 from plugin_core.service import BaseService
 from plugin_core.waiting import check_timeout, wait_until
@@ -60,15 +70,6 @@ def _resolve(ref: ServiceRef, registry: ServiceRegistry) -> BaseService:
     return registry.get(ref)
 
 
-def _save(service: BaseService, registry: ServiceRegistry, *, best_effort: bool = False) -> None:
-    try:
-        registry.save(service)
-    except ConcurrentUpdateError:
-        if not best_effort:
-            raise
-    service.attach_registry(registry)
-
-
 # -- start ---------------------------------------------------------------------------------------
 
 
@@ -90,57 +91,128 @@ def start_service(
     if timeout is not None:
         timeout = check_timeout(timeout)  # before anything is launched
     registry = _registry(registry, service)
-    with name_lock(service.config.service_name):
+    with registry.claim(service.config.service_name):
         target = _claim(service, registry, on_change)
     if not wait:
         return target
     return _await_active(target, registry, timeout, on_progress)
 
 
+class _Reconsider(Exception):
+    """The record changed between the read and the write of a decision: read and decide again."""
+
+
 def _claim(service: BaseService, registry: ServiceRegistry, on_change: OnChange) -> BaseService:
-    """Decide under the name lock whether to reuse, replace or launch; launch if needed."""
-    existing = registry.get_or_none(service.config.service_name)
+    """Decide, holding the name's claim, whether to reuse, replace or launch; launch if needed.
+
+    Every decision is made on a read taken under the claim, so a caller that waited for the
+    claim sees the winner's complete record (launched, with its process) and reuses it.
+    """
+    for _ in range(WRITE_ATTEMPTS):
+        existing = registry.get_or_none(service.config.service_name)
+        try:
+            return _decide(service, existing, registry, on_change)
+        except _Reconsider:
+            continue
+    raise ConcurrentUpdateError(
+        f"Service {service.config.service_name!r} kept changing while it was being started; "
+        "load it again and retry.",
+        service_name=service.config.service_name,
+    )
+
+
+def _decide(
+    service: BaseService,
+    existing: BaseService | None,
+    registry: ServiceRegistry,
+    on_change: OnChange,
+) -> BaseService:
     if existing is not None:
-        existing.update_status()
-        alive = existing.status.state in (ServiceState.ACTIVE, ServiceState.PENDING_STARTUP)
-        same = (
-            existing.type == service.type and existing.config.to_dict() == service.config.to_dict()
-        )
-        if alive and same and existing.admin_state == ServiceState.ACTIVE:
-            _save(existing, registry, best_effort=True)
+        if _reusable(existing, service, registry, on_change):
             return existing
-        if alive and not same and on_change == "fail":
-            raise ServiceConfigConflictError(
-                f"Service {service.config.service_name!r} already runs with a different config. "
-                "Stop it first, or start with on_change='restart' to replace it.",
-                service_name=service.config.service_name,
-                state=existing.status.state.value,
-            )
-        existing.deprovision()  # also sweeps leftovers of a crashed earlier run
+        here = observable_here(existing)
+        if here:
+            existing.deprovision()  # also sweeps leftovers of a crashed earlier run
         service.uuid = existing.uuid
         service.registry_version = existing.registry_version
         if (
-            existing.endpoint is not None
+            here
+            and existing.endpoint is not None
             and service.endpoint is not None
             and service.endpoint.config == existing.endpoint.config
         ):
             service.endpoint.status.port = existing.endpoint.status.port
+    return _launch(service, registry)
+
+
+def _reusable(
+    existing: BaseService, service: BaseService, registry: ServiceRegistry, on_change: OnChange
+) -> bool:
+    """True if ``existing`` is what was asked for; raise if it may not be replaced."""
+    here = observable_here(existing)
+    if here:
+        _refresh(existing, registry)
+    alive = existing.status.state in (ServiceState.ACTIVE, ServiceState.PENDING_STARTUP)
+    same = existing.type == service.type and existing.config.to_dict() == service.config.to_dict()
+    if alive and same and existing.admin_state == ServiceState.ACTIVE:
+        return True
+    if alive and not same and on_change == "fail":
+        raise ServiceConfigConflictError(
+            f"Service {service.config.service_name!r} already runs with a different config. "
+            "Stop it first, or start with on_change='restart' to replace it.",
+            service_name=service.config.service_name,
+            state=existing.status.state.value,
+        )
+    if not here and existing.status.state != ServiceState.INACTIVE:
+        require_here(existing, "replace")  # its processes (or their leftovers) are over there
+    return False
+
+
+def _launch(service: BaseService, registry: ServiceRegistry) -> BaseService:
+    """Record the launch (PENDING_STARTUP, owner host), launch, record the process.
+
+    A launch whose record cannot be completed is stopped again before the error is raised,
+    so no process runs that the registry does not know about.
+    """
     service.admin_state = ServiceState.ACTIVE
     service.status.update_state(ServiceState.PENDING_STARTUP)
+    service.status.owner_host = this_host()
+    service.status.launch_id = uuid_module.uuid4().hex
     try:
-        _save(service, registry)
-    except DuplicateServiceError:
-        # Another machine sharing the registry claimed the name first: wait for theirs.
-        return registry.get(service.config.service_name)
+        save_record(service, registry)
+    except (ConcurrentUpdateError, DuplicateServiceError):
+        raise _Reconsider from None  # another writer got there between our read and write
     try:
         service.provision()
     except Exception as exc:
-        service.status.update_state(ServiceState.ERROR, str(exc).splitlines()[0])
+        service.status.update_state(ServiceState.ERROR, str(exc).splitlines()[0] if str(exc) else "")
         service.admin_state = ServiceState.INACTIVE
-        _save(service, registry, best_effort=True)
+        with contextlib.suppress(RegistryError):
+            save_record(service, registry)
         raise
-    _save(service, registry)
+    try:
+        save_record(service, registry)
+    except RegistryError as exc:
+        raise _undo_launch(service, registry, exc) from exc
     return service
+
+
+def _undo_launch(service: BaseService, registry: ServiceRegistry, cause: RegistryError) -> RegistryError:
+    """Stop a launch the registry could not record; the error to raise says what happened."""
+    name = service.config.service_name
+    try:
+        service.deprovision(force=True)
+        outcome = "it was stopped again, so nothing runs unrecorded"
+    except BackendError as exc:
+        outcome = f"stopping it again failed too ({exc}); `outlive prune` finds what is left"
+    service.admin_state = ServiceState.INACTIVE
+    service.status.update_state(ServiceState.ERROR, "the launch could not be recorded")
+    with contextlib.suppress(RegistryError):
+        save_record(service, registry)
+    return RegistryError(
+        f"Service {name!r} was launched but the registry could not record it ({cause}); "
+        f"{outcome}. Start it again once the registry answers."
+    )
 
 
 def _await_active(
@@ -182,7 +254,7 @@ def _watch_until_active(
             service_name=watch.key,
             state="unregistered",
         )
-    _save(service, watch.registry, best_effort=True)
+    save_record(service, watch.registry, observation=True)
     if service.status.state == ServiceState.ACTIVE:
         return service
     raise _not_active_error(service, timeout)
@@ -211,10 +283,12 @@ def _not_active_error(service: BaseService, budget: float) -> Exception:
             "returned). Hint: a service's process must keep running; see its log.",
             **details,
         )
+    note = observation_note(service)
     return StartTimeoutError(
         f"Service {name!r} did not become active within {budget:g}s (state: "
-        f"{service.status.state.value}). Hint: raise the timeout (or the probe policy's "
-        "startup_timeout) for slow services, or check the health path and port.",
+        f"{service.status.state.value}{'; ' + note if note else ''}). Hint: raise the timeout "
+        "(or the probe policy's startup_timeout) for slow services, or check the health path "
+        "and port.",
         **details,
     )
 
@@ -232,7 +306,7 @@ def settle(
     deadline = started + timeout
 
     def check() -> ServiceState | None:
-        observe(service, probe_timeout=deadline - time.monotonic())
+        _look(service, probe_timeout=deadline - time.monotonic())
         if on_progress is not None:
             on_progress(service, time.monotonic() - started)
         state = service.status.state
@@ -242,6 +316,20 @@ def settle(
 
     result = wait_until(check, timeout=timeout, policy=policy or service.probe_policy)
     return result if result is not None else service.status.state
+
+
+def _look(service: BaseService, probe_timeout: float) -> None:
+    """One observation while waiting: of the processes where they run; from another host, a
+    fresh read of the record, which the owner host's own callers keep current."""
+    if observable_here(service) or service.registry is None:
+        observe(service, probe_timeout=probe_timeout)
+        return
+    fresh = service.registry.get_or_none(str(service.uuid))
+    if fresh is None:
+        service.status.update_state(ServiceState.INACTIVE)
+        service.status.last_probe = "its record was deleted"
+        return
+    service._adopt(fresh)
 
 
 # -- stop, update, delete ------------------------------------------------------------------------
@@ -263,13 +351,18 @@ def stop_service(
     timeout = check_timeout(timeout, "timeout")
     registry = _registry(registry, ref if isinstance(ref, BaseService) else None)
     service = _resolve(ref, registry)
-    with name_lock(service.config.service_name):
+    with registry.claim(service.config.service_name):
+        recorded = reread(service, registry)
+        service = recorded or service  # a record deleted meanwhile: still stop what runs
+        require_here(service, "stop")
         service.admin_state = ServiceState.INACTIVE
         service.status.update_state(ServiceState.PENDING_SHUTDOWN)
-        _save(service, registry, best_effort=True)
+        if recorded is not None:
+            save_record(service, registry)
         service.deprovision_within(timeout, force=force)
         service.update_status()
-        _save(service, registry, best_effort=True)
+        if recorded is not None:
+            save_record(service, registry)
     return service
 
 
@@ -281,13 +374,42 @@ def update_service(
     timeout: float | None = None,
     wait: bool = True,
 ) -> BaseService:
-    """Apply a new config (or a whole new definition); a running service is restarted with it."""
+    """Apply a new config (or a whole new definition); a running service is restarted with it.
+
+    The change is based on the version of ``ref`` the caller read: if another caller (on any
+    host) changed the record since, :class:`ConcurrentUpdateError` is raised with the current
+    service as ``current``, and nothing is changed. A name as ``ref`` reads the record now.
+    """
     registry = _registry(registry, ref if isinstance(ref, BaseService) else None)
     current = _resolve(ref, registry)
+    read_by_caller = isinstance(ref, BaseService) and ref.registry_version is not None
+    with registry.claim(current.config.service_name):
+        if read_by_caller:
+            require_unchanged(current, registry)
+        else:
+            current = reread(current, registry) or current
+        replacement = _replacement(current, config)
+        if current.admin_state != ServiceState.ACTIVE:
+            save_record(replacement, registry)
+            return replacement
+        target = _claim(replacement, registry, "restart")
+    if not wait:
+        return target
+    return _await_active(target, registry, timeout)
+
+
+def _replacement(current: BaseService, config: ServiceConfig | BaseService) -> BaseService:
     if isinstance(config, BaseService):
         replacement = config
     else:
         replacement = current.model_copy(update={"config": config}, deep=True)
+    name = current.config.service_name
+    if replacement.config.service_name != name:
+        raise ConfigError(
+            f"An update of service {name!r} names another service, "
+            f"{replacement.config.service_name!r}: the names must match (to rename, delete the "
+            "old one and start the new one)."
+        )
     replacement.uuid = current.uuid
     replacement.registry_version = current.registry_version
     if type(replacement) is type(current):
@@ -295,12 +417,7 @@ def update_service(
         replacement.status = current.status.model_copy(deep=True)
         if replacement.endpoint is not None and current.endpoint is not None:
             replacement.endpoint.status = current.endpoint.status.model_copy(deep=True)
-    if current.admin_state != ServiceState.ACTIVE:
-        _save(replacement, registry)
-        return replacement
-    return start_service(
-        replacement, registry=registry, timeout=timeout, on_change="restart", wait=wait
-    )
+    return replacement
 
 
 def delete_service(
@@ -317,15 +434,20 @@ def delete_service(
             raise
         registry.delete(ref)  # a corrupted record: remove it without loading it
         return
-    try:
-        service.deprovision(force=force)
-    except BackendError:
-        if not force:
-            raise
-        # The engine is gone for good: with force, the record goes anyway.
-    registry.delete(str(service.uuid))
+    with registry.claim(service.config.service_name):
+        service = reread(service, registry) or service
+        if observable_here(service):
+            try:
+                service.deprovision(force=force)
+            except BackendError:
+                if not force:
+                    raise
+                # The engine is gone for good: with force, the record goes anyway.
+        elif not force and service.status.state != ServiceState.INACTIVE:
+            require_here(service, "delete")  # with force, the record goes; its host's processes stay
+        registry.delete(str(service.uuid))
     runtime = getattr(service.status, "runtime_path", None)
-    if runtime and not getattr(service.config, "singleton", False):
+    if runtime and observable_here(service) and not getattr(service.config, "singleton", False):
         shutil.rmtree(runtime, ignore_errors=True)
 
 
@@ -359,7 +481,7 @@ def _refresh(service: BaseService, registry: ServiceRegistry) -> None:
     before = _persisted_view(service)
     service.update_status()
     if _persisted_view(service) != before:
-        _save(service, registry, best_effort=True)
+        save_record(service, registry, observation=True)
 
 
 def _persisted_view(service: BaseService) -> dict[str, Any]:

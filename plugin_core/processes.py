@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -255,8 +255,34 @@ def marked_processes(marker: str) -> list[psutil.Process]:
     import psutil
 
     needle = f"{MARKER_ENV}={marker}".encode()
-    uid, own = os.getuid(), os.getpid()
     matches = []
+    for pid, environ in _own_environs():
+        if needle in environ and needle in environ.split(b"\0"):
+            try:
+                matches.append(psutil.Process(pid))
+            except psutil.Error:
+                continue
+    return matches
+
+
+def all_marked_processes() -> dict[str, list[int]]:
+    """Every process of this user carrying an outlive marker, as {marker (service uuid): pids}:
+    what ``prune`` and ``status`` compare with the registry to find unrecorded services."""
+    prefix = f"{MARKER_ENV}=".encode()
+    found: dict[str, list[int]] = {}
+    for pid, environ in _own_environs():
+        if prefix not in environ:
+            continue
+        for variable in environ.split(b"\0"):
+            if variable.startswith(prefix):
+                found.setdefault(variable[len(prefix) :].decode(errors="replace"), []).append(pid)
+                break
+    return found
+
+
+def _own_environs() -> Iterator[tuple[int, bytes]]:
+    """(pid, raw environment) of every process of this user but this one, read from ``/proc``."""
+    uid, own = os.getuid(), os.getpid()
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit() or int(entry.name) == own:
             continue
@@ -264,12 +290,9 @@ def marked_processes(marker: str) -> list[psutil.Process]:
             if entry.stat().st_uid != uid:
                 continue
             with open(f"/proc/{entry.name}/environ", "rb") as handle:
-                environ = handle.read()
-            if needle in environ and needle in environ.split(b"\0"):
-                matches.append(psutil.Process(int(entry.name)))
-        except (OSError, psutil.Error):
+                yield int(entry.name), handle.read()
+        except OSError:
             continue
-    return matches
 
 
 def _signal(process: psutil.Process, signum: int) -> None:

@@ -1,4 +1,5 @@
-"""Clean up what is no longer running: records of stopped or failed services, and orphan files."""
+"""Clean up what is no longer running: records of stopped or failed services, orphan files,
+and processes that carry outlive's marker but that no record accounts for."""
 
 from __future__ import annotations
 
@@ -8,11 +9,23 @@ import uuid as uuid_module
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from plugin_core.hosts import HostIdentity, relation
 from plugin_core.lifecycle import delete_service, find_services
 from plugin_core.model.state import ServiceState
 from plugin_core.paths import services_root
-from plugin_core.processes import ProcessIdentity
-from plugin_core.registry.store import ServiceRegistry
+from plugin_core.processes import ProcessIdentity, all_marked_processes, stop_tree
+from plugin_core.registry.store import ServiceRecord, ServiceRegistry
+
+ORPHAN_GRACE = 5.0  # seconds between SIGTERM and SIGKILL for an unrecorded process
+
+
+@dataclass(frozen=True)
+class OrphanProcesses:
+    """Live processes of one service uuid (its marker) that no record here accounts for."""
+
+    uuid: str
+    pids: list[int]
+    reason: str
 
 
 @dataclass
@@ -22,6 +35,7 @@ class PruneReport:
     deleted: list[str] = field(default_factory=list)
     swept_dirs: list[str] = field(default_factory=list)
     kept_dirs: list[tuple[str, str]] = field(default_factory=list)
+    orphans: list[OrphanProcesses] = field(default_factory=list)
 
 
 def prune_services(
@@ -30,10 +44,14 @@ def prune_services(
     states: tuple[ServiceState, ...] = (ServiceState.INACTIVE, ServiceState.ERROR),
     dry_run: bool = False,
 ) -> PruneReport:
-    """Delete records whose observed state is in ``states``, and runtime directories that belong
-    to no record and hold no live process (a live one is the only handle to stop it: kept)."""
+    """Delete records whose observed state is in ``states``; stop processes that carry outlive's
+    marker but no record accounts for (:func:`find_orphans`); then sweep runtime directories
+    that belong to no record and hold no live process."""
     registry = registry or ServiceRegistry()
-    report = PruneReport()
+    report = PruneReport(orphans=find_orphans(registry))
+    if not dry_run:
+        for orphan in report.orphans:
+            stop_tree([], grace=ORPHAN_GRACE, marker=orphan.uuid)
     for service in find_services(registry=registry):
         if service.status.state in states:
             report.deleted.append(service.config.service_name)
@@ -71,3 +89,39 @@ def _live_process(directory: Path) -> str:
         if isinstance(pid, int) and isinstance(token, str) and ProcessIdentity(pid, token).is_alive():
             return f"{role} process {pid} still runs; stop it before pruning"
     return ""
+
+
+def find_orphans(registry: ServiceRegistry) -> list[OrphanProcesses]:
+    """Processes visible here that carry the marker of a service launched from this
+    ``OUTLIVE_HOME`` (its runtime directory is here) while no record accounts for them: the
+    record is gone, or it now belongs to another host. Such a process is out of reach of
+    every other command, so ``prune`` stops it and ``status`` reports it.
+
+    Processes are listed before records: a launch saves its record before it spawns anything,
+    so a process found first cannot belong to a record written after the listing.
+    """
+    marked = all_marked_processes()
+    root = services_root()
+    candidates = {uuid: pids for uuid, pids in marked.items() if _is_uuid(uuid) and (root / uuid).is_dir()}
+    if not candidates:
+        return []
+    records = {record.uuid: record for record in registry.list_records()}
+    orphans = []
+    for uuid, pids in sorted(candidates.items()):
+        record = records.get(uuid)
+        if record is None:
+            orphans.append(OrphanProcesses(uuid, sorted(pids), "no record in the registry"))
+            continue
+        owner = _owner(record)
+        if owner is not None and relation(owner) == "elsewhere":
+            reason = f"its record {record.name!r} now belongs to host {owner.describe()}"
+            orphans.append(OrphanProcesses(uuid, sorted(pids), reason))
+    return orphans
+
+
+def _owner(record: ServiceRecord) -> HostIdentity | None:
+    try:
+        owner = json.loads(record.status).get("owner_host")
+        return HostIdentity.model_validate(owner) if owner else None
+    except (ValueError, TypeError, AttributeError):
+        return None  # a corrupt record is reported by the registry itself

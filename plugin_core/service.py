@@ -63,6 +63,9 @@ class BaseService(BaseTypedModel):
     (``status``, ``endpoint``)."""
 
     SERVICE_TYPE: ClassVar[ServiceType] = ServiceType(type="base", flavor="base")
+    #: True when the service's processes can be seen and signalled only from the host that
+    #: launched them (local processes); False for containers on a shared engine or clusters.
+    HOST_BOUND: ClassVar[bool] = False
 
     uuid: UUID = Field(default_factory=uuid4)
     admin_state: ServiceState = ServiceState.INACTIVE

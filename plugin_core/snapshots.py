@@ -61,6 +61,13 @@ def service_info(service: BaseService) -> dict[str, Any]:
         "exit_code": status.exit_code,
         "labels": service.config.get_service_labels(),
     }
+    if status.owner_host is not None:
+        from plugin_core.hosts import observation_note
+
+        info["host"] = status.owner_host.describe()
+        note = observation_note(service)
+        if note:
+            info["observed"] = note
     for extra in ("pid", "container_id", "runtime_path", "restarts"):
         value = getattr(status, extra, None)
         if value is not None:
@@ -91,8 +98,9 @@ def check_service_once(
     poke: a refused connection is a state, not an error. A name nobody registered raises
     ServiceNotFoundError, unless ``wait_for_registration`` (then it is an INACTIVE snapshot
     saying so)."""
-    from plugin_core.lifecycle import _registry, _save
+    from plugin_core.lifecycle import _registry
     from plugin_core.readiness import ActiveWatch
+    from plugin_core.records import save_record
 
     watch = ActiveWatch(ref, _registry(registry), wait_for_registration=wait_for_registration)
     watch.look()
@@ -103,7 +111,7 @@ def check_service_once(
             state=ServiceState.INACTIVE.value,
             message=f"not registered yet: {ServiceNotFoundError(ref)}",
         )
-    _save(watch.service, watch.registry, best_effort=True)
+    save_record(watch.service, watch.registry, observation=True)
     return snapshot(watch.service)
 
 
@@ -145,9 +153,9 @@ async def await_service_active(
         return ServiceSnapshot(
             name=ref, uuid="", state="unknown", message=f"not registered after {waited:.1f}s"
         )
-    from plugin_core.lifecycle import _save
+    from plugin_core.records import save_record
 
-    await asyncio.to_thread(_save, watch.service, watch.registry, best_effort=True)
+    await asyncio.to_thread(save_record, watch.service, watch.registry, observation=True)
     final = snapshot(watch.service)
     if result in (ServiceState.ACTIVE, ServiceState.ERROR):
         return final

@@ -68,6 +68,20 @@ class PostgresServer:
                 time.sleep(0.1)
         raise RuntimeError(f"PostgreSQL did not listen on {self.port}: {(self.base / 'server.log').read_text()}")
 
+    def restart(self) -> None:
+        """Start the server again on the same data directory and port (after :meth:`stop`)."""
+        options = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off"
+        subprocess.run(
+            _as_server_user([str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options,
+                             "-l", str(self.base / "server.log"), "-w", "-t", "60", "start"]),
+            check=True, capture_output=True,
+        )
+
+    def stop_command(self) -> list[str]:
+        """The argv that kills the server at once (``pg_ctl stop -m immediate``), for tests
+        that take the registry away at a chosen moment."""
+        return _as_server_user([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"])
+
     def stop(self) -> None:
         subprocess.run(
             _as_server_user([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"]),

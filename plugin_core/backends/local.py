@@ -143,6 +143,7 @@ class LocalDaemonService(BaseService):
     SERVICE_TYPE: ClassVar[ServiceType] = ServiceType(
         type="local", flavor="daemon", name="Local daemon", description="A local process"
     )
+    HOST_BOUND: ClassVar[bool] = True
 
     config: SerializeAsAny[LocalDaemonServiceConfig]
     status: SerializeAsAny[LocalDaemonServiceStatus] = Field(

@@ -254,6 +254,20 @@ def list_services(ctx: typer.Context, as_json: JsonFlag = False) -> None:
         views.say("no services registered (start one with `outlive start FILE`)")
     for corrupt in registry.corrupt_records:
         views.show_error(corrupt)
+    _warn_orphans(registry)
+
+
+def _warn_orphans(registry: ServiceRegistry, uuid: str | None = None) -> None:
+    """Say which marked processes here no record accounts for (``outlive prune`` stops them)."""
+    from plugin_core.prune import find_orphans
+
+    for orphan in find_orphans(registry):
+        if uuid is None or orphan.uuid == uuid:
+            pids = ", ".join(map(str, orphan.pids))
+            views.say(
+                f"[yellow]![/] unrecorded process(es) {pids} of service {orphan.uuid} run here "
+                f"({escape(orphan.reason)}); `outlive prune` stops them"
+            )
 
 
 @app.command()
@@ -268,6 +282,7 @@ def status(ctx: typer.Context, name: NameArg, as_json: JsonFlag = False) -> None
         return
     tail = service.log_tail(10) if service.status.state == ServiceState.ERROR else []
     views.out_console().print(views.status_view(info, tail))
+    _warn_orphans(service.registry or _registry(ctx), str(service.uuid))
 
 
 @app.command()
@@ -411,7 +426,8 @@ def prune(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would go.")] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Delete records of INACTIVE and ERROR services and sweep orphaned runtime directories."""
+    """Delete records of INACTIVE and ERROR services, stop processes no record accounts for,
+    and sweep orphaned runtime directories."""
     from plugin_core.prune import prune_services
 
     report = prune_services(registry=_registry(ctx), dry_run=dry_run)
@@ -421,10 +437,17 @@ def prune(
                 "deleted": report.deleted,
                 "swept_dirs": report.swept_dirs,
                 "kept_dirs": [{"path": p, "reason": r} for p, r in report.kept_dirs],
+                "orphans": [
+                    {"uuid": o.uuid, "pids": o.pids, "reason": o.reason} for o in report.orphans
+                ],
                 "dry_run": dry_run,
             }
         )
         return
+    for orphan in report.orphans:
+        pids = ", ".join(map(str, orphan.pids))
+        verb = "would stop" if dry_run else "stopped"
+        views.say(f"{verb} unrecorded process(es) {pids} of service {orphan.uuid}: {escape(orphan.reason)}")
     names = report.deleted
     verb = "would delete" if dry_run else "deleted"
     views.say(f"{verb} {len(names)} record(s){': ' + escape(', '.join(names)) if names else ''}")

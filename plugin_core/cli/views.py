@@ -115,6 +115,8 @@ def status_view(info: Mapping[str, Any], log_tail: list[str]) -> RenderableType:
         ("uuid", info.get("uuid")),
         ("kind", info.get("kind")),
         ("state", state),
+        ("host", info.get("host")),
+        ("observed", info.get("observed")),
         ("url", info.get("prediction_url") or info.get("url")),
         ("health check", info.get("healthcheck_url")),
         ("last probe", info.get("last_probe")),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from plugin_core.hosts import HostIdentity
 from plugin_core.model.state import ServiceState
 from plugin_core.model.typed import BaseTypedModel
 
@@ -14,7 +15,10 @@ class ServiceStatus(BaseTypedModel):
     ``last_error`` is sticky, as in ZenML: it stays until :meth:`clear_error`, so
     a recovered service still tells what went wrong before. ``exit_code`` and the
     probe counters are ours: they let a later process tell a crash from a stop and
-    apply the failure threshold of the probe policy.
+    apply the failure threshold of the probe policy. ``owner_host`` and ``launch_id`` say
+    which host launched the current run and which launch it is, so a caller on another
+    host never judges (or signals) processes it cannot see, and an observation of an
+    earlier launch never overwrites a newer one (see :mod:`plugin_core.hosts`).
     """
 
     state: ServiceState = ServiceState.INACTIVE
@@ -25,6 +29,8 @@ class ServiceStatus(BaseTypedModel):
     consecutive_failures: int = Field(default=0, ge=0)
     consecutive_successes: int = Field(default=0, ge=0)
     ready_once: bool = False
+    owner_host: HostIdentity | None = None
+    launch_id: str = ""
 
     def update_state(self, new_state: ServiceState | None = None, error: str = "") -> None:
         """Move to ``new_state`` (if given), remembering the previous one; record ``error``."""

@@ -3,7 +3,9 @@
 Every SQLAlchemy error is translated into a :class:`RegistryError` in
 :func:`_translated`, the one place this module touches the database driver's
 exceptions. Writes are single transactions; updates carry the version read, so
-two writers never silently overwrite each other.
+two writers never silently overwrite each other. :meth:`ServiceRegistry.claim` is the
+registry-wide lock for a read-decide-write that must not interleave with another host's
+(a start, stop or update of one name; any shared document's read-modify-write).
 
 Every row read goes through one quarantine path: :meth:`ServiceRegistry._record` reads the
 columns as stored (timestamps too, as raw values) and notes what is malformed in
@@ -19,7 +21,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +36,7 @@ from plugin_core.errors import (
     RegistryError,
     ServiceNotFoundError,
 )
+from plugin_core.locks import advisory_key, file_lock, held_once, memory_lock
 from plugin_core.paths import outlive_home
 
 if TYPE_CHECKING:
@@ -44,6 +47,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 REGISTRY_URL_ENV = "OUTLIVE_REGISTRY_URL"
 _ENGINES: dict[str, Engine] = {}
+_CLAIM_ENGINES: dict[str, Engine] = {}
 _ENGINES_LOCK = threading.Lock()
 
 
@@ -91,6 +95,39 @@ class ServiceRegistry:
                 _ENGINES[self.url] = engine
         return engine
 
+    # -- claims ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def claim(self, name: str, *, scope: str = "service") -> Iterator[None]:
+        """Hold the registry-wide claim on ``name`` while the block runs.
+
+        Every caller sharing this registry, on any host, waits here while another holds the
+        claim, so a read-decide-write inside the block never interleaves with theirs.
+        PostgreSQL: a session-level advisory lock on a stable 64-bit hash of ``scope`` and
+        ``name``, held by a dedicated connection (the server releases it if the holder dies or
+        its connection drops). SQLite: a ``flock`` beside the database file, enough because a
+        SQLite registry serves one host. Claims nest within a thread. ``scope`` keeps claims
+        of different kinds of things (a service, a shared config document) apart.
+        """
+        with held_once(f"{self.url}\0{scope}\0{name}", lambda: self._lock(scope, name)):
+            yield
+
+    def _lock(self, scope: str, name: str) -> AbstractContextManager[None]:
+        engine = self.engine
+        if engine.dialect.name == "postgresql":
+            return _advisory_lock(self.url, name, advisory_key(scope, name))
+        database = engine.url.database
+        if engine.dialect.name == "sqlite" and database and database != ":memory:":
+            return file_lock(Path(database).parent / f"{Path(database).name}.locks", scope, name)
+        if engine.dialect.name == "sqlite":
+            return memory_lock(self.url, scope, name)
+        logger.warning(
+            "Registry %s (%s) has no cross-host lock in outlive: claims on %r hold on this "
+            "host only; use PostgreSQL to share a registry between hosts.",
+            _redacted(self.url), engine.dialect.name, name,
+        )
+        return file_lock(outlive_home() / "locks", self.url, scope, name)
+
     # -- writes ---------------------------------------------------------------------------------
 
     def save(self, service: BaseService) -> None:
@@ -114,10 +151,7 @@ class ServiceRegistry:
                     .values(**row, updated_at=now, version=version + 1)
                 )
                 if result.rowcount != 1:
-                    raise ConcurrentUpdateError(
-                        f"Service {service.config.service_name!r} changed in the registry since it "
-                        "was read; load it again and retry."
-                    )
+                    raise _stale(conn, service, version)
                 service.registry_version = version + 1
             self._write_labels(conn, row["uuid"], service.config.get_service_labels())
 
@@ -372,6 +406,78 @@ def _timestamp(value: Any, column: str, defects: list[str]) -> datetime | None:
             pass
     defects.append(f"column {column} holds {value!r}, not a timestamp")
     return None
+
+
+def _stale(conn: Connection, service: BaseService, version: int) -> ConcurrentUpdateError:
+    """The error for a write based on version ``version`` when the record has moved on."""
+    from sqlalchemy import select
+
+    from plugin_core.registry.schema import services
+
+    now = conn.execute(
+        select(services.c.version, services.c.state).where(services.c.uuid == str(service.uuid))
+    ).first()
+    name = service.config.service_name
+    where = (
+        f"it is now at version {now.version} (state: {now.state})"
+        if now is not None
+        else "it has been deleted"
+    )
+    return ConcurrentUpdateError(
+        f"Service {name!r} changed in the registry since it was read at version {version}: "
+        f"{where}; load it again and retry.",
+        service_name=name,
+        read_version=version,
+        current_version=now.version if now is not None else None,
+        current_state=now.state if now is not None else None,
+    )
+
+
+def _claim_engine(url: str) -> Engine:
+    """An engine only for claims: a holder's own reads and writes then never wait for a pooled
+    connection that another claimant holds while it waits for the lock."""
+    from sqlalchemy import create_engine
+
+    with _ENGINES_LOCK:
+        engine = _CLAIM_ENGINES.get(url)
+        if engine is None:
+            engine = create_engine(url, pool_pre_ping=True, pool_size=1, max_overflow=-1)
+            _CLAIM_ENGINES[url] = engine
+    return engine
+
+
+@contextmanager
+def _advisory_lock(url: str, subject: str, key: int) -> Iterator[None]:
+    """Hold ``pg_advisory_lock(key)`` on a connection of its own for the block's duration.
+
+    Threads of one process queue on a local lock first, so a process holds one connection
+    per claimed name however many of its threads want it."""
+    with memory_lock(url, str(key)), _session_lock(_claim_engine(url), subject, key):
+        yield
+
+
+@contextmanager
+def _session_lock(engine: Engine, subject: str, key: int) -> Iterator[None]:
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    with _translated(subject):
+        conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        except BaseException:
+            conn.invalidate()
+            conn.close()
+            raise
+    try:
+        yield
+    finally:
+        try:
+            conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+        except SQLAlchemyError:  # the server is gone, and with its session the lock
+            logger.debug("could not release the claim on %r; dropping its session", subject)
+            conn.invalidate()
+        conn.close()
 
 
 def _row_of(service: BaseService) -> dict[str, Any]:

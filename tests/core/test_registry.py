@@ -8,6 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from multiprocessing import get_context
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -166,3 +167,66 @@ def test_services_started_against_postgres(postgres_url: str) -> None:
     stop_service("pg-web", registry=registry)
     assert get_service("pg-web", registry=registry).status.state == ServiceState.INACTIVE
     registry.delete("pg-web")
+
+
+def _increment_under_claim(args: tuple[str, int]) -> int:
+    """Read-modify-write with no retry at all: the claim alone must keep writers apart."""
+    url, count = args
+    registry = ServiceRegistry(url)
+    for _ in range(count):
+        with registry.claim("counter", scope="document"):
+            svc = registry.get("counter")
+            svc.config.labels = {**svc.config.labels, "n": str(int(svc.config.labels["n"]) + 1)}
+            registry.save(svc)  # a ConcurrentUpdateError here fails the test
+    return count
+
+
+def test_a_claim_serialises_read_modify_write_across_processes(registry: ServiceRegistry) -> None:
+    """registry.claim is the one lock for shared state (a service, a config document):
+    4 processes x 10 unretried increments = 40, not one conflict."""
+    registry.save(service("counter", n="0"))
+    with get_context("spawn").Pool(4) as pool:
+        assert sum(pool.map(_increment_under_claim, [(registry.url, 10)] * 4)) == 40
+    assert registry.get("counter").config.labels["n"] == "40"
+
+
+def test_claims_nest_within_a_thread_and_exclude_other_threads(registry: ServiceRegistry) -> None:
+    import threading
+
+    entered = threading.Event()
+    with registry.claim("a"), registry.claim("a"):  # nested: no self-deadlock
+        holder = threading.Thread(target=lambda: _claim_and_flag(registry, "a", entered))
+        holder.start()
+        holder.join(timeout=0.5)
+        assert holder.is_alive() and not entered.is_set()  # another thread waits for us
+    holder.join(timeout=30)
+    assert entered.is_set()
+    with registry.claim("b"):  # another name is independent
+        pass
+
+
+def _claim_and_flag(registry: ServiceRegistry, name: str, flag: Any) -> None:
+    with registry.claim(name):
+        flag.set()
+
+
+def test_a_stale_write_error_carries_the_current_version(registry: ServiceRegistry) -> None:
+    registry.save(service("a"))
+    first, second = registry.get("a"), registry.get("a")
+    registry.save(first)
+    with pytest.raises(ConcurrentUpdateError) as raised:
+        registry.save(second)
+    assert (raised.value.read_version, raised.value.current_version) == (1, 2)
+    assert raised.value.current_state == "inactive" and raised.value.service_name == "a"
+
+
+def test_many_threads_claiming_one_name_never_starve_the_holder(registry: ServiceRegistry) -> None:
+    """More threads than the connection pool holds (15) wait for one claim: the holder still
+    gets a connection for its own reads and writes, so all 20 x 3 increments land."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    registry.save(service("counter", n="0"))
+    with ThreadPoolExecutor(20) as pool:
+        done = list(pool.map(lambda _: _increment_under_claim((registry.url, 3)), range(20)))
+    assert sum(done) == 60
+    assert registry.get("counter").config.labels["n"] == "60"

@@ -1,0 +1,120 @@
+"""Which host a service runs on, and whether this host can see (and signal) its processes.
+
+A record shared through PostgreSQL is read by several machines, but a process id means
+something only where it was issued: on the same boot of the same machine, inside the same
+PID namespace (a container or an ``unshare --pid`` has its own). So every launch records
+its owner as :class:`HostIdentity` (host name, machine id, boot id, PID namespace) and
+every caller compares it with :func:`this_host` before it observes or signals a process:
+
+* ``here``: same boot and PID namespace; pids are ours to check and signal;
+* ``ended``: the same machine (host name and machine id) on an earlier boot; every process
+  of that boot is gone, so the local view (nothing runs) is the truth;
+* ``elsewhere``: another machine or namespace; its processes are invisible here, so only
+  the record's state (as its owner last observed it) can be reported, and a stop must run there.
+
+Services whose class says ``HOST_BOUND = False`` (containers on a shared engine, cluster
+backends) are reachable from anywhere and skip the check.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from plugin_core.errors import ServiceOnOtherHostError
+
+if TYPE_CHECKING:
+    from plugin_core.service import BaseService
+
+Relation = Literal["here", "ended", "elsewhere"]
+
+
+class HostIdentity(BaseModel):
+    """Where a process was launched: enough to tell whether its pid is visible from here."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    hostname: str
+    machine_id: str = ""
+    boot_id: str = ""
+    pid_namespace: str = ""
+
+    def describe(self) -> str:
+        """``host-a (boot 60e7b227, pid namespace 4026531836)``: for messages."""
+        facts = [f"boot {self.boot_id[:8]}" if self.boot_id else ""]
+        facts.append(f"pid namespace {self.pid_namespace}" if self.pid_namespace else "")
+        shown = ", ".join(fact for fact in facts if fact)
+        return f"{self.hostname} ({shown})" if shown else self.hostname
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
+
+
+def _pid_namespace() -> str:
+    try:
+        link = os.readlink("/proc/self/ns/pid")  # "pid:[4026531836]"
+    except OSError:
+        return ""
+    return link.partition("[")[2].rstrip("]")
+
+
+@functools.lru_cache(maxsize=1)
+def this_host() -> HostIdentity:
+    """The identity of the host (boot, PID namespace) this process runs on."""
+    return HostIdentity(
+        hostname=socket.gethostname(),
+        machine_id=_read("/etc/machine-id") or _read("/var/lib/dbus/machine-id"),
+        boot_id=_read("/proc/sys/kernel/random/boot_id"),
+        pid_namespace=_pid_namespace(),
+    )
+
+
+def relation(owner: HostIdentity | None) -> Relation:
+    """How a process launched on ``owner`` relates to this host (None: recorded before owners
+    were kept, treated as local, which is what every earlier version assumed)."""
+    here = this_host()
+    if owner is None or (owner.boot_id, owner.pid_namespace) == (here.boot_id, here.pid_namespace):
+        return "here"  # the same pids are visible, whatever the host is called now
+    same_machine = (owner.hostname, owner.machine_id) == (here.hostname, here.machine_id)
+    if same_machine and owner.machine_id and owner.boot_id != here.boot_id:
+        return "ended"
+    return "elsewhere"
+
+
+def observable_here(service: BaseService) -> bool:
+    """True if this host can observe and signal the service's processes (or it has none)."""
+    if not service.HOST_BOUND:
+        return True
+    return relation(service.status.owner_host) != "elsewhere"
+
+
+def require_here(service: BaseService, action: str) -> None:
+    """Refuse ``action`` (stop, restart, delete) on a local service owned by another host."""
+    if observable_here(service):
+        return
+    owner = service.status.owner_host
+    assert owner is not None
+    raise ServiceOnOtherHostError(
+        service.config.service_name, action, owner=owner.describe(), here=this_host().describe()
+    )
+
+
+def observation_note(service: BaseService) -> str:
+    """What this host can say about the service's state: empty when it observes it itself."""
+    if observable_here(service):
+        return ""
+    owner = service.status.owner_host
+    assert owner is not None
+    return (
+        f"state as last recorded by its host {owner.hostname}; its processes are not visible "
+        f"from {this_host().hostname}"
+    )
