@@ -158,16 +158,16 @@ class ServiceConfigConflictError(LifecycleError):
 
 
 class ServiceOnOtherHostError(LifecycleError):
-    """A local-process service can be signalled only from the host that launched it."""
+    """The service's processes cannot be reached from this host: a local process can be
+    signalled only from the host that launched it, a container only through its engine."""
 
-    def __init__(self, service_name: str, action: str, *, owner: str, here: str) -> None:
+    def __init__(self, service_name: str, action: str, *, reason: str, owner: str, here: str) -> None:
         self.owner_host = owner
         self.this_host = here
         super().__init__(
-            f"Cannot {action} service {service_name!r} from this host ({here}): its processes "
-            f"run on host {owner}, and a process can only be signalled from its own host. "
-            f"Run the command on {owner.split(' ')[0]}; if that host is gone for good, "
-            f"`outlive delete {service_name} --force` removes the record.",
+            f"Cannot {action} service {service_name!r} from this host ({here}): {reason}. "
+            f"Run the command on {owner.split(' ')[0]}, the host that started it; if that host "
+            f"is gone for good, `outlive delete {service_name} --force` removes the record.",
             service_name=service_name,
         )
 

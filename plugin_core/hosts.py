@@ -12,8 +12,9 @@ every caller compares it with :func:`this_host` before it observes or signals a 
 * ``elsewhere``: another machine or namespace; its processes are invisible here, so only
   the record's state (as its owner last observed it) can be reported, and a stop must run there.
 
-Services whose class says ``HOST_BOUND = False`` (containers on a shared engine, cluster
-backends) are reachable from anywhere and skip the check.
+Services whose class says ``HOST_BOUND = False`` are reached through something hosts share
+and say themselves whether this host reaches it (:meth:`BaseService.reach_problem`): a
+container, from any host whose ``DOCKER_HOST`` reaches the engine it was created on.
 """
 
 from __future__ import annotations
@@ -90,31 +91,49 @@ def relation(owner: HostIdentity | None) -> Relation:
     return "elsewhere"
 
 
+def reach_problem(service: BaseService) -> str:
+    """Why this host cannot observe or signal the service's processes; empty when it can.
+
+    A host-bound service (a local process) is reachable from its owner host only (and after
+    that host's reboot, when nothing of it runs any more); any other service says itself
+    (:meth:`BaseService.reach_problem`: a container is reachable wherever its engine is).
+    """
+    if not service.HOST_BOUND:
+        return service.reach_problem()
+    owner = service.status.owner_host
+    if owner is None or relation(owner) != "elsewhere":
+        return ""
+    return (
+        f"its processes run on host {owner.describe()}, and a process can only be signalled "
+        "from its own host"
+    )
+
+
 def observable_here(service: BaseService) -> bool:
     """True if this host can observe and signal the service's processes (or it has none)."""
-    if not service.HOST_BOUND:
-        return True
-    return relation(service.status.owner_host) != "elsewhere"
+    return not reach_problem(service)
 
 
 def require_here(service: BaseService, action: str) -> None:
-    """Refuse ``action`` (stop, restart, delete) on a local service owned by another host."""
-    if observable_here(service):
+    """Refuse ``action`` (stop, replace, delete) on a service this host cannot reach."""
+    problem = reach_problem(service)
+    if not problem:
         return
     owner = service.status.owner_host
-    assert owner is not None
     raise ServiceOnOtherHostError(
-        service.config.service_name, action, owner=owner.describe(), here=this_host().describe()
+        service.config.service_name,
+        action,
+        reason=problem,
+        owner=owner.describe() if owner is not None else "unknown",
+        here=this_host().describe(),
     )
 
 
 def observation_note(service: BaseService) -> str:
     """What this host can say about the service's state: empty when it observes it itself."""
-    if observable_here(service):
+    problem = reach_problem(service)
+    if not problem:
         return ""
     owner = service.status.owner_host
-    assert owner is not None
-    return (
-        f"state as last recorded by its host {owner.hostname}; its processes are not visible "
-        f"from {this_host().hostname}"
-    )
+    by = f"its host {owner.hostname}" if owner is not None else "its owner"
+    return f"state as last recorded by {by}; not visible from {this_host().hostname}: {problem}"

@@ -64,7 +64,8 @@ class BaseService(BaseTypedModel):
 
     SERVICE_TYPE: ClassVar[ServiceType] = ServiceType(type="base", flavor="base")
     #: True when the service's processes can be seen and signalled only from the host that
-    #: launched them (local processes); False for containers on a shared engine or clusters.
+    #: launched them (local processes); False when they are reached through something hosts
+    #: share (a container engine, a cluster): then :meth:`reach_problem` decides.
     HOST_BOUND: ClassVar[bool] = False
 
     uuid: UUID = Field(default_factory=uuid4)
@@ -99,6 +100,12 @@ class BaseService(BaseTypedModel):
         it is saved). The default ignores ``timeout``, so a backend written ZenML's way
         implements :meth:`deprovision` alone."""
         self.deprovision(force=force)
+
+    def reach_problem(self) -> str:
+        """Why this process cannot reach the service's processes (empty: it can). Only asked
+        of services that are not ``HOST_BOUND``; a backend reached through a shared engine
+        says here when this host reaches another engine (see :mod:`plugin_core.hosts`)."""
+        return ""
 
     def get_logs(self, follow: bool = False, tail: int | None = None) -> Iterator[str]:
         """The service's log lines: the last ``tail`` lines, then new ones while ``follow``."""

@@ -31,6 +31,7 @@ LABEL_NAME = "outlive.service-name"
 DEFAULT_CONTAINER_PORT = 8000
 _CLIENT_ENV = ("DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH")
 _CLIENTS: dict[tuple[str, ...], Any] = {}
+_ENGINE_IDS: dict[tuple[str, ...], str] = {}
 _CLIENTS_LOCK = threading.Lock()
 
 
@@ -93,6 +94,22 @@ def client() -> Any:
         if cached is None:
             cached = _CLIENTS[key] = _connect()
     return cached
+
+
+def engine_id() -> str:
+    """The identity of the engine the current ``DOCKER_*`` settings reach: the same from every
+    host that shares the engine, another one for another engine. ``docker info``'s ``ID`` (from
+    the machine's ``/etc/docker/key.json``) plus its root directory, which tells two daemons
+    of one machine apart. Asked once per process and setting."""
+    key = tuple(os.environ.get(name, "") for name in _CLIENT_ENV)
+    with _CLIENTS_LOCK:
+        known = _ENGINE_IDS.get(key)
+    if known is None:
+        info = client().info()
+        known = f"{info.get('ID') or ''}@{info.get('DockerRootDir') or ''}"
+        with _CLIENTS_LOCK:
+            _ENGINE_IDS[key] = known
+    return known
 
 
 def _connect() -> Any:

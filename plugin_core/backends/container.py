@@ -125,6 +125,7 @@ class ContainerServiceStatus(ServiceStatus):
     restart_count: int = 0
     health: str | None = None
     published_ports: dict[int, int] = Field(default_factory=dict)
+    engine_id: str | None = None
 
     @property
     def config_file(self) -> str | None:
@@ -252,6 +253,7 @@ class ContainerService(BaseService):
                 release_ports(str(self.uuid))
                 raise
             self.status.container_id = container.id
+            self.status.engine_id = engine.engine_id()
             self._read_back_ports(container)
 
     def deprovision(self, force: bool = False) -> None:
@@ -271,6 +273,26 @@ class ContainerService(BaseService):
                 self._save_logs(container)
                 container.remove(force=True)
         release_ports(str(self.uuid))
+
+    def reach_problem(self) -> str:
+        """Any host reaching the engine the container was created on sees and stops it; a host
+        whose ``DOCKER_HOST`` reaches another engine would not find it there, so it must not
+        judge (nor replace) it. An engine that does not answer is not a reach problem: the
+        status says the engine is down."""
+        recorded = self.status.engine_id
+        if not recorded:
+            return ""
+        try:
+            with engine_errors(self.config.service_name, "identify the engine"):
+                here = engine.engine_id()
+        except ContainerEngineError:
+            return ""
+        if here == recorded:
+            return ""
+        return (
+            f"its container runs on Docker engine {recorded}, and {engine.engine_url()} here is "
+            f"engine {here} (point DOCKER_HOST at the container's engine)"
+        )
 
     def check_status(self) -> tuple[ServiceState, str]:
         """The engine's view (state, exit code, restarts, health); no engine is ERROR."""

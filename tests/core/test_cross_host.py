@@ -69,16 +69,15 @@ def test_two_hosts_racing_to_start_one_name_get_one_instance(
 ) -> None:
     """2 hosts x 10 callers start one name at a barrier, 20 rounds: one process runs, on the
     host the record names, and every caller returns ACTIVE with that service's uuid."""
-    two_hosts = racing_hosts
-    hosts = {host.name: host for host in two_hosts}
+    hosts = {host.name: host for host in racing_hosts}
     failures: list[str] = []
     winners: dict[str, int] = {"host-a": 0, "host-b": 0}
     for round_ in range(RACE_ROUNDS):
         name, tag = f"race-{round_}", str(round_)
         barrier = Barrier(2 * CALLERS_PER_HOST)
-        pending = [h.fan_out_async(RACE, port=barrier.port, name=name, tag=tag) for h in two_hosts]
+        pending = [h.fan_out_async(RACE, port=barrier.port, name=name, tag=tag) for h in racing_hosts]
         outcomes = [outcome for future in pending for outcome in future.result(timeout=120)]
-        seen = {host.name: host.run("result = running(args['tag'])", tag=tag) for host in two_hosts}
+        seen = {host.name: host.run("result = running(args['tag'])", tag=tag) for host in racing_hosts}
         owner = hosts["host-a"].run(
             "s = ServiceRegistry().get(args['name']); "
             "result = [s.status.owner_host.hostname, str(s.uuid), s.status.state.value]",
@@ -94,7 +93,7 @@ def test_two_hosts_racing_to_start_one_name_get_one_instance(
             assert uuids == {owner[1]} and owner[2] == "active"
             winners[owner[0]] += 1
         hosts[owner[0]].run("stop_service(args['name']); delete_service(args['name'])", name=name)
-        assert all(not h.run("result = running(args['tag'])", tag=tag) for h in two_hosts)
+        assert all(not h.run("result = running(args['tag'])", tag=tag) for h in racing_hosts)
     print(f"race rounds: {RACE_ROUNDS}, callers per round: {2 * CALLERS_PER_HOST}, "
           f"failures: {len(failures)}, rounds won by host: {winners}")
     assert failures == []
