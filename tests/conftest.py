@@ -10,8 +10,12 @@ from pathlib import Path
 import pytest
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "postgres: needs a PostgreSQL server")
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses the ``postgres_url`` fixture needs PostgreSQL (and its driver): mark it
+    ``postgres``, so it runs in the nox session that has them (see noxfile.py)."""
+    for item in items:
+        if "postgres_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
 
 
 @pytest.fixture(autouse=True)
