@@ -141,15 +141,17 @@ def _build_wheel(session: nox.Session) -> Path:
     global _wheel
     if _wheel is None:
         shutil.rmtree(WHEELS, ignore_errors=True)
-        session.run("python", "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(WHEELS), str(ROOT))
-        shutil.rmtree(ROOT / "build", ignore_errors=True)  # setuptools' in-tree scratch
+        # setuptools' in-tree scratch: a stale build/lib would put deleted modules in the wheel.
+        shutil.rmtree(ROOT / "build", ignore_errors=True)
+        _pip(session, "wheel", "-q", "--no-deps", "-w", str(WHEELS), str(ROOT))
         (wheel,) = WHEELS.glob("outlive-*.whl")
         _wheel = wheel
     return _wheel
 
 
 def _pip(session: nox.Session, *args: str) -> None:
-    session.run("python", "-m", "pip", "--disable-pip-version-check", *args)
+    """pip, its output shown only when it fails (this machine's index notes are noise)."""
+    session.run("python", "-m", "pip", "--disable-pip-version-check", *args, silent=True)
 
 
 def _installed(session: nox.Session) -> dict[str, str]:
@@ -237,9 +239,9 @@ def _run(session: nox.Session, name: str, env: Matrix) -> None:
                                          if k in ("apache-airflow", "prefect", "fastapi", "svcs",
                                                   "docker", "redis", "psycopg", "pydantic")))
     # The tests must exercise the wheel: plugin_core must come from the venv, not the checkout.
-    session.run("python", "-c", "import plugin_core, sys; p = plugin_core.__file__; "
-                "sys.exit(0 if '/site-packages/' in p else f'plugin_core from {p}')",
-                silent=True, external=False)
+    with session.chdir(session.create_tmp()):
+        session.run("python", "-c", "import plugin_core, sys; p = plugin_core.__file__; "
+                    "sys.exit(0 if '/site-packages/' in p else f'plugin_core from {p}')")
     args = [*PYTEST, *env.tests]
     if env.markers:
         args += ["-m", env.markers]
