@@ -20,7 +20,9 @@ so new tests land in the right session by where they are.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +36,7 @@ nox.options.error_on_missing_interpreters = True
 ROOT = Path(__file__).resolve().parent
 NOX_DIR = ROOT / ".nox"
 REPORTS = NOX_DIR / "_reports"
-WHEELS = NOX_DIR / "_wheel"
+WHEELS = NOX_DIR / "_wheel" / str(os.getpid())  # per nox run: runs side by side never collide
 # Append mode: the repository root goes at the end of sys.path, so ``import plugin_core`` in
 # the tests finds the installed wheel, not the checkout (``tests`` still imports from it).
 PYTEST = ("pytest", "-q", "-ra", "--import-mode=append", "-p", "no:cacheprovider")
@@ -245,9 +247,13 @@ def _run(session: nox.Session, name: str, env: Matrix) -> None:
     args = [*PYTEST, *env.tests]
     if env.markers:
         args += ["-m", env.markers]
+    # A short temporary directory, not nox's .nox/<session>/tmp: unix sockets (dockerd's
+    # containerd, PostgreSQL) live under it and their paths must stay within 107 bytes.
+    tmp = tempfile.mkdtemp(prefix=f"nox-{name}-")
     try:
-        session.run(*args, *session.posargs, env=ENV)
+        session.run(*args, *session.posargs, env={**ENV, "TMPDIR": tmp})
     finally:
+        shutil.rmtree(tmp, ignore_errors=True)
         notes["install seconds"] = f"{install_seconds:.1f}"
         _report(name, versions, time.monotonic() - started, notes)
 
