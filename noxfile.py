@@ -67,6 +67,7 @@ class Matrix:
     alongside: tuple[str, ...] = ()  # requested in the same pip command as outlive
     newest: dict[str, str] = field(default_factory=dict)  # dist -> requirement: newest match
     absent: tuple[str, ...] = ()  # distributions that must not be installed
+    lane: int = 1  # scripts/test.sh runs lanes 1 and 2 side by side (`nox -t lane-1`)
 
 
 AIRFLOW_TESTS = ("tests/airflow",)
@@ -92,6 +93,7 @@ MATRIX: dict[str, Matrix] = {
         "Container services on real Docker engines (started, images built once, by the tests).",
         newest={"docker": "docker"},
         absent=("apache-airflow", "prefect"),
+        lane=2,
     ),
     "workflow": Matrix(
         "workflow,redis,test,test-workflow",
@@ -99,6 +101,7 @@ MATRIX: dict[str, Matrix] = {
         "WorkflowService over HTTP (FastAPI) with SQLite and Redis queues.",
         newest={"fastapi": "fastapi", "redis": "redis"},
         absent=("apache-airflow", "prefect"),
+        lane=2,
     ),
     "prefect": Matrix(
         "prefect,test",
@@ -115,6 +118,7 @@ MATRIX: dict[str, Matrix] = {
         preinstalled=("apache-airflow==3.1.*",),
         newest={"apache-airflow": "apache-airflow==3.1.*"},
         absent=("prefect",),
+        lane=2,
     ),
     "airflow-3.2": Matrix(
         "airflow,test",
@@ -124,6 +128,7 @@ MATRIX: dict[str, Matrix] = {
         alongside=("apache-airflow==3.2.*",),
         newest={"apache-airflow": "apache-airflow==3.2.*"},
         absent=("prefect",),
+        lane=2,
     ),
     "airflow-3.3": Matrix(
         "airflow,test",
@@ -139,13 +144,21 @@ _wheel: Path | None = None
 
 
 def _build_wheel(session: nox.Session) -> Path:
-    """The project's wheel, built once per nox run (what `pip install outlive` would fetch)."""
+    """The project's wheel, built once per nox run (what `pip install outlive` would fetch).
+
+    Built from a copy of the checkout: setuptools writes build/ and *.egg-info next to the
+    sources, so two nox runs side by side (scripts/test.sh's lanes) would trip over each
+    other, and a stale build/lib would put deleted modules in the wheel.
+    """
     global _wheel
     if _wheel is None:
         shutil.rmtree(WHEELS, ignore_errors=True)
-        # setuptools' in-tree scratch: a stale build/lib would put deleted modules in the wheel.
-        shutil.rmtree(ROOT / "build", ignore_errors=True)
-        _pip(session, "wheel", "-q", "--no-deps", "-w", str(WHEELS), str(ROOT))
+        source = Path(session.create_tmp()) / "source"
+        shutil.rmtree(source, ignore_errors=True)
+        shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+            ".git", ".nox", ".venv*", "build", "dist", "*.egg-info", "__pycache__", ".*_cache"))
+        _pip(session, "wheel", "-q", "--no-deps", "-w", str(WHEELS), str(source))
+        shutil.rmtree(source, ignore_errors=True)
         (wheel,) = WHEELS.glob("outlive-*.whl")
         _wheel = wheel
     return _wheel
@@ -264,10 +277,10 @@ def _define(name: str, env: Matrix) -> None:
 
     session_func.__doc__ = env.doc
     session_func.__name__ = name.replace("-", "_").replace(".", "_")
-    nox.session(name=name, reuse_venv=False)(session_func)
+    nox.session(name=name, reuse_venv=False, tags=[f"lane-{env.lane}"])(session_func)
 
 
-@nox.session(reuse_venv=False)
+@nox.session(reuse_venv=False, tags=["lane-1"])
 def lint(session: nox.Session) -> None:
     """ruff, mypy --strict plugin_core, and every test directory mapped to a session."""
     unmapped = sorted(
