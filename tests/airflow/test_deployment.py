@@ -153,8 +153,9 @@ class TestOutlivingTheRun:
         """The example trains, deploys, waits in the triggerer and gets a prediction."""
         assert first_runs.result(EXAMPLE)["state"] == "success", first_runs.output[-5000:]
         assert first_runs.xcom(EXAMPLE, "predict_once") == pytest.approx(20.82, abs=0.01)
-        log = first_runs.task_log(EXAMPLE, "wait_until_serving")
-        assert "linear-model is active (waited in the triggerer)" in log
+        # Whether it defers depends on how fast the model loads; the lifecycle DAG's
+        # slow-deferrable is the deterministic check of the triggerer.
+        assert first_runs.task(EXAMPLE, "wait_until_serving")["state"] == "success"
 
     @pytest.mark.parametrize("name", ["web", "linear-model", "slow-deferrable"])
     def test_services_stay_active_after_airflow_exited(
