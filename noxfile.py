@@ -290,7 +290,7 @@ def lint(session: nox.Session) -> None:
     if unmapped:
         session.error(f"tests/{unmapped} run in no session: map them in noxfile.py TEST_DIRS")
     wheel = _build_wheel(session)
-    _pip(session, "install", "-q", f"{wheel}[docker,postgres,workflow,redis,lint]")
+    _pip(session, "install", "-q", f"{wheel}[docker,postgres,workflow,redis,test-workflow,lint]")
     session.run("ruff", "check", "plugin_core", "prefect_ext", "airflow_ext", "noxfile.py")
     session.run("mypy", "plugin_core")
 
