@@ -45,7 +45,7 @@ ENV = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1"}
 TEST_DIRS = {
     "core": "core, postgres (marker postgres)",
     "examples": "core, postgres (marker postgres)",
-    "container": "containers",
+    "container": "containers (with the postgres driver)",
     "workflow": "workflow",
     "prefect": "prefect",
     "airflow": "airflow-*",
@@ -88,7 +88,8 @@ MATRIX: dict[str, Matrix] = {
         absent=("apache-airflow", "prefect"),
     ),
     "containers": Matrix(
-        "docker,test",
+        # postgres too: a container stopped from another (simulated) host shares a registry.
+        "docker,postgres,test",
         ("tests/container",),
         "Container services on real Docker engines (started, images built once, by the tests).",
         newest={"docker": "docker"},

@@ -31,10 +31,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A test that uses the ``postgres_url`` fixture needs PostgreSQL (and its driver): mark it
+    """A test that uses a ``postgres_url`` or ``postgres`` fixture needs PostgreSQL: mark it
     ``postgres``, so it runs in the nox session that has them (see noxfile.py)."""
     for item in items:
-        if "postgres_url" in getattr(item, "fixturenames", ()):
+        if {"postgres_url", "postgres"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.postgres)
 
 
