@@ -52,6 +52,7 @@ def follow_lines(
         offset = 0
     inode = path.stat().st_ino if path.exists() else None
     pending = b""
+    finishing = False
     while True:
         try:
             stat = path.stat()
@@ -71,7 +72,10 @@ def follow_lines(
             for line in complete:
                 yield line.decode("utf-8", errors="replace")
             continue
-        if not keep_going():
+        if finishing or not keep_going():
+            if not finishing:  # one more read: lines written just before the end count too
+                finishing = True
+                continue
             if pending:
                 yield pending.decode("utf-8", errors="replace")
             return

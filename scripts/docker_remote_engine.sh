@@ -7,14 +7,19 @@
 # `up` prints KEY=VALUE lines to export: DOCKER_HOST=tcp://ADDR and, with OUTLIVE_REMOTE_TLS=1,
 # DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH=DIR/tls (a throwaway CA, a server certificate for
 # ADDR's IP and a client certificate, made with openssl), as a real remote engine would need.
-# It also listens on its bridge's address (OUTLIVE_REMOTE_BRIDGE_HOST=tcp://172.31.250.1:PORT),
-# a non-loopback address: reached there it behaves as an engine on another machine would.
+#
+# With OUTLIVE_REMOTE_NETNS=NAME the engine runs in a network namespace of its own, created
+# here and deleted by `down`: it is then reached over a veth pair at ADDR, the namespace's
+# end (OUTLIVE_REMOTE_NETNS_CIDR, default 198.18.77.2/30, gives it; the host's end takes the
+# other address of that /30).  That is an engine on "another machine": its loopback is not
+# ours, and the ports it publishes answer only on ADDR.  Nothing listens on any address of
+# the host but loopback.
 #
 # DIR holds everything the engine owns (data root, exec root, pidfile, unix socket, log), so
-# it shares nothing with the main engine.  ADDR defaults to 127.0.0.1:23750.  It gets its own
-# bridge (outlive-br1, 172.31.250.1/24) because docker0 belongs to the main engine, and it
-# leaves iptables alone so the two engines never fight over the DOCKER chains; published
-# ports work through docker-proxy.  Root only.
+# it shares nothing with the main engine.  ADDR defaults to 127.0.0.1:23750.  In the host's
+# namespace it gets its own bridge (outlive-br1, 172.31.250.1/24) because docker0 belongs to
+# the main engine, and it leaves iptables alone so the two engines never fight over the
+# DOCKER chains; published ports work through docker-proxy.  Root only.
 set -euo pipefail
 
 die() { echo "docker_remote_engine: $*" >&2; exit 1; }
@@ -28,8 +33,8 @@ WAIT="${OUTLIVE_DOCKERD_WAIT:-60}"
 [ -n "$DIR" ] || die "usage: $0 up|down DIR [ADDR]"
 
 TLS="${OUTLIVE_REMOTE_TLS:-0}"
-
-BRIDGE_ADDR="${BRIDGE_CIDR%/*}:${ADDR##*:}"
+NETNS="${OUTLIVE_REMOTE_NETNS:-}"
+NETNS_CIDR="${OUTLIVE_REMOTE_NETNS_CIDR:-198.18.77.2/30}"
 
 make_certs() {
     local tls="$DIR/tls" ip="${ADDR%:*}"
@@ -39,8 +44,7 @@ make_certs() {
         openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=outlive test CA" \
             -keyout ca-key.pem -out ca.pem
         openssl req -newkey rsa:2048 -nodes -subj "/CN=$ip" -keyout server-key.pem -out server.csr
-        printf 'subjectAltName=IP:%s,IP:%s\nextendedKeyUsage=serverAuth\n' "$ip" \
-            "${BRIDGE_ADDR%:*}" >server.ext
+        printf 'subjectAltName=IP:%s\nextendedKeyUsage=serverAuth\n' "$ip" >server.ext
         openssl x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 2 \
             -extfile server.ext -out server-cert.pem
         openssl req -newkey rsa:2048 -nodes -subj "/CN=client" -keyout key.pem -out client.csr
@@ -52,7 +56,7 @@ make_certs() {
 
 print_settings() {
     echo "DOCKER_HOST=tcp://$ADDR"
-    echo "OUTLIVE_REMOTE_BRIDGE_HOST=tcp://$BRIDGE_ADDR"
+    echo "OUTLIVE_REMOTE_SOCKET=unix://$DIR/docker.sock"
     if [ "$TLS" = 1 ]; then
         echo "DOCKER_TLS_VERIFY=1"
         echo "DOCKER_CERT_PATH=$DIR/tls"
@@ -75,6 +79,26 @@ ensure_bridge() {
     ip link set "$BRIDGE" up
 }
 
+# The host end of the veth pair: the other usable address of the namespace's /30.
+host_end_cidr() {
+    python3 -c 'import ipaddress, sys
+net = ipaddress.ip_interface(sys.argv[1]).network
+ours = ipaddress.ip_interface(sys.argv[1]).ip
+print(f"{next(h for h in net.hosts() if h != ours)}/{net.prefixlen}")' "$NETNS_CIDR"
+}
+
+make_netns() {
+    [ "${ADDR%:*}" = "${NETNS_CIDR%/*}" ] || die "ADDR $ADDR must be the namespace's address ${NETNS_CIDR%/*}"
+    ip netns add "$NETNS"
+    ip link add "${NETNS}h" type veth peer name "${NETNS}n"
+    ip link set "${NETNS}n" netns "$NETNS"
+    ip addr add "$(host_end_cidr)" dev "${NETNS}h"
+    ip link set "${NETNS}h" up
+    ip netns exec "$NETNS" ip link set lo up
+    ip netns exec "$NETNS" ip addr add "$NETNS_CIDR" dev "${NETNS}n"
+    ip netns exec "$NETNS" ip link set "${NETNS}n" up
+}
+
 up() {
     [ "$(id -u)" = 0 ] || die "starting a second dockerd needs root"
     command -v dockerd >/dev/null 2>&1 || die "dockerd is not installed (run scripts/docker_engine.sh first)"
@@ -83,17 +107,26 @@ up() {
         print_settings
         return 0
     fi
-    ensure_bridge
+    local where=() net_flags=()
+    if [ -n "$NETNS" ]; then
+        # docker0 inside the namespace is its own: no clash with the main engine's.  nsenter,
+        # not `ip netns exec`, which also remounts /sys and so hides the cgroup hierarchy.
+        make_netns
+        where=(nsenter "--net=/run/netns/$NETNS")
+    else
+        ensure_bridge
+        net_flags=(--bridge "$BRIDGE")
+    fi
     local tls_flags=()
     if [ "$TLS" = 1 ]; then
         make_certs
         tls_flags=(--tlsverify --tlscacert "$DIR/tls/ca.pem" --tlscert "$DIR/tls/server-cert.pem"
                    --tlskey "$DIR/tls/server-key.pem")
     fi
-    setsid dockerd "${tls_flags[@]}" \
-        --host "unix://$DIR/docker.sock" --host "tcp://$ADDR" --host "tcp://$BRIDGE_ADDR" \
+    setsid "${where[@]}" dockerd "${tls_flags[@]}" \
+        --host "unix://$DIR/docker.sock" --host "tcp://$ADDR" \
         --data-root "$DIR/data" --exec-root "$DIR/exec" --pidfile "$DIR/dockerd.pid" \
-        --bridge "$BRIDGE" --iptables=false --ip-masq=false --ip6tables=false \
+        "${net_flags[@]}" --iptables=false --ip-masq=false --ip6tables=false \
         >>"$DIR/dockerd.log" 2>&1 </dev/null &
     local pid=$!
     local deadline=$((SECONDS + WAIT))
@@ -121,7 +154,12 @@ down() {
     fi
     # overlay mounts under the data root must go before the directory can be removed.
     grep -o " $DIR/[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-    ip link show "$BRIDGE" >/dev/null 2>&1 && ip link delete "$BRIDGE" || true
+    if [ -n "$NETNS" ]; then
+        # Deleting the namespace deletes its veth end, and with it the host's end.
+        ip netns delete "$NETNS" 2>/dev/null || true
+    else
+        ip link show "$BRIDGE" >/dev/null 2>&1 && ip link delete "$BRIDGE" || true
+    fi
     rm -rf "$DIR"
     echo "docker_remote_engine: stopped"
 }

@@ -293,6 +293,7 @@ class Supervisor:
                 self.child_code = os.waitstatus_to_exitcode(os.waitpid(self.child, 0)[1])
             except ChildProcessError:
                 self.child_code = -9
+        self.drain()  # the service's last lines (a request it answered) reach the log
         return self.child_code
 
     def requested_grace(self) -> float:

@@ -1,9 +1,18 @@
 """Real Airflow for the adapter tests: private AIRFLOW_HOME, SQLite metadata DB, real processes.
 
-DAG runs go through the deployment path: ``dag.test(use_executor=True)`` hands every task
-to a LocalExecutor, which forks a supervised task runner per task (its own process group,
-talking to a real ``airflow api-server``), and deferred sensors wait in a real
-``airflow triggerer``. Both servers run for the whole session, bound to 127.0.0.1.
+Two ways to run a DAG, as users do:
+
+- ``airflow_env.dags_test(dag_id)`` runs ``airflow dags test DAG_ID`` in a subprocess, what a
+  user tries first: tasks run in that process, a deferred sensor's trigger runs inline,
+  reschedules and retries loop there. The result (a :class:`DagRun`) reads task states and
+  XComs from the metadata DB and task logs from the command's output. Every Airflow session
+  runs these tests.
+- ``airflow_servers.run_dags(...)`` goes through the deployment path: ``dag.test(use_executor=
+  True)`` hands every task to a LocalExecutor, which forks a supervised task runner per task
+  (its own process group, talking to a real ``airflow api-server``), and deferred sensors wait
+  in a real ``airflow triggerer``. Both servers run for the whole session, bound to
+  127.0.0.1. Tests that use the ``airflow_servers`` fixture are marked ``airflow_servers``;
+  noxfile.py runs them in one Airflow session only.
 
 Airflow reads its configuration once per process, at first import. The in-process tests
 (hook, trigger, provider info) and every ``airflow`` subprocess must therefore agree on one
@@ -36,8 +45,8 @@ import pytest
 
 #: Each test module starts with ``pytest.importorskip("airflow.sdk", reason=SKIP_REASON)``.
 SKIP_REASON = (
-    "Airflow 3 is not installed in this interpreter's venv: run tests/airflow with a venv "
-    "that has `pip install -e '.[airflow,test]'`"
+    "Airflow 3 is not installed in this interpreter's venv: run `nox -s airflow-3.3` (or a venv "
+    "with `pip install '.[airflow,test]'`)"
 )
 AIRFLOW_INSTALLED = importlib.util.find_spec("airflow") is not None
 
@@ -170,6 +179,34 @@ class AirflowEnv:
         )
         return DagRuns(json.loads(results.read_text()), proc.stdout, self)
 
+    def dags_test(
+        self,
+        dag_id: str,
+        *,
+        conf: dict[str, Any] | None = None,
+        dag_file: Path | None = None,
+        log_name: str | None = None,
+        timeout: float = 300,
+    ) -> DagRun:
+        """``airflow dags test DAG_ID`` (``-f dag_file`` for a DAG outside the DAG folder).
+
+        A failed run is a result, not an error: check ``.state`` (and ``.returncode``).
+        """
+        args = [AIRFLOW, "dags", "test", dag_id]
+        if conf is not None:
+            args += ["--conf", json.dumps(conf)]
+        if dag_file is not None:
+            args += ["--dagfile-path", str(dag_file)]
+        proc = self.run(args, timeout=timeout, log_name=log_name or f"dags-test-{dag_id}")
+        rows = self.sql(
+            "SELECT run_id, state FROM dag_run WHERE dag_id=? ORDER BY id DESC LIMIT 1", dag_id
+        )
+        assert rows, f"airflow dags test {dag_id} made no run (rc {proc.returncode}):\n" + (
+            proc.stdout[-4000:]
+        )
+        run_id, state = rows[0]
+        return DagRun(dag_id, run_id, state, proc.stdout, self, returncode=proc.returncode)
+
     def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
         """Read the Airflow metadata DB directly (what the UI would show)."""
         with sqlite3.connect(self.db, timeout=30) as conn:
@@ -182,8 +219,73 @@ class AirflowEnv:
 
 
 @dataclass
+class DagRun:
+    """One DAG run: its state, its task instances, XComs and logs, as Airflow recorded them."""
+
+    dag_id: str
+    run_id: str
+    state: str
+    output: str  # of the command that ran it
+    airflow: AirflowEnv
+    returncode: int | None = None  # of ``airflow dags test``; None for executor runs
+    in_process: bool = True  # ``airflow dags test``: task logs are in ``output``
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        """The task instance row (state, try_number, start_date, end_date...)."""
+        with sqlite3.connect(self.airflow.db, timeout=30) as conn:
+            conn.row_factory = sqlite3.Row
+            row = conn.execute(
+                "SELECT * FROM task_instance WHERE dag_id=? AND run_id=? AND task_id=?",
+                (self.dag_id, self.run_id, task_id),
+            ).fetchone()
+        assert row is not None, f"no task instance {self.dag_id}.{task_id}"
+        return dict(row)
+
+    def task_log(self, task_id: str, *, trigger: bool = False) -> str:
+        """The task's log: its stretch of ``airflow dags test`` output (an inline trigger's
+        lines included), or the files Airflow stored (all attempts; ``trigger`` for the
+        triggerer's part)."""
+        if self.in_process:
+            return _task_output(self.output, self.dag_id, task_id)
+        folder = (
+            self.airflow.home
+            / "logs"
+            / f"dag_id={self.dag_id}"
+            / f"run_id={self.run_id}"
+            / f"task_id={task_id}"
+        )
+        pattern = "attempt=*.log.trigger.*.log" if trigger else "attempt=*.log"
+        return "\n".join(p.read_text() for p in sorted(folder.glob(pattern)))
+
+    def xcom(self, task_id: str, key: str = "return_value") -> Any:
+        with sqlite3.connect(self.airflow.db, timeout=30) as conn:
+            row = conn.execute(
+                "SELECT value FROM xcom WHERE dag_id=? AND run_id=? AND task_id=? AND key=?",
+                (self.dag_id, self.run_id, task_id, key),
+            ).fetchone()
+        assert row is not None, f"no XCom {key} for {self.dag_id}.{task_id}"
+        value = json.loads(row[0]) if isinstance(row[0], str) else row[0]  # numeric affinity
+        return json.loads(value) if isinstance(value, str) and value[:1] in "{[" else value
+
+
+def _task_output(output: str, dag_id: str, task_id: str) -> str:
+    """The lines ``airflow dags test`` printed while it ran this task (every attempt)."""
+    start = f"[DAG TEST] running task <TaskInstance: {dag_id}.{task_id} "
+    lines, inside = [], False
+    for line in output.splitlines():
+        if "[DAG TEST] running task <TaskInstance: " in line or "[DAG TEST] starting task" in line:
+            inside = start in line
+        elif "[DAG TEST] end task" in line:
+            inside = False
+        if inside:
+            lines.append(line)
+    assert lines, f"no output of task {dag_id}.{task_id} in the dags test output"
+    return "\n".join(lines)
+
+
+@dataclass
 class DagRuns:
-    """Outcome of a ``run_dags`` call: per-run results, logs, task instances and XComs."""
+    """Outcome of a ``run_dags`` call (executor runs): per-run results and the shared output."""
 
     results: list[dict[str, Any]]
     output: str
@@ -192,46 +294,32 @@ class DagRuns:
     def result(self, dag_id: str) -> dict[str, Any]:
         return next(r for r in self.results if r["dag_id"] == dag_id)
 
+    def run(self, dag_id: str) -> DagRun:
+        result = self.result(dag_id)
+        return DagRun(
+            dag_id, result["run_id"], result["state"], self.output, self.airflow, in_process=False
+        )
+
     def task(self, dag_id: str, task_id: str) -> dict[str, Any]:
-        """The task instance row of this DAG's run (state, try_number, duration...)."""
-        run_id = self.result(dag_id)["run_id"]
-        with sqlite3.connect(self.airflow.db, timeout=30) as conn:
-            conn.row_factory = sqlite3.Row
-            row = conn.execute(
-                "SELECT * FROM task_instance WHERE dag_id=? AND run_id=? AND task_id=?",
-                (dag_id, run_id, task_id),
-            ).fetchone()
-        assert row is not None, f"no task instance {dag_id}.{task_id}"
-        return dict(row)
+        return self.run(dag_id).task(task_id)
 
     def task_log(self, dag_id: str, task_id: str, *, trigger: bool = False) -> str:
-        """The task's log as Airflow stored it (all attempts); ``trigger`` for the triggerer's part."""
-        run_id = self.result(dag_id)["run_id"]
-        folder = (
-            self.airflow.home
-            / "logs"
-            / f"dag_id={dag_id}"
-            / f"run_id={run_id}"
-            / f"task_id={task_id}"
-        )
-        pattern = "attempt=*.log.trigger.*.log" if trigger else "attempt=*.log"
-        return "\n".join(p.read_text() for p in sorted(folder.glob(pattern)))
+        return self.run(dag_id).task_log(task_id, trigger=trigger)
 
     def xcom(self, dag_id: str, task_id: str, key: str = "return_value") -> Any:
-        run_id = self.result(dag_id)["run_id"]
-        with sqlite3.connect(self.airflow.db, timeout=30) as conn:
-            row = conn.execute(
-                "SELECT value FROM xcom WHERE dag_id=? AND run_id=? AND task_id=? AND key=?",
-                (dag_id, run_id, task_id, key),
-            ).fetchone()
-        assert row is not None, f"no XCom {key} for {dag_id}.{task_id}"
-        value = json.loads(row[0]) if isinstance(row[0], str) else row[0]  # numeric affinity
-        return json.loads(value) if isinstance(value, str) and value[:1] in "{[" else value
+        return self.run(dag_id).xcom(task_id, key)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs the api-server and triggerer, by the fixture it uses."""
+    for item in items:
+        if "airflow_servers" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.airflow_servers)
 
 
 @pytest.fixture(scope="session")
 def airflow_env() -> Iterator[AirflowEnv]:
-    """A migrated SQLite metadata DB, a DAG folder (test DAGs and the example), and the servers."""
+    """A migrated SQLite metadata DB and a DAG folder (the test DAGs and the example)."""
     env = dict(os.environ)
     env.update(_ENV)
     env["OUTLIVE_HOME"] = str(_REGISTRY_DB.parent)
@@ -248,22 +336,38 @@ def airflow_env() -> Iterator[AirflowEnv]:
     airflow = AirflowEnv(root=_ROOT, env=env)
     migrated = airflow.run([AIRFLOW, "db", "migrate"], timeout=180, log_name="db-migrate")
     assert migrated.returncode == 0, migrated.stdout[-3000:]
+    try:
+        yield airflow
+    finally:
+        _stop_all(REGISTRY_URL)
+        shutil.rmtree(_ROOT, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def airflow_servers(airflow_env: AirflowEnv) -> Iterator[AirflowEnv]:
+    """``airflow api-server`` and ``airflow triggerer`` for executor runs (``run_dags``)."""
     servers = [
-        airflow.start(
+        airflow_env.start(
             [AIRFLOW, "api-server", "--host", "127.0.0.1", "--port", str(_API_PORT)],
             log_name="api-server",
         ),
-        airflow.start([AIRFLOW, "triggerer"], log_name="triggerer"),
+        airflow_env.start([AIRFLOW, "triggerer"], log_name="triggerer"),
     ]
     try:
         health = f"http://127.0.0.1:{_API_PORT}/api/v2/monitor/health"
         wait_for(lambda: http_status(health) == 200, 120, "the api-server")
-        yield airflow
+        yield airflow_env
     finally:
         for server in servers:
             _stop_group(server)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _stop_services_after_each_module() -> Iterator[None]:
+    """Modules reuse service names (web, slow-poke...): none may find another's still running."""
+    yield
+    if _REGISTRY_DB.exists():
         _stop_all(REGISTRY_URL)
-        shutil.rmtree(_ROOT, ignore_errors=True)
 
 
 def _stop_group(process: subprocess.Popen[bytes]) -> None:

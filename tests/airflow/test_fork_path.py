@@ -80,8 +80,9 @@ def _mark_failed(db: Path, task_id: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def fork_run(airflow_env: AirflowEnv) -> ForkRun:
+def fork_run(airflow_servers: AirflowEnv) -> ForkRun:
     """Run the fork DAG; once its second task hangs after starting a service, mark it failed."""
+    airflow_env = airflow_servers
     results = airflow_env.root / "fork.json"
     log_path = airflow_env.root / "logs" / "fork-run.log"
     with log_path.open("w") as log:

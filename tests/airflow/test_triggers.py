@@ -39,7 +39,11 @@ def launch(name: str, *args: str) -> None:
 def fire(trigger: ServiceActiveTrigger) -> tuple[dict[str, Any], float]:
     """Run the trigger as the triggerer does, after a serialise/deserialise round trip."""
     from airflow.sdk.module_loading import import_string
-    from airflow.sdk.serde import deserialize, serialize
+
+    try:
+        from airflow.sdk.serde import deserialize, serialize
+    except ImportError:  # Airflow 3.1: the triggerer's serde is still in airflow.serialization
+        from airflow.serialization.serde import deserialize, serialize
 
     classpath, kwargs = trigger.serialize()
     rebuilt = import_string(classpath)(**deserialize(serialize(kwargs)))

@@ -46,7 +46,7 @@ def postgres_url() -> Iterator[str]:
     server.stop()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def registry(request: pytest.FixtureRequest, outlive_home: Path) -> ServiceRegistry:
     if request.param == "sqlite":
         return ServiceRegistry()

@@ -1,4 +1,8 @@
-"""The runnable examples, run as a user runs them: a fresh process, then a look at what they left."""
+"""The runnable examples, run as a user runs them: a fresh process, then a look at what they left.
+
+Examples that need an extra are tested with that extra's tests (tests/workflow, tests/prefect,
+tests/airflow), where nox installs it; these need only the core.
+"""
 
 from __future__ import annotations
 
@@ -43,9 +47,3 @@ def test_deploy_model_leaves_a_serving_model_behind(outlive_home: Path) -> None:
     assert get_service("model-server").status.pid == service.status.pid, "a rerun reuses the server"
     assert "active" in again
     stop_service("model-server")
-
-
-def test_workflow_example_runs(outlive_home: Path) -> None:
-    pytest.importorskip("fastapi")
-    out = run_example("workflow_service.py", outlive_home)
-    assert "serving at http://127.0.0.1:" in out

@@ -121,16 +121,21 @@ class TestRedisReplicas:
         with replicas(2, redis_url, registry_url, log) as urls:
             found = ReplicaDirectory(registry_url).find("wf-redis", alive=True)
             victim = next(r for r in found if r.url == urls[0])
-            results = asyncio.run(self._kill_during(urls[1], victim.pid))
+            results = asyncio.run(self._kill_during(urls[1], urls[0], victim.pid))
         assert [r.state for r in results] == [TaskState.SUCCEEDED] * 8
         assert any(r.attempts == 2 for r in results)
         assert {r.replica_id for r in results if r.attempts == 2} != {victim.replica_id}
 
     @staticmethod
-    async def _kill_during(survivor: str, pid: int) -> list[TaskRecord]:
-        """Submit through the survivor (both replicas claim from the stream), kill the other."""
+    async def _kill_during(survivor: str, victim: str, pid: int) -> list[TaskRecord]:
+        """Submit through the survivor (both replicas claim from the stream), kill the other
+        once it runs a task (asked, not assumed after a sleep: a loaded machine is slow)."""
         inputs: list[dict[str, object]] = [{"index": i, "seconds": 1.0} for i in range(8)]
         gathering = asyncio.create_task(submit_all([survivor], inputs))
-        await asyncio.sleep(0.5)  # every task is claimed and sleeping by now
+        async with httpx.AsyncClient(base_url=victim, timeout=5) as http:
+            for _ in range(400):  # 20 s at most
+                if int((await http.get("/")).json()["counts"]["running"]) >= 1:
+                    break
+                await asyncio.sleep(0.05)
         os.kill(pid, signal.SIGKILL)
         return await gathering

@@ -111,8 +111,9 @@ class TestConcurrency:
             served("tracked", max_concurrent_tasks=3) as local,
             AsyncWorkflowClient(local.url) as client,
         ):
-            ids = [await client.submit({"seconds": 0.05}) for _ in range(15)]
-            records = [await client.wait(task_id, timeout=10) for task_id in ids]
+            # Tasks long enough (0.3 s) that three are in flight even when submitting is slow.
+            ids = [await client.submit({"seconds": 0.3}) for _ in range(15)]
+            records = [await client.wait(task_id, timeout=30) for task_id in ids]
         assert all(record.state == TaskState.SUCCEEDED for record in records)
         assert flows.peak == 3
 

@@ -85,7 +85,10 @@ with DAG(
         steps.append(
             StartServiceOperator(
                 task_id=f"start_slow_{mode}",
-                service=flaky(f"slow-{mode}", "--ready-after", ready_after),
+                # At least 2 s and 4 health requests: the first poke sees 503 however slow.
+                service=flaky(
+                    f"slow-{mode}", "--ready-after", ready_after, "--ready-after-requests", "4"
+                ),
                 wait_for_active=False,
             )
         )
