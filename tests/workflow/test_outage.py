@@ -122,6 +122,22 @@ class TestRedisOutage:
         reran = {task_id for task_id, count in runs.items() if count > 1}
         assert all(r.attempts >= 2 for r in records if r.task_id in reran)
 
+    def test_a_replica_exits_after_an_outage_longer_than_its_limit(
+        self, redis_server: RedisServer, registry_url: str, tmp_path: Path
+    ) -> None:
+        """Redis gone for longer than queue_outage_limit: the replica exits 1 after one
+        ERROR line that names the limit, and without a traceback."""
+        processes: list[subprocess.Popen[bytes]] = []
+        log = tmp_path / "ran.log"
+        with replicas(1, redis_server.url, registry_url, log, processes, queue_outage_limit="2"):
+            redis_server.kill()
+            processes[0].wait(timeout=60)
+        assert processes[0].returncode == 1
+        output = next(tmp_path.glob("replica-*.log")).read_text()
+        errors = [line for line in output.splitlines() if " ERROR " in line]
+        assert len(errors) == 1 and "queue_outage_limit=2s" in errors[0]
+        assert "Traceback" not in output
+
     @staticmethod
     async def _outage_during_load(
         urls: list[str], redis_server: RedisServer
