@@ -51,6 +51,7 @@ class QueueOutage:
         self._recovered_at: float | None = None
         self._previous_start: float | None = None
         self._flaps = 0
+        self.failed: QueueUnavailableError | None = None
         self._up = asyncio.Event()
         self._up.set()
         self._probe: asyncio.Task[None] | None = None
@@ -90,6 +91,8 @@ class QueueOutage:
         """Run ``operation``, waiting out outages and retrying it until it succeeds."""
         while True:
             await self._up.wait()
+            if self.failed is not None:  # given up: waiters stop at once, the replica exits
+                raise self.failed
             try:
                 return await operation()
             except QueueUnavailableError as exc:
@@ -141,4 +144,6 @@ class QueueOutage:
             self.limit,
             self.reason,
         )
+        self.failed = error
+        self._up.set()  # release every waiter: call() raises `failed` from now on
         self._give_up(error)

@@ -171,7 +171,7 @@ class TestLaunchServer:
                 type="llama-ask", action=ActionTypes.SEND_EVENT, data=event.model_dump()
             )
             async with httpx.AsyncClient(base_url=task.url) as http:
-                for _ in range(200):  # until the workflow runs and waits for the event
+                for _ in range(600):  # until the workflow runs (bounded: 30 s)
                     sent = await http.post("/process_message", json=message.model_dump(mode="json"))
                     if sent.status_code == 202:
                         break

@@ -122,6 +122,22 @@ class TestRedisOutage:
         reran = {task_id for task_id, count in runs.items() if count > 1}
         assert all(r.attempts >= 2 for r in records if r.task_id in reran)
 
+    def test_a_replica_exits_after_an_outage_longer_than_its_limit(
+        self, redis_server: RedisServer, registry_url: str, tmp_path: Path
+    ) -> None:
+        """Redis gone for longer than queue_outage_limit: the replica exits 1 after one
+        ERROR line that names the limit, and without a traceback."""
+        processes: list[subprocess.Popen[bytes]] = []
+        log = tmp_path / "ran.log"
+        with replicas(1, redis_server.url, registry_url, log, processes, queue_outage_limit="2"):
+            redis_server.kill()
+            processes[0].wait(timeout=60)
+        assert processes[0].returncode == 1
+        output = next(tmp_path.glob("replica-*.log")).read_text()
+        errors = [line for line in output.splitlines() if " ERROR " in line]
+        assert len(errors) == 1 and "queue_outage_limit=2s" in errors[0]
+        assert "Traceback" not in output
+
     @staticmethod
     async def _outage_during_load(
         urls: list[str], redis_server: RedisServer
@@ -270,8 +286,9 @@ class TestExactIntake:
     async def test_a_burst_never_shows_more_than_max_queued_tasks_waiting(
         self, tmp_path: Path
     ) -> None:
-        """max_queued_tasks=5, two workers, a burst of 40: 2 run, 5 wait, 33 get 429, and
-        no moment shows a sixth waiting task (a task counts as taken when handed out)."""
+        """max_queued_tasks=5, two workers, a burst of 40: at most 2 run and 5 wait, the rest
+        get 429, and no moment shows a sixth waiting task (a task counts as taken when the
+        queue hands it out)."""
         settings = {"max_concurrent_tasks": 2, "max_queued_tasks": 5, "drain_timeout": 0}
         local = await sqlite_service(tmp_path, "sleepy", **settings).launch_local()
         peak = 0
@@ -295,10 +312,11 @@ class TestExactIntake:
             await local.stop()
         codes = collections.Counter(answer.status_code for answer in answers)
         states = collections.Counter(a.json()["state"] for a in answers if a.status_code == 202)
-        # Whether a worker takes a task before the rest of the burst arrives depends on the
-        # scheduler: 5 waiting plus at most the 2 that workers took are accepted, never more.
-        assert 5 <= codes[202] <= 7 and codes[202] + codes[429] == 40
-        assert states["running"] <= 2
+        # Both workers idle: 2 handed out at once + 5 waiting. (A worker caught between two
+        # polls of the queue at the burst's start takes its task a moment later instead, so
+        # the first answers may say "queued" for a task a worker then takes.)
+        assert set(codes) == {202, 429} and 5 <= codes[202] <= 7
+        assert states["running"] <= 2 and states["queued"] <= 5
         assert peak <= 5
 
 
