@@ -28,6 +28,13 @@ from pathlib import Path
 from typing import IO, Any
 
 REPO = Path(__file__).resolve().parent.parent
+REPO_ENV = "OUTLIVE_TEST_REPO"
+# The checkout goes at the end of sys.path, so a host runs the outlive its venv has installed
+# (the wheel, in CI) and only finds the ``tests`` package in the checkout.
+RUN_HOSTS = (
+    "import os, runpy, sys; sys.path.append(os.environ['OUTLIVE_TEST_REPO']); "
+    "runpy.run_module('tests.hosts', run_name='__main__')"
+)
 
 
 class HostCallError(Exception):
@@ -62,15 +69,12 @@ class SimulatedHost:
         env = {
             k: v for k, v in os.environ.items() if not k.startswith(("OUTLIVE_", "PYTEST_"))
         }
-        env.update(
-            OUTLIVE_HOME=str(home),
-            OUTLIVE_REGISTRY_URL=registry_url,
-            PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-        )
-        script = 'hostname "$0" && exec "$1" -m tests.hosts --agent "$2"'
+        env.update(OUTLIVE_HOME=str(home), OUTLIVE_REGISTRY_URL=registry_url)
+        env[REPO_ENV] = str(REPO)
+        script = 'hostname "$0" && exec "$1" -c "$2" --agent "$3"'
         self._process = subprocess.Popen(
             ["unshare", "--pid", "--fork", "--mount-proc", "--uts", "--kill-child",
-             "sh", "-c", script, name, sys.executable, str(callers)],
+             "sh", "-c", script, name, sys.executable, RUN_HOSTS, str(callers)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=str(home), text=True,
         )  # fmt: skip
         self._lock = threading.Lock()
@@ -157,7 +161,7 @@ def _agent_main(callers: int) -> None:
     os.dup2(2, 1)
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "tests.hosts", "--caller"],
+            [sys.executable, "-c", RUN_HOSTS, "--caller"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )
         for _ in range(callers)
