@@ -113,8 +113,16 @@ def _remove_test_containers(request: pytest.FixtureRequest) -> Iterator[None]:
     if "docker_client" not in request.fixturenames:
         return
     client = request.getfixturevalue("docker_client")
+    import docker.errors
+
     for container in client.containers.list(all=True, filters={"label": LABEL_UUID}):
-        container.remove(force=True)
+        try:
+            container.remove(force=True)
+        except docker.errors.NotFound:
+            pass  # already gone (auto-removed, or its service's stop got there first)
+        except docker.errors.APIError as error:
+            if error.status_code != 409:  # 409: a removal is already in progress
+                raise
 
 
 @pytest.fixture(scope="module")
