@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -125,9 +126,16 @@ def _remove_test_containers(request: pytest.FixtureRequest) -> Iterator[None]:
                 raise
 
 
+def _free_port(host: str) -> int:
+    """A port free on ``host`` now: a fixed one would clash with a second test run."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
 @pytest.fixture(scope="module")
 def remote_engine(base_image: str) -> Iterator[dict[str, str]]:
-    """A second dockerd on TCP with TLS (127.0.0.2:23750), sharing nothing with the first.
+    """A second dockerd on TCP with TLS (127.0.0.2, a free port), sharing nothing with the first.
 
     Yields the client settings (DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH). 127.0.0.2
     rather than 127.0.0.1 so a test can tell the engine's address from localhost. The base
@@ -137,7 +145,7 @@ def remote_engine(base_image: str) -> Iterator[dict[str, str]]:
         unavailable("a second dockerd needs root")
     state = tempfile.mkdtemp(prefix="outlive-remote-engine-")
     script = str(SCRIPTS / "docker_remote_engine.sh")
-    address = os.environ.get("OUTLIVE_REMOTE_ENGINE_ADDR", "127.0.0.2:23750")
+    address = os.environ.get("OUTLIVE_REMOTE_ENGINE_ADDR") or f"127.0.0.2:{_free_port('127.0.0.2')}"
     env = {**os.environ, "OUTLIVE_REMOTE_TLS": "1"}
     proc = subprocess.run(["bash", script, "up", state, address], capture_output=True, text=True,
                           timeout=120, check=False, env=env)
