@@ -263,7 +263,7 @@ def _run(session: nox.Session, name: str, env: Matrix) -> None:
         args += ["-m", env.markers]
     # A short temporary directory, not nox's .nox/<session>/tmp: unix sockets (dockerd's
     # containerd, PostgreSQL) live under it and their paths must stay within 107 bytes.
-    tmp = tempfile.mkdtemp(prefix=f"nox-{name}-")
+    tmp = tempfile.mkdtemp(prefix=f"outlive-nox-{name}-")
     os.chmod(tmp, 0o755)  # PostgreSQL's server runs as user postgres: it must reach its dir
     try:
         session.run(*args, *session.posargs, env={**ENV, "TMPDIR": tmp})
