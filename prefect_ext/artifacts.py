@@ -83,7 +83,11 @@ def emit_service_event(what: str, info: Mapping[str, Any], **payload: Any) -> No
 
 
 def publish_service(info: Mapping[str, Any], description: str = "") -> None:
-    """Create the link artifact (when the service has a URL) and the state table."""
+    """Create the link artifact (when the service has a URL) and the state table.
+
+    ``_sync=True``: the async tasks run this in a worker thread of an async task run, where
+    Prefect's dispatch would otherwise hand back a coroutine that nobody awaits.
+    """
     name = str(info.get("name", ""))
     link_key, table_key = artifact_keys(name)
     url = info.get("url")
@@ -93,11 +97,13 @@ def publish_service(info: Mapping[str, Any], description: str = "") -> None:
             link_text=f"{name} ({info.get('state', '')})",
             key=link_key,
             description=description or f"URL of the outlive service {name!r}",
+            _sync=True,
         )
     create_table_artifact(
         table=[_row(field, info.get(field)) for field in TABLE_FIELDS],
         key=table_key,
         description=description or f"State of the outlive service {name!r}",
+        _sync=True,
     )
 
 
