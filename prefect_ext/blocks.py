@@ -152,9 +152,13 @@ class CommandServiceBlock(_EndpointFields, ServiceBlock, Block):
         description="The program and its arguments; `{port}` and `{host}` are filled in.",
         examples=[["python", "-m", "http.server", "{port}", "--bind", "{host}"]],
     )
-    env: SecretDict = Field(
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Extra environment variables (`{port}` is filled in)."
+    )
+    secret_env: SecretDict = Field(
         default_factory=lambda: SecretDict({}),
-        description="Extra environment variables (kept secret: API keys, passwords).",
+        description="Environment variables kept secret (API keys, passwords): hidden in "
+        "Prefect, never written to the outlive registry or runtime files.",
     )
     cwd: str | None = Field(default=None, description="Absolute working directory.")
     restart: RestartMode = Field(default="never", description="When to restart it after it exits.")
@@ -164,7 +168,8 @@ class CommandServiceBlock(_EndpointFields, ServiceBlock, Block):
         """A ``command`` service definition for ``plugin_core.load_service``."""
         config = self._base_config() | {
             "command": list(self.command),
-            "env": _plain(self.env),
+            "env": dict(self.env),
+            "secret_env": _plain(self.secret_env),
             "cwd": self.cwd,
             "restart": {"mode": self.restart, "max_restarts": self.max_restarts},
         }
@@ -197,9 +202,13 @@ class LocalDaemonServiceBlock(_EndpointFields, ServiceBlock, Block):
         default_factory=dict,
         description="Further fields of the subclass's config (JSON), next to the name.",
     )
-    env: SecretDict = Field(
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Extra environment variables (`{port}` is filled in)."
+    )
+    secret_env: SecretDict = Field(
         default_factory=lambda: SecretDict({}),
-        description="Extra environment variables (kept secret: API keys, passwords).",
+        description="Environment variables kept secret (API keys, passwords): hidden in "
+        "Prefect, never written to the outlive registry or runtime files.",
     )
     restart: RestartMode = Field(default="never", description="When to restart it after it exits.")
     max_restarts: int | None = Field(default=5, ge=0, description="Give up after this many.")
@@ -218,7 +227,8 @@ class LocalDaemonServiceBlock(_EndpointFields, ServiceBlock, Block):
         config = {
             **self.config,
             **self._base_config(),
-            "env": _plain(self.env),
+            "env": dict(self.env),
+            "secret_env": _plain(self.secret_env),
             "restart": {"mode": self.restart, "max_restarts": self.max_restarts},
         }
         return {"type": self.service_class, "config": config, "endpoint": self._endpoint()}
@@ -312,9 +322,11 @@ class ContainerServiceBlock(ServiceBlock, Block):
     command: list[str] | None = Field(
         default=None, description="Command; `{port}` and `{host}` are filled in."
     )
-    environment: SecretDict = Field(
+    environment: dict[str, str] = Field(default_factory=dict, description="Container env.")
+    secret_environment: SecretDict = Field(
         default_factory=lambda: SecretDict({}),
-        description="Container environment (kept secret: API keys, passwords).",
+        description="Container env kept secret (API keys, passwords): hidden in Prefect, never "
+        "written to the outlive registry (the engine still holds it, as `docker inspect` shows).",
     )
     volumes: list[str] = Field(default_factory=list, description="`HOST:CONTAINER[:ro]` mounts.")
     protocol: Protocol = Field(default="http", description="What the service speaks.")
@@ -341,7 +353,8 @@ class ContainerServiceBlock(ServiceBlock, Block):
         config = self._base_config() | {
             "image": self.image,
             "command": self.command,
-            "environment": _plain(self.environment),
+            "environment": dict(self.environment),
+            "secret_environment": _plain(self.secret_environment),
             "volumes": list(self.volumes),
             "restart": {"mode": self.restart},
             "pull": self.pull,

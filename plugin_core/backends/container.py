@@ -100,13 +100,15 @@ class ContainerServiceConfig(ServiceConfig):
     (``missing``), always pull, or fail at once (``never``). ``docker_host`` names the engine
     (``unix:///run/docker.sock``, ``tcp://host:2376``) instead of ``DOCKER_HOST``; TLS still
     comes from ``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH``. ``registry_auth`` is excluded from
-    every serialisation (see :class:`RegistryAuth`).
+    every serialisation (see :class:`RegistryAuth`), as is ``secret_environment`` (added to the
+    container's environment, never to a record).
     """
 
     image: str = ""
     command: list[str] | None = None
     entrypoint: list[str] | None = None
     environment: dict[str, str] = Field(default_factory=dict)
+    secret_environment: dict[str, SecretStr] = Field(default_factory=dict, exclude=True)
     ports: dict[int, int | None] = Field(default_factory=dict)
     volumes: list[str] = Field(default_factory=list)
     working_dir: str | None = None
@@ -398,7 +400,10 @@ class ContainerService(BaseService):
             "image": config.image or os.environ.get(DEFAULT_IMAGE_ENV, DEFAULT_RUNTIME_IMAGE),
             "name": self.container_name,
             "labels": self._labels(),
-            "environment": {key: self._fill(value) for key, value in config.environment.items()},
+            "environment": {
+                **{key: self._fill(value) for key, value in config.environment.items()},
+                **{key: value.get_secret_value() for key, value in config.secret_environment.items()},
+            },
             "ports": ports,
             "volumes": list(config.volumes),
             "init": True,

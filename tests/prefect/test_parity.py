@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -160,7 +161,8 @@ class TestCleanUpTasks:
 
 class TestSecretsAndEngines:
     def test_env_values_are_secret_in_prefect_and_reach_the_service(self) -> None:
-        """The API shows the env value obfuscated; the running service really gets it."""
+        """Prefect's API shows the value obfuscated, outlive's registry never holds it, and the
+        running service really gets it."""
         name = unique("secret-env")
         code = (
             "import http.server, os, sys\n"
@@ -173,7 +175,7 @@ class TestSecretsAndEngines:
         block = CommandServiceBlock(
             service_name=name,
             command=[sys.executable, "-c", code, "{port}"],
-            env={"API_TOKEN": "tok-9f3e"},
+            secret_env={"API_TOKEN": "tok-9f3e"},
         )
         document_id = block.save(name, overwrite=True)
         with get_client(sync_client=True) as client:
@@ -188,6 +190,11 @@ class TestSecretsAndEngines:
         info = serve()
         assert "tok-9f3e" not in str(shown) and "tok-9f3e" not in repr(loaded)
         assert http_get(info["url"]) == (200, "tok-9f3e")
+        assert "tok-9f3e" not in core.get_service(name, refresh=False).to_json()
+        runtime = Path(info["runtime_path"])
+        assert not any(
+            "tok-9f3e" in p.read_text(errors="replace") for p in runtime.iterdir() if p.is_file()
+        )
 
     def test_container_block_keeps_its_engine_and_credentials_in_blocks(self) -> None:
         """Host and registry login are nested blocks; the password never reaches the record."""
