@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import plugin_core as core
 from prefect_ext._compat import NO_CACHE, run_logger, task
-from prefect_ext.artifacts import emit_service_event, publish_service
+from prefect_ext.artifacts import emit_core_event, publish_service
 from prefect_ext.blocks import ServiceBlock, ServiceRegistryBlock
 
 if TYPE_CHECKING:
@@ -73,17 +74,26 @@ def _as_service(definition: ServiceDefinition) -> BaseService:
     return core.load_service(definition)
 
 
-def _report_failure(name: str, registry: ServiceRegistry | None, exc: Exception) -> None:
-    """Log why a service is not ACTIVE and emit ``outlive.service.failed`` for Automations.
+class _Events(core.EventRecorder):
+    """The core's ``on_event``: each event becomes a run-log line and a Prefect event.
 
-    The error message already holds the last probe, the exit code and the log tail.
+    The core decides what happened (reused, restarted, active, failed with its state...) and
+    reports each transition once; this only says it in Prefect's terms.
     """
-    run_logger().error("Service %r is not ACTIVE: %s", name, exc)
-    try:
-        info = core.service_info(core.get_service(name, registry=registry, refresh=False))
-    except core.ServiceNotFoundError:
-        return  # never registered: there is no service resource to emit on
-    emit_service_event("failed", info, reason=str(exc).splitlines()[0])
+
+    def __init__(self, service_type: str = "") -> None:
+        super().__init__()
+        self.service_type = service_type
+
+    def __call__(self, event: core.ServiceEvent) -> None:
+        super().__call__(event)
+        bad = event.outcome in (core.EventOutcome.FAILED, core.EventOutcome.DIED)
+        run_logger().log(logging.ERROR if bad else logging.INFO, "Service %s", event.describe())
+        emit_core_event(event, self.service_type)
+
+    def info(self, service: BaseService) -> dict[str, Any]:
+        """``service_info`` plus ``outcome``: what this task did (started, reused, ...)."""
+        return {**core.service_info(service), "outcome": self.first}
 
 
 def _log_progress(name: str, every: float = 10.0) -> Callable[[BaseService, float], None]:
@@ -142,22 +152,26 @@ def _start_service(
         ```
     """
     logger = run_logger()
-    definition, where = _as_service(service), _registry(registry)
+    definition = _as_service(service)
     name = definition.config.service_name
     logger.info("Starting service %r (or reusing it if it already runs)", name)
+    events = _Events(definition.type)
     try:
         started = core.start_service(
-            definition, registry=where, timeout=timeout, on_change=on_change
+            definition,
+            registry=_registry(registry),
+            timeout=timeout,
+            on_change=on_change,
+            on_event=events,
         )
-    except core.LifecycleError as exc:
-        _report_failure(name, where, exc)
+    except core.ServiceConfigConflictError as exc:
+        logger.error("Refused to replace service %r (left as it runs): %s", name, exc)
         raise
-    info = core.service_info(started)
-    logger.info("Service %r is %s at %s", name, info["state"], info.get("url"))
+    except core.LifecycleError as exc:
+        logger.error("Service %r is not ACTIVE: %s", name, exc)
+        raise
+    info = events.info(started)
     publish_service(info)
-    emit_service_event("started", info)
-    if info["state"] == core.ServiceState.ACTIVE.value:
-        emit_service_event("active", info)
     return info
 
 
@@ -183,19 +197,22 @@ def _stop_service(
     """
     logger = run_logger()
     logger.info("Stopping service %r", name_or_uuid)
+    events = _Events()
     try:
         stopped = core.stop_service(
-            name_or_uuid, registry=_registry(registry), timeout=timeout, force=force
+            name_or_uuid,
+            registry=_registry(registry),
+            timeout=timeout,
+            force=force,
+            on_event=events,
         )
     except core.ServiceNotFoundError:
         if not ignore_missing:
             raise
         logger.info("No service %r is registered; nothing to stop", name_or_uuid)
         return None
-    info = core.service_info(stopped)
-    logger.info("Service %r is %s", info["name"], info["state"])
+    info = events.info(stopped)
     publish_service(info)
-    emit_service_event("stopped", info)
     return info
 
 
@@ -271,15 +288,14 @@ def _update_service(
     Returns:
         ``plugin_core.service_info`` of the updated service.
     """
-    logger = run_logger()
-    logger.info("Updating service %r", name_or_uuid)
+    run_logger().info("Updating service %r", name_or_uuid)
+    definition = _as_service(service)
+    events = _Events(definition.type)
     updated = core.update_service(
-        name_or_uuid, _as_service(service), registry=_registry(registry), timeout=timeout
+        name_or_uuid, definition, registry=_registry(registry), timeout=timeout, on_event=events
     )
-    info = core.service_info(updated)
-    logger.info("Service %r is %s at %s", info["name"], info["state"], info.get("url"))
+    info = events.info(updated)
     publish_service(info)
-    emit_service_event("updated", info)
     return info
 
 
@@ -307,22 +323,22 @@ def _wait_for_service(
         ``plugin_core.service_info`` of the ACTIVE service.
     """
     logger = run_logger()
-    where = _registry(registry)
     logger.info("Waiting up to %.0f s for service %r to be ACTIVE", timeout, name_or_uuid)
+    events = _Events()
     try:
         service = core.wait_for_service(
             name_or_uuid,
-            registry=where,
+            registry=_registry(registry),
             timeout=timeout,
             on_progress=_log_progress(name_or_uuid),
             wait_for_registration=wait_for_registration,
+            on_event=events,
         )
     except core.LifecycleError as exc:
-        _report_failure(name_or_uuid, where, exc)
+        logger.error("Service %r is not ACTIVE: %s", name_or_uuid, exc)
         raise
     info = core.service_info(service)
     logger.info("Service %r is ACTIVE at %s", info["name"], info.get("url"))
-    emit_service_event("active", info)
     return info
 
 
