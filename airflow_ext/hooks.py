@@ -28,7 +28,7 @@ from airflow_ext._compat import AirflowNotFoundException
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
-    from plugin_core import BaseService, ServiceRegistry
+    from plugin_core import BaseService, ServiceEvent, ServiceRegistry
 
     ServiceDefinition = BaseService | dict[str, Any] | str
     Progress = Callable[[BaseService, float], None]
@@ -48,8 +48,10 @@ class OutliveRegistryHook(BaseHook):
     any setup; any other connection id that is not defined is an error. ``None`` skips the
     lookup. The task log says which registry was used and why.
 
-    The service methods return the core's ``service_info`` dicts (JSON-able, fit for XCom);
-    the operators are thin wrappers around them::
+    The service methods return the core's ``service_info`` dicts (JSON-able, fit for XCom)
+    with ``outcome`` (what the call did: started, reused, restarted, updated, stopped) and
+    ``events`` (every event the core reported, e.g. ``["started", "active"]``), and log one line
+    per event; the operators are thin wrappers around them::
 
         @task
         def deploy():
@@ -137,6 +139,7 @@ class OutliveRegistryHook(BaseHook):
         """Start the service (or reuse the one of that name); see ``plugin_core.start_service``."""
         import plugin_core as core
 
+        events = _TaskEvents(self.log)
         started = core.start_service(
             core.load_service(service),
             registry=self.get_registry(),
@@ -144,8 +147,9 @@ class OutliveRegistryHook(BaseHook):
             on_change=on_change,
             wait=wait,
             on_progress=on_progress,
+            on_event=events,
         )
-        return core.service_info(started)
+        return events.info(started)
 
     def update_service(
         self,
@@ -159,14 +163,16 @@ class OutliveRegistryHook(BaseHook):
         import plugin_core as core
 
         definition = core.load_service(service)
+        events = _TaskEvents(self.log)
         updated = core.update_service(
             name_or_uuid or definition.config.service_name,
             definition,
             registry=self.get_registry(),
             timeout=timeout,
             wait=wait,
+            on_event=events,
         )
-        return core.service_info(updated)
+        return events.info(updated)
 
     def stop_service(
         self,
@@ -179,16 +185,38 @@ class OutliveRegistryHook(BaseHook):
         """Stop the service's process tree; None when it is not registered and ``ignore_missing``."""
         import plugin_core as core
 
+        events = _TaskEvents(self.log)
         try:
             stopped = core.stop_service(
-                name_or_uuid, registry=self.get_registry(), timeout=timeout, force=force
+                name_or_uuid,
+                registry=self.get_registry(),
+                timeout=timeout,
+                force=force,
+                on_event=events,
             )
         except core.ServiceNotFoundError:
             if not ignore_missing:
                 raise
             self.log.info("No service %r is registered; nothing to stop", name_or_uuid)
             return None
-        return core.service_info(stopped)
+        return events.info(stopped)
+
+    def wait_for_service(
+        self, name_or_uuid: str, *, timeout: float = 300.0, on_progress: Progress | None = None
+    ) -> dict[str, Any]:
+        """Wait until ACTIVE (the core's one wait); ``active`` is reported once, even when a
+        trigger saw it first."""
+        import plugin_core as core
+
+        events = _TaskEvents(self.log)
+        service = core.wait_for_service(
+            name_or_uuid,
+            registry=self.get_registry(),
+            timeout=timeout,
+            on_progress=on_progress,
+            on_event=events,
+        )
+        return events.info(service)
 
     def get_service(self, name_or_uuid: str, *, refresh: bool = True) -> dict[str, Any]:
         """The service's info; with ``refresh`` its state is observed now."""
@@ -225,6 +253,28 @@ class OutliveRegistryHook(BaseHook):
             "swept_dirs": list(report.swept_dirs),
             "kept_dirs": [list(kept) for kept in report.kept_dirs],
         }
+
+
+class _TaskEvents:
+    """The core's ``on_event``: one task-log line per event, and the outcome for XCom.
+
+    The core decides which event happened; this only writes it down.
+    """
+
+    def __init__(self, log: Any) -> None:
+        self.log = log
+        self.outcomes: list[str] = []
+
+    def __call__(self, event: ServiceEvent) -> None:
+        self.outcomes.append(event.outcome.value)
+        bad = event.outcome.value in ("failed", "died", "gave-up")
+        (self.log.error if bad else self.log.info)("Service %s", event.describe())
+
+    def info(self, service: BaseService) -> dict[str, Any]:
+        from plugin_core import service_info
+
+        first = self.outcomes[0] if self.outcomes else None
+        return {**service_info(service), "outcome": first, "events": list(self.outcomes)}
 
 
 def connection_to_url(conn: Connection) -> str | None:

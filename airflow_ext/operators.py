@@ -68,10 +68,11 @@ class _ServiceOperator(BaseOperator):
             )
 
     def _report(self, verb: str, info: dict[str, Any]) -> dict[str, Any]:
+        """Log and return the info; the verb is the core's outcome when it reported one."""
         self.service_url = info.get("url")
         self.log.info(
             "%s service %s (uuid %s): state %s, url %s",
-            verb,
+            str(info.get("outcome") or verb).capitalize(),
             info.get("name"),
             info.get("uuid"),
             info.get("state"),
@@ -149,10 +150,13 @@ class StartServiceOperator(_ServiceOperator):
                 policy=policy.model_dump(mode="json"),
             ),
             method_name="execute_complete",
+            kwargs={"outcome": info.get("outcome")},
             timeout=timedelta(seconds=timeout + _DEFER_GRACE),
         )
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+    def execute_complete(
+        self, context: Context, event: dict[str, Any], outcome: str | None = None
+    ) -> dict[str, Any]:
         """Resume after the trigger: the same outcomes as a start that waited in the worker."""
         from airflow_ext._compat import AirflowException
         from airflow_ext.sensors import outcome_of_wait
@@ -160,7 +164,8 @@ class StartServiceOperator(_ServiceOperator):
         name = str((event.get("service") or {}).get("name", ""))
         outcome_of_wait(event, name, timeout_error=AirflowException)  # a timeout may be retried
         self.log.info("Service %s is active (waited in the triggerer)", name)
-        return self._report("Started", self.hook.get_service(name))
+        info = self.hook.wait_for_service(name, timeout=30.0)  # reports `active` once
+        return self._report("Started", {**info, "outcome": outcome})
 
 
 class StopServiceOperator(_ServiceOperator):

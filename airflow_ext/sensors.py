@@ -38,6 +38,7 @@ from airflow_ext.links import ServiceLink
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_ext.hooks import OutliveRegistryHook
     from plugin_core import ProbePolicy, ServiceRegistry
 
 __all__ = ["DEFAULT_TIMEOUT", "ServiceActiveSensor", "outcome_of_wait"]
@@ -84,7 +85,7 @@ class ServiceActiveSensor(BaseSensorOperator):
         self.policy = policy
         self.wait_for_registration = wait_for_registration
         self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self._registry_cache: ServiceRegistry | None = None
+        self._hook_cache: OutliveRegistryHook | None = None
         self.service_url: str | None = None
 
     def execute(self, context: Context) -> Any:
@@ -143,16 +144,17 @@ class ServiceActiveSensor(BaseSensorOperator):
         return policy.model_dump(mode="json")
 
     def _registry(self) -> ServiceRegistry:
-        if self._registry_cache is None:
+        return self._hook().get_registry()
+
+    def _hook(self) -> OutliveRegistryHook:
+        if self._hook_cache is None:
             from airflow_ext.hooks import OutliveRegistryHook
 
-            self._registry_cache = OutliveRegistryHook(self.outlive_conn_id).get_registry()
-        return self._registry_cache
+            self._hook_cache = OutliveRegistryHook(self.outlive_conn_id)
+        return self._hook_cache
 
     def _info(self) -> dict[str, Any]:
-        from plugin_core import get_service, service_info
-
-        info = service_info(get_service(self.service_name, registry=self._registry(), refresh=False))
+        info = self._hook().wait_for_service(self.service_name, timeout=30.0)  # `active`, once
         self.service_url = info.get("url")
         return info
 

@@ -101,6 +101,7 @@ class Watcher:
         self.sinks = list(sinks)
         self.log = log or EventLog()
         self._last: dict[str, ServiceEvent] = {event.uuid: event for event in self.log.read()}
+        self._seen: dict[str, str] = {}  # what this watcher itself observed last
         self._offset = self.log.end()
 
     def step(self) -> list[ServiceEvent]:
@@ -115,13 +116,16 @@ class Watcher:
             except Exception as exc:  # one unreadable service must not stop the watch
                 _log.warning("cannot observe %s: %s", service.config.service_name, exc)
                 continue
-            last = self._last.get(str(service.uuid))
+            uuid = str(service.uuid)
+            last = self._last.get(uuid)
             crashed = (
                 last is not None and last.origin == "watch" and last.outcome == EventOutcome.DIED
             )
-            change = transition(last.state if last else stored, service, after_crash=crashed)
+            previous = self._seen.get(uuid) or (last.state if last else stored)
+            self._seen[uuid] = service.status.state.value
+            change = transition(previous, service, after_crash=crashed)
             if change is not None:
-                self._last[str(service.uuid)] = report(
+                self._last[uuid] = report(
                     ServiceEvent.of(service, change[0], change[1], origin="watch")
                 )
         return self._catch_up()
@@ -138,6 +142,7 @@ class Watcher:
         events, self._offset = self.log.read_since(self._offset)
         for event in events:
             self._last[event.uuid] = event
+            self._seen[event.uuid] = event.state
             for sink in self.sinks:
                 try:
                     sink(event)

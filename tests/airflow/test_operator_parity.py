@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -63,6 +64,34 @@ class TestDeferrableStart:
         assert info["name"] == "parity-deferred" and info["state"] == "active"
         assert parity_run.xcom(PARITY, "start_deferred", "_link_ServiceLink") == info["url"]
         assert http_status(info["url"]) == 200
+
+
+class TestEventsInTaskLogsAndXCom:
+    def test_each_task_says_what_the_core_reported(self, parity_run: DagRuns) -> None:
+        """XCom and the task log say started / reused; `active` is reported once, after the
+        triggerer saw it (by the resumed start), not again by the sensor."""
+        deferred = parity_run.xcom(PARITY, "start_deferred")
+        again = parity_run.xcom(PARITY, "start_again")
+        linked = parity_run.xcom(PARITY, "wait_linked")
+        log = parity_run.task_log(PARITY, "start_deferred")
+
+        assert (deferred["outcome"], deferred["events"]) == ("started", ["active"])
+        assert "Service parity-deferred started (pending_startup)" in log
+        assert "Service parity-deferred active (active)" in log
+        assert linked["events"] == []
+        assert (again["outcome"], again["events"]) == ("reused", ["reused"])
+        assert "Reused service parity-deferred" in parity_run.task_log(PARITY, "start_again")
+
+    def test_the_events_log_holds_the_whole_story(
+        self, parity_run: DagRuns, airflow_env: AirflowEnv
+    ) -> None:
+        from plugin_core import EventLog
+
+        home = Path(airflow_env.env["OUTLIVE_HOME"])
+        outcomes = [
+            e.outcome.value for e in EventLog(home / "events.jsonl").read("parity-deferred")
+        ]
+        assert outcomes == ["started", "active", "reused"]
 
 
 class TestSensorLink:

@@ -23,6 +23,7 @@ from plugin_core import (
     ServiceConfigConflictError,
     ServiceFailedError,
     StartTimeoutError,
+    check_service_once,
     get_service,
     start_service,
     stop_service,
@@ -125,6 +126,25 @@ class TestLifecycleSequences:
             ("failed", "pending_startup"),
             ("active", "active"),
         ]
+
+    def test_a_wait_reports_active_even_if_another_process_saw_it_first(self) -> None:
+        """A launch without waiting, then a status check elsewhere (a trigger, `outlive status`)
+        saves ACTIVE; the wait still reports the transition, once."""
+        recorder = EventRecorder()
+        start_service(slow("deferred", 0.5), wait=False, on_event=recorder)
+        _wait_until(lambda: check_service_once("deferred").is_active)
+        wait_for_service("deferred", timeout=30, on_event=recorder)
+        wait_for_service("deferred", timeout=30, on_event=recorder)
+        assert recorder.outcomes == ["started", "active"]
+
+    def test_the_last_event_of_a_service_is_found_from_the_end(self) -> None:
+        started(web())
+        started(web("other"))
+        uuid = str(get_service("web").uuid)
+        last = EventLog().last(uuid)
+        assert last is not None and (last.outcome, last.name) == (EventOutcome.ACTIVE, "web")
+        assert EventLog().last("no-such-uuid") is None
+        assert EventLog().last(uuid, chunk=37) == last  # lines cut across reads
 
     def test_the_log_holds_every_event_in_order_for_the_cli(self) -> None:
         started(web())

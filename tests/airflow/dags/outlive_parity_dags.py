@@ -62,6 +62,7 @@ with DAG("outlive_parity", schedule=None, default_args={"retries": 0}) as parity
         ServiceActiveSensor(
             task_id="wait_linked", service_name="parity-deferred", poke_interval=0.5, timeout=30
         ),
+        StartServiceOperator(task_id="start_again", service=SLOW),
         hook_round_trip(),
         DeleteServiceOperator(task_id="delete_hooked", service_name="parity-hooked"),
         DeleteServiceOperator(
