@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -157,3 +158,31 @@ class TestAfterTheRun:
         assert died, (server_events(info["uuid"]), watch.log_tail(30))
         assert died[0].payload["origin"] == "watch" and died[0].payload["state"] == "error"
         assert died[0].resource.get("prefect.resource.name") == block.service_name
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "prefect_restart_on_died.py"
+
+
+def test_the_example_creates_an_automation_on_died(run_env: dict[str, str]) -> None:
+    """`python examples/prefect_restart_on_died.py automate` against a real server: the
+    Automation exists, triggers on outlive.service.died and runs the restart deployment."""
+    with get_client(sync_client=True) as client:
+        flow_id = client.create_flow_from_name("restart-outlive-service")
+        deployment_id = client.create_deployment(flow_id=flow_id, name="on-died")
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLE), "automate"],
+        env=run_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    automation_id = result.stdout.split()[-1]
+    with get_client(sync_client=True) as client:
+        automation = client.read_automation(automation_id)
+    assert automation is not None
+    assert automation.trigger.expect == {"outlive.service.died"}
+    (action,) = automation.actions
+    assert str(action.deployment_id) == str(deployment_id)
+    assert "prefect.resource.name" in str(action.parameters)
