@@ -36,6 +36,7 @@ __all__ = [
 
 _PROGRESS_EVERY = 10.0  # seconds between "still waiting" log lines
 _DEFER_GRACE = 60.0  # the trigger times itself out; this only catches a lost trigger
+_OUTCOME_KEY = "outlive_outcome"
 
 
 class _ServiceOperator(BaseOperator):
@@ -131,6 +132,8 @@ class StartServiceOperator(_ServiceOperator):
             on_progress=self._progress,
         )
         if defer and info["state"] != "active":
+            # What the start did, for the resumed task (``airflow dags test`` drops defer kwargs).
+            context["ti"].xcom_push(key=_OUTCOME_KEY, value=info.get("outcome"))
             self._defer_wait(info)
         return self._report("Started", info)
 
@@ -150,13 +153,10 @@ class StartServiceOperator(_ServiceOperator):
                 policy=policy.model_dump(mode="json"),
             ),
             method_name="execute_complete",
-            kwargs={"outcome": info.get("outcome")},
             timeout=timedelta(seconds=timeout + _DEFER_GRACE),
         )
 
-    def execute_complete(
-        self, context: Context, event: dict[str, Any], outcome: str | None = None
-    ) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger: the same outcomes as a start that waited in the worker."""
         from airflow_ext._compat import AirflowException
         from airflow_ext.sensors import outcome_of_wait
@@ -165,6 +165,7 @@ class StartServiceOperator(_ServiceOperator):
         outcome_of_wait(event, name, timeout_error=AirflowException)  # a timeout may be retried
         self.log.info("Service %s is active (waited in the triggerer)", name)
         info = self.hook.wait_for_service(name, timeout=30.0)  # reports `active` once
+        outcome = context["ti"].xcom_pull(task_ids=self.task_id, key=_OUTCOME_KEY)
         return self._report("Started", {**info, "outcome": outcome})
 
 
