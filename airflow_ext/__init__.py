@@ -13,6 +13,37 @@ __all__ = ["get_provider_info"]
 
 _INTEGRATION = "Outlive"
 
+# The connection form, declared as Airflow 3.2+ reads it (as the smtp provider does): extra
+# fields stored in the connection's extra, labels and hints for the generic fields.
+_CONN_FIELDS = {
+    "path": {
+        "label": "SQLite registry file",
+        "schema": {"type": ["string", "null"]},
+        "description": "Absolute path of a SQLite registry, e.g. /var/lib/outlive/registry.db.",
+    },
+    "url": {
+        "label": "Registry URL",
+        "schema": {"type": ["string", "null"]},
+        "description": "Any SQLAlchemy URL; wins over the other fields.",
+    },
+}
+_FIELD_BEHAVIOUR = {
+    "hidden-fields": [],
+    "relabeling": {
+        "host": "PostgreSQL host",
+        "schema": "Database",
+        "login": "User",
+        "password": "Password",
+    },
+    "placeholders": {
+        "host": "leave empty for SQLite or a URL",
+        "schema": "outlive",
+        "port": "5432",
+        "path": "/var/lib/outlive/registry.db",
+        "url": "postgresql+psycopg://user:password@db/outlive",
+    },
+}
+
 
 def get_provider_info() -> dict[str, Any]:
     """Describe this provider to Airflow's providers manager.
@@ -40,6 +71,8 @@ def get_provider_info() -> dict[str, Any]:
                 "connection-type": "outlive",
                 "hook-class-name": "airflow_ext.hooks.OutliveRegistryHook",
                 "hook-name": "Outlive service registry",
+                "conn-fields": _CONN_FIELDS,
+                "ui-field-behaviour": _FIELD_BEHAVIOUR,
             }
         ],
         "extra-links": ["airflow_ext.links.ServiceLink"],

@@ -11,12 +11,14 @@ try:  # task SDK >= 1.2 owns the task-facing exceptions
     from airflow.sdk.exceptions import (
         AirflowException,
         AirflowFailException,
+        AirflowNotFoundException,
         AirflowSensorTimeout,
     )
 except ImportError:  # pragma: no cover - Airflow 3.1
     from airflow.exceptions import (  # type: ignore[no-redef,attr-defined,unused-ignore]
         AirflowException,
         AirflowFailException,
+        AirflowNotFoundException,
         AirflowSensorTimeout,
     )
 
@@ -28,6 +30,7 @@ except ImportError:  # pragma: no cover - Airflow 3.1
 __all__ = [
     "AirflowException",
     "AirflowFailException",
+    "AirflowNotFoundException",
     "AirflowSensorTimeout",
     "conf",
     "default_deferrable",

@@ -33,13 +33,15 @@ from airflow_ext._compat import (
     AirflowSensorTimeout,
     default_deferrable,
 )
+from airflow_ext.links import ServiceLink
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from airflow_ext.hooks import OutliveRegistryHook
     from plugin_core import ProbePolicy, ServiceRegistry
 
-__all__ = ["DEFAULT_TIMEOUT", "ServiceActiveSensor"]
+__all__ = ["DEFAULT_TIMEOUT", "ServiceActiveSensor", "outcome_of_wait"]
 
 DEFAULT_TIMEOUT = 600.0
 _DEFER_GRACE = 60.0  # the trigger times itself out; this only catches a lost trigger
@@ -49,24 +51,27 @@ class ServiceActiveSensor(BaseSensorOperator):
     """Wait until the service ``service_name`` (name or uuid) is ACTIVE.
 
     :param service_name: name or uuid (templated).
-    :param outlive_conn_id: ``outlive`` connection, or None for the core default registry.
+    :param outlive_conn_id: ``outlive`` connection; ``outlive_default`` falls back to the core
+        default registry when that connection is not defined; None skips the lookup.
     :param policy: the core ``ProbePolicy`` for the deferred wait; by default quick first
         probes backing off to ``poke_interval``.
     :param deferrable: wait in the triggerer instead of a worker slot.
     :param wait_for_registration: treat a name nobody registered as "not yet" instead of
         failing at once.
 
-    Returns (XCom) the core's ``service_info`` dict of the active service.
+    Returns (XCom) the core's ``service_info`` dict of the active service; the "Service"
+    extra link opens its URL.
     """
 
     template_fields: Sequence[str] = ("service_name", "outlive_conn_id")
     ui_color = "#d5e8d4"
+    operator_extra_links = (ServiceLink(),)
 
     def __init__(
         self,
         *,
         service_name: str,
-        outlive_conn_id: str | None = None,
+        outlive_conn_id: str | None = "outlive_default",
         policy: ProbePolicy | None = None,
         deferrable: bool | None = None,
         wait_for_registration: bool = False,
@@ -80,7 +85,8 @@ class ServiceActiveSensor(BaseSensorOperator):
         self.policy = policy
         self.wait_for_registration = wait_for_registration
         self.deferrable = default_deferrable() if deferrable is None else deferrable
-        self._registry_cache: ServiceRegistry | None = None
+        self._hook_cache: OutliveRegistryHook | None = None
+        self.service_url: str | None = None
 
     def execute(self, context: Context) -> Any:
         """Poke/reschedule as Airflow does; deferrable: check once, then hand over to the trigger."""
@@ -126,18 +132,9 @@ class ServiceActiveSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
         """Resume after the trigger: same outcomes as poke mode."""
-        status = event.get("status")
-        if status == "active":
-            self.log.info("Service %s is active (waited in the triggerer)", self.service_name)
-            return self._info()
-        message = str(event.get("message", ""))
-        if status == "timeout":
-            raise AirflowSensorTimeout(f"Service {self.service_name!r} not active: {message}")
-        if status == "error":
-            raise AirflowFailException(_failure(self.service_name, message, event.get("log_tail")))
-        if status == "not_found":
-            raise AirflowFailException(message)
-        raise AirflowException(f"Unexpected event from ServiceActiveTrigger: {event!r}")
+        outcome_of_wait(event, self.service_name)
+        self.log.info("Service %s is active (waited in the triggerer)", self.service_name)
+        return self._info()
 
     def _policy_settings(self) -> dict[str, Any]:
         """The trigger's probe policy as plain data; ``poke_interval`` caps its back-off."""
@@ -147,18 +144,37 @@ class ServiceActiveSensor(BaseSensorOperator):
         return policy.model_dump(mode="json")
 
     def _registry(self) -> ServiceRegistry:
-        if self._registry_cache is None:
+        return self._hook().get_registry()
+
+    def _hook(self) -> OutliveRegistryHook:
+        if self._hook_cache is None:
             from airflow_ext.hooks import OutliveRegistryHook
 
-            self._registry_cache = OutliveRegistryHook(self.outlive_conn_id).get_registry()
-        return self._registry_cache
+            self._hook_cache = OutliveRegistryHook(self.outlive_conn_id)
+        return self._hook_cache
 
     def _info(self) -> dict[str, Any]:
-        from plugin_core import get_service, service_info
+        info = self._hook().wait_for_service(self.service_name, timeout=30.0)  # `active`, once
+        self.service_url = info.get("url")
+        return info
 
-        return service_info(
-            get_service(self.service_name, registry=self._registry(), refresh=False)
-        )
+
+def outcome_of_wait(
+    event: dict[str, Any], name: str, *, timeout_error: type[Exception] = AirflowSensorTimeout
+) -> None:
+    """Return when the trigger's event says ACTIVE; raise what the same outcome raises in
+    the worker otherwise (a failure with the reason and log tail, or ``timeout_error``)."""
+    status = event.get("status")
+    if status == "active":
+        return
+    message = str(event.get("message", ""))
+    if status == "timeout":
+        raise timeout_error(f"Service {name!r} not active: {message}")
+    if status == "error":
+        raise AirflowFailException(_failure(name, message, event.get("log_tail")))
+    if status == "not_found":
+        raise AirflowFailException(message)
+    raise AirflowException(f"Unexpected event from ServiceActiveTrigger: {event!r}")
 
 
 def _failure(name: str, reason: Any, log_tail: Any) -> str:

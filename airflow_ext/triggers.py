@@ -24,7 +24,8 @@ class ServiceActiveTrigger(BaseTrigger):
     """Fire once: when the service is ACTIVE, has failed, or ``timeout`` seconds have passed.
 
     :param service: name or uuid of the service.
-    :param outlive_conn_id: ``outlive`` connection, or None for the core default registry.
+    :param outlive_conn_id: ``outlive`` connection (``outlive_default`` falls back to the core
+        default registry when it is not defined), or None for the core default registry.
     :param timeout: seconds to wait in total.
     :param policy: a ``ProbePolicy`` as a plain dict (``model_dump(mode="json")``), or None.
     :param wait_for_registration: a name nobody registered is "not yet" instead of "not_found".
@@ -33,7 +34,7 @@ class ServiceActiveTrigger(BaseTrigger):
     def __init__(
         self,
         service: str,
-        outlive_conn_id: str | None = None,
+        outlive_conn_id: str | None = "outlive_default",
         timeout: float = 600.0,
         policy: dict[str, Any] | None = None,
         wait_for_registration: bool = False,

@@ -106,6 +106,15 @@ _EXPORTS: dict[str, str] = {
     "PruneReport": "plugin_core.prune",
     "wait_until": "plugin_core.waiting",
     "await_until": "plugin_core.waiting",
+    # events and watching after the run
+    "EventOutcome": "plugin_core.events",
+    "ServiceEvent": "plugin_core.events",
+    "EventLog": "plugin_core.events",
+    "EventRecorder": "plugin_core.events",
+    "Watcher": "plugin_core.watch",
+    "LogSink": "plugin_core.watch",
+    "WebhookSink": "plugin_core.watch",
+    "watch_service": "plugin_core.watch",
 }
 
 __all__ = [
@@ -131,6 +140,9 @@ __all__ = [
     "CorruptRecordError",
     "DaemonSpawnError",
     "DuplicateServiceError",
+    "EventLog",
+    "EventOutcome",
+    "EventRecorder",
     "HTTPEndpointHealthMonitor",
     "HTTPEndpointHealthMonitorConfig",
     "LifecycleError",
@@ -140,6 +152,7 @@ __all__ = [
     "LocalDaemonServiceEndpointConfig",
     "LocalDaemonServiceEndpointStatus",
     "LocalDaemonServiceStatus",
+    "LogSink",
     "OutliveError",
     "PortInUseError",
     "ProbePolicy",
@@ -152,6 +165,7 @@ __all__ = [
     "ServiceEndpointConfig",
     "ServiceEndpointProtocol",
     "ServiceEndpointStatus",
+    "ServiceEvent",
     "ServiceFailedError",
     "ServiceNotFoundError",
     "ServiceOnOtherHostError",
@@ -170,6 +184,8 @@ __all__ = [
     "TaskRecord",
     "TaskState",
     "UnknownServiceTypeError",
+    "Watcher",
+    "WebhookSink",
     "WorkflowBusyError",
     "WorkflowClient",
     "WorkflowLoadError",
@@ -196,6 +212,7 @@ __all__ = [
     "update_service_status",
     "wait_for_service",
     "wait_until",
+    "watch_service",
     "workflow_env",
 ]
 
@@ -257,6 +274,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         ServiceOnOtherHostError as ServiceOnOtherHostError,
         StartTimeoutError as StartTimeoutError,
         UnknownServiceTypeError as UnknownServiceTypeError,
+    )
+    from plugin_core.events import (
+        EventLog as EventLog,
+        EventOutcome as EventOutcome,
+        EventRecorder as EventRecorder,
+        ServiceEvent as ServiceEvent,
     )
     from plugin_core.lifecycle import (
         delete_service as delete_service,
@@ -328,6 +351,12 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from plugin_core.waiting import (
         await_until as await_until,
         wait_until as wait_until,
+    )
+    from plugin_core.watch import (
+        LogSink as LogSink,
+        Watcher as Watcher,
+        WebhookSink as WebhookSink,
+        watch_service as watch_service,
     )
     from plugin_core.workflow.client import (
         AsyncWorkflowClient as AsyncWorkflowClient,

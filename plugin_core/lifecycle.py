@@ -13,7 +13,11 @@ and nothing else, so they all behave alike:
   claim (:meth:`ServiceRegistry.claim`), so callers on every host sharing the registry
   take turns, and a loser decides again on the winner's record;
 * a local process is observed and signalled only from the host that launched it
-  (:mod:`plugin_core.hosts`); other hosts report the state its owner recorded.
+  (:mod:`plugin_core.hosts`); other hosts report the state its owner recorded;
+* every transition is reported once as a :class:`~plugin_core.events.ServiceEvent` (the
+  events log, and the caller's ``on_event``): what the call did (``started``, ``reused``,
+  ``restarted``, ``updated``, ``stopped``), then what it saw (``active``, or ``failed`` with
+  the real state). A refused ``on_change="fail"`` start did nothing and reports nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from plugin_core.errors import (
     ServiceFailedError,
     StartTimeoutError,
 )
+from plugin_core.events import EventCallback, EventLog, EventOutcome, ServiceEvent, report
 from plugin_core.health import observe
 from plugin_core.hosts import observable_here, observation_note, require_here, this_host
 from plugin_core.model.config import ServiceConfig
@@ -81,37 +86,49 @@ def start_service(
     on_change: OnChange = "restart",
     wait: bool = True,
     on_progress: Progress | None = None,
+    on_event: EventCallback | None = None,
 ) -> BaseService:
     """Start ``service`` (or reuse the one of that name) and wait until it is ACTIVE.
 
     With ``wait=False`` it returns right after the launch (PENDING_STARTUP saved), for callers
     that wait elsewhere (a deferrable sensor); a launch that fails at once still raises.
-    ``on_progress(service, elapsed)`` is called after each observation while waiting.
+    ``on_progress(service, elapsed)`` is called after each observation while waiting;
+    ``on_event(event)`` with each event reported (``started``/``reused``/``restarted``, then
+    ``active`` or ``failed``), so the caller can say which happened.
     """
     if timeout is not None:
         timeout = check_timeout(timeout)  # before anything is launched
     registry = _registry(registry, service)
     with registry.claim(service.config.service_name):
-        target = _claim(service, registry, on_change)
+        target, did = _claim(service, registry, on_change, on_event=on_event)
+    report(ServiceEvent.of(target, did), on_event)
     if not wait:
         return target
-    return _await_active(target, registry, timeout, on_progress)
+    return _await_active(target, registry, timeout, on_progress, on_event)
 
 
 class _Reconsider(Exception):
     """The record changed between the read and the write of a decision: read and decide again."""
 
 
-def _claim(service: BaseService, registry: ServiceRegistry, on_change: OnChange) -> BaseService:
+def _claim(
+    service: BaseService,
+    registry: ServiceRegistry,
+    on_change: OnChange,
+    replaced: EventOutcome = EventOutcome.RESTARTED,
+    on_event: EventCallback | None = None,
+) -> tuple[BaseService, EventOutcome]:
     """Decide, holding the name's claim, whether to reuse, replace or launch; launch if needed.
 
     Every decision is made on a read taken under the claim, so a caller that waited for the
     claim sees the winner's complete record (launched, with its process) and reuses it.
+    Returns the service and what was done: ``reused``, ``replaced`` (a running service got a
+    new definition: ``restarted``, or ``updated`` for update_service) or ``started``.
     """
     for _ in range(WRITE_ATTEMPTS):
         existing = registry.get_or_none(service.config.service_name)
         try:
-            return _decide(service, existing, registry, on_change)
+            return _decide(service, existing, registry, on_change, replaced, on_event)
         except _Reconsider:
             continue
     raise ConcurrentUpdateError(
@@ -126,10 +143,16 @@ def _decide(
     existing: BaseService | None,
     registry: ServiceRegistry,
     on_change: OnChange,
-) -> BaseService:
+    replaced: EventOutcome,
+    on_event: EventCallback | None,
+) -> tuple[BaseService, EventOutcome]:
+    did = EventOutcome.STARTED
     if existing is not None:
         if _reusable(existing, service, registry, on_change):
-            return existing
+            return existing, EventOutcome.REUSED
+        alive = existing.status.state in (ServiceState.ACTIVE, ServiceState.PENDING_STARTUP)
+        if alive or replaced == EventOutcome.UPDATED:
+            did = replaced
         here = observable_here(existing)
         if here:
             existing.deprovision()  # also sweeps leftovers of a crashed earlier run
@@ -142,7 +165,7 @@ def _decide(
             and service.endpoint.config == existing.endpoint.config
         ):
             service.endpoint.status.port = existing.endpoint.status.port
-    return _launch(service, registry)
+    return _launch(service, registry, did, on_event), did
 
 
 def _reusable(
@@ -168,7 +191,12 @@ def _reusable(
     return False
 
 
-def _launch(service: BaseService, registry: ServiceRegistry) -> BaseService:
+def _launch(
+    service: BaseService,
+    registry: ServiceRegistry,
+    did: EventOutcome = EventOutcome.STARTED,
+    on_event: EventCallback | None = None,
+) -> BaseService:
     """Record the launch (PENDING_STARTUP, owner host), launch, record the process.
 
     A launch whose record cannot be completed is stopped again before the error is raised,
@@ -189,6 +217,8 @@ def _launch(service: BaseService, registry: ServiceRegistry) -> BaseService:
         service.admin_state = ServiceState.INACTIVE
         with contextlib.suppress(RegistryError):
             save_record(service, registry)
+        report(ServiceEvent.of(service, did), on_event)
+        report(ServiceEvent.of(service, EventOutcome.FAILED, service.status.last_error), on_event)
         raise
     try:
         save_record(service, registry)
@@ -220,11 +250,13 @@ def _await_active(
     registry: ServiceRegistry,
     timeout: float | None,
     on_progress: Progress | None = None,
+    on_event: EventCallback | None = None,
 ) -> BaseService:
     """The starter's wait: the one ActiveWatch, which also ends when the service ended."""
     budget = service.probe_policy.startup_timeout if timeout is None else timeout
     watch = ActiveWatch(service, registry, launched=True)
-    return _watch_until_active(watch, budget, service.probe_policy, on_progress)
+    before = service.status.state
+    return _watch_until_active(watch, budget, service.probe_policy, on_progress, on_event, before)
 
 
 def _watch_until_active(
@@ -232,9 +264,13 @@ def _watch_until_active(
     timeout: float,
     policy: ProbePolicy | None,
     on_progress: Progress | None,
+    on_event: EventCallback | None = None,
+    before: ServiceState | None = None,
 ) -> BaseService:
     """Look through ``watch`` until ACTIVE, a final state, or ``timeout``; save what was seen.
-    Returns the ACTIVE service, else raises with its state, last probe, exit code and logs."""
+    Returns the ACTIVE service, else raises with its state, last probe, exit code and logs.
+    ``active`` or ``failed`` is reported unless that is what the service already was
+    (``before``; by default the state last reported for it)."""
     started = time.monotonic()
     deadline = started + timeout
 
@@ -245,6 +281,8 @@ def _watch_until_active(
         return outcome
 
     watch.refresh()  # an unknown name fails here, before any waiting
+    if before is None and watch.service is not None:
+        before = _last_reported(watch.service)
     wait_until(check, timeout=timeout, policy=policy or _policy_of(watch))
     service = watch.service
     if service is None:  # waited for a registration that never came
@@ -256,12 +294,37 @@ def _watch_until_active(
         )
     save_record(service, watch.registry, observation=True)
     if service.status.state == ServiceState.ACTIVE:
+        _report_seen(service, before, on_event)
         return service
-    raise _not_active_error(service, timeout)
+    error = _not_active_error(service, timeout)
+    _report_seen(service, before, on_event, error)
+    raise error
 
 
 def _policy_of(watch: ActiveWatch) -> ProbePolicy:
     return watch.service.probe_policy if watch.service is not None else ProbePolicy()
+
+
+def _last_reported(service: BaseService) -> ServiceState:
+    """The state the events log last reported for ``service`` (its stored state if none), so
+    a wait reports ``active`` once even when another process saw it first (a trigger)."""
+    last = EventLog().last(str(service.uuid))
+    return ServiceState(last.state) if last is not None else service.status.state
+
+
+def _report_seen(
+    service: BaseService,
+    before: ServiceState | None,
+    on_event: EventCallback | None,
+    error: Exception | None = None,
+) -> None:
+    """Report ``active`` (or ``failed``, with the state it is really in) once: only when the
+    wait saw the service arrive there, not when it already was."""
+    if error is None and before != ServiceState.ACTIVE:
+        report(ServiceEvent.of(service, EventOutcome.ACTIVE), on_event)
+    elif error is not None and before != ServiceState.ERROR:
+        reason = str(error).splitlines()[0]
+        report(ServiceEvent.of(service, EventOutcome.FAILED, reason), on_event)
 
 
 def _not_active_error(service: BaseService, budget: float) -> Exception:
@@ -341,8 +404,9 @@ def stop_service(
     registry: ServiceRegistry | None = None,
     timeout: float = 10.0,
     force: bool = False,
+    on_event: EventCallback | None = None,
 ) -> BaseService:
-    """Stop the service's whole process tree (or container); INACTIVE afterwards.
+    """Stop the service's whole process tree (or container); INACTIVE afterwards (``stopped``).
 
     The stop is saved (``admin_state`` INACTIVE) before anything is signalled, and ``timeout``
     caps the grace period of this stop only: whatever ``timeout`` or ``force``, a stop that
@@ -363,6 +427,7 @@ def stop_service(
         service.update_status()
         if recorded is not None:
             save_record(service, registry)
+    report(ServiceEvent.of(service, EventOutcome.STOPPED), on_event)
     return service
 
 
@@ -373,8 +438,10 @@ def update_service(
     registry: ServiceRegistry | None = None,
     timeout: float | None = None,
     wait: bool = True,
+    on_event: EventCallback | None = None,
 ) -> BaseService:
     """Apply a new config (or a whole new definition); a running service is restarted with it.
+    Reports ``updated``, then (for a running service) ``active`` or ``failed``.
 
     The change is based on the version of ``ref`` the caller read: if another caller (on any
     host) changed the record since, :class:`ConcurrentUpdateError` is raised with the current
@@ -391,11 +458,13 @@ def update_service(
         replacement = _replacement(current, config)
         if current.admin_state != ServiceState.ACTIVE:
             save_record(replacement, registry)
+            report(ServiceEvent.of(replacement, EventOutcome.UPDATED), on_event)
             return replacement
-        target = _claim(replacement, registry, "restart")
+        target, did = _claim(replacement, registry, "restart", EventOutcome.UPDATED, on_event)
+    report(ServiceEvent.of(target, did), on_event)
     if not wait:
         return target
-    return _await_active(target, registry, timeout)
+    return _await_active(target, registry, timeout, None, on_event)
 
 
 def _replacement(current: BaseService, config: ServiceConfig | BaseService) -> BaseService:
@@ -521,14 +590,16 @@ def wait_for_service(
     policy: ProbePolicy | None = None,
     on_progress: Progress | None = None,
     wait_for_registration: bool = False,
+    on_event: EventCallback | None = None,
 ) -> BaseService:
     """Wait until the service is ACTIVE; raise at once if it fails, or when ``timeout`` passes.
 
     Each look re-reads the registry, so a restart or stop elsewhere is seen at once. A name
     nobody registered raises ServiceNotFoundError at once, unless ``wait_for_registration``
     (then it is waited for, within ``timeout``). See :mod:`plugin_core.readiness`.
+    Reports ``active`` (or ``failed``) unless that is the state last reported for it.
     """
     timeout = check_timeout(timeout)
     registry = _registry(registry, ref if isinstance(ref, BaseService) else None)
     watch = ActiveWatch(ref, registry, wait_for_registration=wait_for_registration)
-    return _watch_until_active(watch, timeout, policy, on_progress)
+    return _watch_until_active(watch, timeout, policy, on_progress, on_event)

@@ -21,35 +21,42 @@ import prefect  # noqa: F401
 from prefect_ext.blocks import (
     CommandServiceBlock,
     ContainerServiceBlock,
+    DockerHostBlock,
+    DockerRegistryCredentialsBlock,
     LocalDaemonServiceBlock,
     ServiceBlock,
     ServiceRegistryBlock,
 )
 
-_TASKS = (
-    "find_services",
-    "get_service_logs",
-    "get_service_status",
-    "start_service",
-    "stop_service",
-    "update_service",
-    "wait_for_service",
-)
-
 __all__ = [
     "CommandServiceBlock",
     "ContainerServiceBlock",
+    "DockerHostBlock",
+    "DockerRegistryCredentialsBlock",
     "LocalDaemonServiceBlock",
     "ServiceBlock",
     "ServiceRegistryBlock",
+    # tasks, each with an async twin named with an "a" prefix
+    "adelete_service",
+    "afind_services",
+    "aget_service_logs",
+    "aget_service_status",
+    "aprune_services",
+    "astart_service",
+    "astop_service",
+    "aupdate_service",
+    "await_for_service",
+    "delete_service",
     "find_services",
     "get_service_logs",
     "get_service_status",
+    "prune_services",
     "start_service",
     "stop_service",
     "update_service",
     "wait_for_service",
 ]
+_TASKS = frozenset(name for name in __all__ if name[0].islower())
 
 
 def __getattr__(name: str) -> Any:
@@ -66,9 +73,20 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from prefect_ext.tasks import (
+        adelete_service,
+        afind_services,
+        aget_service_logs,
+        aget_service_status,
+        aprune_services,
+        astart_service,
+        astop_service,
+        aupdate_service,
+        await_for_service,
+        delete_service,
         find_services,
         get_service_logs,
         get_service_status,
+        prune_services,
         start_service,
         stop_service,
         update_service,

@@ -4,32 +4,39 @@ Artifacts are snapshots attached to the run that created them; their keys are
 fixed per service name, so each start or stop adds a new version under the
 same key and the Artifacts page shows one history per service. Events carry
 the service uuid as their resource, so an Automation can react to
-``outlive.service.active`` or ``outlive.service.failed`` of one service.
+``outlive.service.died`` or ``outlive.service.failed`` of one service. Which events happen is
+the core's word (``plugin_core.ServiceEvent``); :func:`emit_core_event` only translates one.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefect.artifacts import create_link_artifact, create_table_artifact
 from prefect.events import emit_event
+
+if TYPE_CHECKING:
+    from plugin_core import ServiceEvent
 
 __all__ = [
     "EVENT_PREFIX",
     "TABLE_FIELDS",
     "artifact_keys",
+    "emit_core_event",
     "emit_service_event",
     "publish_service",
     "resource_id",
 ]
 
 EVENT_PREFIX = "outlive.service"
-"""Events are ``outlive.service.<what>``: started, active, updated, stopped, failed."""
+"""Events are ``outlive.service.<outcome>``: started, reused, restarted, updated, active,
+stopped, failed, died, gave-up (the core's vocabulary)."""
 
 TABLE_FIELDS = (
     "name",
+    "outcome",
     "uuid",
     "type",
     "state",
@@ -82,8 +89,29 @@ def emit_service_event(what: str, info: Mapping[str, Any], **payload: Any) -> No
     )
 
 
+def emit_core_event(event: ServiceEvent, service_type: str = "") -> None:
+    """Emit the core's event as ``outlive.service.<outcome>``, with the real state and reason."""
+    emit_service_event(
+        event.outcome.value,
+        {
+            "uuid": event.uuid,
+            "name": event.name,
+            "type": service_type,
+            "state": event.state,
+            "url": event.url,
+        },
+        reason=event.reason,
+        origin=event.origin,
+        at=event.at,
+    )
+
+
 def publish_service(info: Mapping[str, Any], description: str = "") -> None:
-    """Create the link artifact (when the service has a URL) and the state table."""
+    """Create the link artifact (when the service has a URL) and the state table.
+
+    ``_sync=True``: the async tasks run this in a worker thread of an async task run, where
+    Prefect's dispatch would otherwise hand back a coroutine that nobody awaits.
+    """
     name = str(info.get("name", ""))
     link_key, table_key = artifact_keys(name)
     url = info.get("url")
@@ -93,11 +121,13 @@ def publish_service(info: Mapping[str, Any], description: str = "") -> None:
             link_text=f"{name} ({info.get('state', '')})",
             key=link_key,
             description=description or f"URL of the outlive service {name!r}",
+            _sync=True,
         )
     create_table_artifact(
         table=[_row(field, info.get(field)) for field in TABLE_FIELDS],
         key=table_key,
         description=description or f"State of the outlive service {name!r}",
+        _sync=True,
     )
 
 

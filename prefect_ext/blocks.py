@@ -19,7 +19,8 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, Literal
 
 from prefect.blocks.core import Block
-from pydantic import BaseModel, Field, HttpUrl, SecretStr, field_validator, model_validator
+from prefect.types import SecretDict
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 import plugin_core as core
 
@@ -29,15 +30,16 @@ if TYPE_CHECKING:
 __all__ = [
     "CommandServiceBlock",
     "ContainerServiceBlock",
+    "DockerHostBlock",
+    "DockerRegistryCredentialsBlock",
     "LocalDaemonServiceBlock",
     "ServiceBlock",
     "ServiceRegistryBlock",
 ]
 
-# Shown on the Prefect UI's block catalogue. The project has no published home yet: these
-# point where its repository and logo are meant to be published (one place to change).
-DOCUMENTATION_URL = HttpUrl("https://github.com/outlive-dev/outlive#prefect")
-LOGO_URL = HttpUrl("https://raw.githubusercontent.com/outlive-dev/outlive/main/docs/logo.png")
+# The blocks set no `_logo_url` / `_documentation_url`: the project has no published home, and
+# a catalogue link that does not resolve is worse than none. The README's "Orchestrators"
+# section documents them; each block's docstring (shown in the UI) says what it is for.
 
 Protocol = Literal["http", "https", "tcp"]
 RestartMode = Literal["never", "on-failure", "always"]
@@ -140,8 +142,6 @@ class CommandServiceBlock(_EndpointFields, ServiceBlock, Block):
     """
 
     _block_type_name = "Outlive Command Service"
-    _logo_url = LOGO_URL
-    _documentation_url = DOCUMENTATION_URL
     _description = (
         "A program (model server, API, database) started by outlive as a service that keeps "
         "running after the flow run ends."
@@ -152,7 +152,14 @@ class CommandServiceBlock(_EndpointFields, ServiceBlock, Block):
         description="The program and its arguments; `{port}` and `{host}` are filled in.",
         examples=[["python", "-m", "http.server", "{port}", "--bind", "{host}"]],
     )
-    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables.")
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Extra environment variables (`{port}` is filled in)."
+    )
+    secret_env: SecretDict = Field(
+        default_factory=lambda: SecretDict({}),
+        description="Environment variables kept secret (API keys, passwords): hidden in "
+        "Prefect, never written to the outlive registry or runtime files.",
+    )
     cwd: str | None = Field(default=None, description="Absolute working directory.")
     restart: RestartMode = Field(default="never", description="When to restart it after it exits.")
     max_restarts: int | None = Field(default=5, ge=0, description="Give up after this many.")
@@ -162,6 +169,7 @@ class CommandServiceBlock(_EndpointFields, ServiceBlock, Block):
         config = self._base_config() | {
             "command": list(self.command),
             "env": dict(self.env),
+            "secret_env": _plain(self.secret_env),
             "cwd": self.cwd,
             "restart": {"mode": self.restart, "max_restarts": self.max_restarts},
         }
@@ -181,8 +189,6 @@ class LocalDaemonServiceBlock(_EndpointFields, ServiceBlock, Block):
     """
 
     _block_type_name = "Outlive Local Daemon Service"
-    _logo_url = LOGO_URL
-    _documentation_url = DOCUMENTATION_URL
     _description = (
         "Your LocalDaemonService subclass, run by outlive as a detached local process that "
         "keeps running after the flow run ends."
@@ -196,7 +202,14 @@ class LocalDaemonServiceBlock(_EndpointFields, ServiceBlock, Block):
         default_factory=dict,
         description="Further fields of the subclass's config (JSON), next to the name.",
     )
-    env: dict[str, str] = Field(default_factory=dict, description="Extra environment variables.")
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Extra environment variables (`{port}` is filled in)."
+    )
+    secret_env: SecretDict = Field(
+        default_factory=lambda: SecretDict({}),
+        description="Environment variables kept secret (API keys, passwords): hidden in "
+        "Prefect, never written to the outlive registry or runtime files.",
+    )
     restart: RestartMode = Field(default="never", description="When to restart it after it exits.")
     max_restarts: int | None = Field(default=5, ge=0, description="Give up after this many.")
 
@@ -215,6 +228,7 @@ class LocalDaemonServiceBlock(_EndpointFields, ServiceBlock, Block):
             **self.config,
             **self._base_config(),
             "env": dict(self.env),
+            "secret_env": _plain(self.secret_env),
             "restart": {"mode": self.restart, "max_restarts": self.max_restarts},
         }
         return {"type": self.service_class, "config": config, "endpoint": self._endpoint()}
@@ -230,16 +244,75 @@ class LocalDaemonServiceBlock(_EndpointFields, ServiceBlock, Block):
         return service
 
 
+def _plain(secret: SecretDict) -> dict[str, str]:
+    """A secret mapping's values as the strings a process environment holds."""
+    return {str(key): str(value) for key, value in secret.get_secret_value().items()}
+
+
+class DockerHostBlock(Block):
+    """The Docker engine a container service runs on, like prefect-docker's ``DockerHost``.
+
+    Empty ``base_url`` means what the docker CLI does: ``DOCKER_HOST``, else the local
+    socket. TLS settings still come from ``DOCKER_TLS_VERIFY`` and ``DOCKER_CERT_PATH``.
+    """
+
+    _block_type_name = "Outlive Docker Host"
+    _description = "The Docker engine where outlive runs a container service."
+
+    base_url: str | None = Field(
+        default=None,
+        title="Base URL",
+        description="URL of the engine; empty: DOCKER_HOST or the local socket.",
+        examples=["unix:///var/run/docker.sock", "tcp://10.0.0.5:2376"],
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _engine_url(cls, value: str | None) -> str | None:
+        if value and not re.match(r"^(unix|tcp|http|https|ssh|npipe)://", value):
+            raise ValueError(
+                f"base_url {value!r} must be an engine URL such as 'unix:///var/run/docker.sock' "
+                "or 'tcp://host:2376'"
+            )
+        return value or None
+
+
+class DockerRegistryCredentialsBlock(Block):
+    """A login for a private image registry, like prefect-docker's ``DockerRegistryCredentials``.
+
+    The password is used for the pull only: outlive never writes it to its registry or to
+    the service's runtime files.
+    """
+
+    _block_type_name = "Outlive Docker Registry Credentials"
+    _description = "Registry login used by outlive to pull a container service's image."
+
+    username: str = Field(description="The user to log into the registry with.")
+    password: SecretStr = Field(description="The password (or token) of that user.")
+    registry_url: str = Field(
+        default="",
+        description="The registry's address; empty: Docker Hub.",
+        examples=["registry.example.com:5000"],
+    )
+
+    def auth(self) -> dict[str, str]:
+        """The core's ``registry_auth`` for a container definition."""
+        return {
+            "username": self.username,
+            "password": self.password.get_secret_value(),
+            "registry": self.registry_url,
+        }
+
+
 class ContainerServiceBlock(ServiceBlock, Block):
     """A Docker container run as a service; Docker keeps it running after the flow run.
 
-    The engine is reached as the docker CLI does (``DOCKER_HOST`` ...). Docker
-    itself is imported only when the service starts, never by this block.
+    The engine is ``docker_host``, or as the docker CLI finds it (``DOCKER_HOST`` ...); a
+    private image is pulled with ``registry_credentials``. Docker itself is imported only
+    when the service starts, never by this block.
     """
 
     _block_type_name = "Outlive Container Service"
-    _logo_url = LOGO_URL
-    _documentation_url = DOCUMENTATION_URL
     _description = (
         "A Docker image run by outlive as a container service that keeps running after the "
         "flow run ends."
@@ -250,6 +323,11 @@ class ContainerServiceBlock(ServiceBlock, Block):
         default=None, description="Command; `{port}` and `{host}` are filled in."
     )
     environment: dict[str, str] = Field(default_factory=dict, description="Container env.")
+    secret_environment: SecretDict = Field(
+        default_factory=lambda: SecretDict({}),
+        description="Container env kept secret (API keys, passwords): hidden in Prefect, never "
+        "written to the outlive registry (the engine still holds it, as `docker inspect` shows).",
+    )
     volumes: list[str] = Field(default_factory=list, description="`HOST:CONTAINER[:ro]` mounts.")
     protocol: Protocol = Field(default="http", description="What the service speaks.")
     container_port: int | None = Field(
@@ -263,6 +341,12 @@ class ContainerServiceBlock(ServiceBlock, Block):
     pull: Literal["missing", "always", "never"] = Field(
         default="missing", description="When to pull the image."
     )
+    docker_host: DockerHostBlock | None = Field(
+        default=None, description="The engine to run on; empty: DOCKER_HOST or the local socket."
+    )
+    registry_credentials: DockerRegistryCredentialsBlock | None = Field(
+        default=None, description="Login for pulling the image from a private registry."
+    )
 
     def definition(self) -> dict[str, Any]:
         """A ``container`` service definition for ``plugin_core.load_service``."""
@@ -270,10 +354,14 @@ class ContainerServiceBlock(ServiceBlock, Block):
             "image": self.image,
             "command": self.command,
             "environment": dict(self.environment),
+            "secret_environment": _plain(self.secret_environment),
             "volumes": list(self.volumes),
             "restart": {"mode": self.restart},
             "pull": self.pull,
+            "docker_host": self.docker_host.base_url if self.docker_host else None,
         }
+        if self.registry_credentials is not None:
+            config["registry_auth"] = self.registry_credentials.auth()
         endpoint: dict[str, Any] = {
             "protocol": self.protocol,
             "port": self.port,
@@ -300,8 +388,6 @@ class ServiceRegistryBlock(Block):
     """
 
     _block_type_name = "Outlive Service Registry"
-    _logo_url = LOGO_URL
-    _documentation_url = DOCUMENTATION_URL
     _description = (
         "The outlive service registry (SQLite file or a shared PostgreSQL database) where "
         "services started by flows are recorded and found again."

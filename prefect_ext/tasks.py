@@ -6,6 +6,12 @@ never a live service object: task results may be persisted, shown in the UI
 or passed to another flow. Every lifecycle decision (idempotence by name,
 health probing, waiting, process detachment) belongs to the core.
 
+Each task has an async twin named with an ``a`` prefix (``astart_service``, as Prefect's own
+``aload``/``asave``): the same body run in a worker thread, so an async flow's event loop keeps
+serving other coroutines while a service starts or is waited for. The thread carries the run
+context, so logs, artifacts and events still belong to the task run. A sync task called from
+an async flow would block that loop; call the ``a`` form there.
+
 Every task uses ``cache_policy=NO_CACHE``. A retried or re-run start must
 really reach the core, which then reuses the service it already started under
 that name instead of starting a second copy; and a status, a log tail or a
@@ -15,15 +21,20 @@ persistence on) would be a stale one.
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import logging
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import plugin_core as core
 from prefect_ext._compat import NO_CACHE, run_logger, task
-from prefect_ext.artifacts import emit_service_event, publish_service
+from prefect_ext.artifacts import emit_core_event, publish_service
 from prefect_ext.blocks import ServiceBlock, ServiceRegistryBlock
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Coroutine
+
+    from prefect.tasks import Task
 
     from plugin_core import BaseService, ServiceRegistry
 
@@ -31,9 +42,20 @@ ServiceDefinition: TypeAlias = "ServiceBlock | BaseService | dict[str, Any] | st
 """A block, a core service, or a definition (dict, JSON or YAML) for ``plugin_core.load_service``."""
 
 __all__ = [
+    "adelete_service",
+    "afind_services",
+    "aget_service_logs",
+    "aget_service_status",
+    "aprune_services",
+    "astart_service",
+    "astop_service",
+    "aupdate_service",
+    "await_for_service",
+    "delete_service",
     "find_services",
     "get_service_logs",
     "get_service_status",
+    "prune_services",
     "start_service",
     "stop_service",
     "update_service",
@@ -52,17 +74,26 @@ def _as_service(definition: ServiceDefinition) -> BaseService:
     return core.load_service(definition)
 
 
-def _report_failure(name: str, registry: ServiceRegistry | None, exc: Exception) -> None:
-    """Log why a service is not ACTIVE and emit ``outlive.service.failed`` for Automations.
+class _Events(core.EventRecorder):
+    """The core's ``on_event``: each event becomes a run-log line and a Prefect event.
 
-    The error message already holds the last probe, the exit code and the log tail.
+    The core decides what happened (reused, restarted, active, failed with its state...) and
+    reports each transition once; this only says it in Prefect's terms.
     """
-    run_logger().error("Service %r is not ACTIVE: %s", name, exc)
-    try:
-        info = core.service_info(core.get_service(name, registry=registry, refresh=False))
-    except core.ServiceNotFoundError:
-        return  # never registered: there is no service resource to emit on
-    emit_service_event("failed", info, reason=str(exc).splitlines()[0])
+
+    def __init__(self, service_type: str = "") -> None:
+        super().__init__()
+        self.service_type = service_type
+
+    def __call__(self, event: core.ServiceEvent) -> None:
+        super().__call__(event)
+        bad = event.outcome in (core.EventOutcome.FAILED, core.EventOutcome.DIED)
+        run_logger().log(logging.ERROR if bad else logging.INFO, "Service %s", event.describe())
+        emit_core_event(event, self.service_type)
+
+    def info(self, service: BaseService) -> dict[str, Any]:
+        """``service_info`` plus ``outcome``: what this task did (started, reused, ...)."""
+        return {**core.service_info(service), "outcome": self.first}
 
 
 def _log_progress(name: str, every: float = 10.0) -> Callable[[BaseService, float], None]:
@@ -84,8 +115,7 @@ def _log_progress(name: str, every: float = 10.0) -> Callable[[BaseService, floa
     return report
 
 
-@task(cache_policy=NO_CACHE)
-def start_service(
+def _start_service(
     service: ServiceDefinition,
     registry: ServiceRegistryBlock | None = None,
     timeout: float | None = None,
@@ -122,32 +152,36 @@ def start_service(
         ```
     """
     logger = run_logger()
-    definition, where = _as_service(service), _registry(registry)
+    definition = _as_service(service)
     name = definition.config.service_name
     logger.info("Starting service %r (or reusing it if it already runs)", name)
+    events = _Events(definition.type)
     try:
         started = core.start_service(
-            definition, registry=where, timeout=timeout, on_change=on_change
+            definition,
+            registry=_registry(registry),
+            timeout=timeout,
+            on_change=on_change,
+            on_event=events,
         )
-    except core.LifecycleError as exc:
-        _report_failure(name, where, exc)
+    except core.ServiceConfigConflictError as exc:
+        logger.error("Refused to replace service %r (left as it runs): %s", name, exc)
         raise
-    info = core.service_info(started)
-    logger.info("Service %r is %s at %s", name, info["state"], info.get("url"))
+    except core.LifecycleError as exc:
+        logger.error("Service %r is not ACTIVE: %s", name, exc)
+        raise
+    info = events.info(started)
     publish_service(info)
-    emit_service_event("started", info)
-    if info["state"] == core.ServiceState.ACTIVE.value:
-        emit_service_event("active", info)
     return info
 
 
-@task(cache_policy=NO_CACHE)
-def stop_service(
+def _stop_service(
     name_or_uuid: str,
     registry: ServiceRegistryBlock | None = None,
     timeout: float = 10.0,
     force: bool = False,
-) -> dict[str, Any]:
+    ignore_missing: bool = False,
+) -> dict[str, Any] | None:
     """Stop a service and its whole process tree; the registry keeps its record.
 
     Args:
@@ -155,24 +189,89 @@ def stop_service(
         registry: where the service is recorded; default: the core's default registry.
         timeout: grace period after SIGTERM before the tree is killed.
         force: kill at once instead of waiting for a graceful exit.
+        ignore_missing: return None instead of raising ``ServiceNotFoundError`` when no
+            such service is registered, so a clean-up flow can run twice.
 
     Returns:
-        ``plugin_core.service_info`` of the stopped service.
+        ``plugin_core.service_info`` of the stopped service (None: it was not registered).
     """
     logger = run_logger()
     logger.info("Stopping service %r", name_or_uuid)
-    stopped = core.stop_service(
-        name_or_uuid, registry=_registry(registry), timeout=timeout, force=force
-    )
-    info = core.service_info(stopped)
-    logger.info("Service %r is %s", info["name"], info["state"])
+    events = _Events()
+    try:
+        stopped = core.stop_service(
+            name_or_uuid,
+            registry=_registry(registry),
+            timeout=timeout,
+            force=force,
+            on_event=events,
+        )
+    except core.ServiceNotFoundError:
+        if not ignore_missing:
+            raise
+        logger.info("No service %r is registered; nothing to stop", name_or_uuid)
+        return None
+    info = events.info(stopped)
     publish_service(info)
-    emit_service_event("stopped", info)
     return info
 
 
-@task(cache_policy=NO_CACHE)
-def update_service(
+def _delete_service(
+    name_or_uuid: str,
+    registry: ServiceRegistryBlock | None = None,
+    force: bool = False,
+    ignore_missing: bool = False,
+) -> dict[str, Any] | None:
+    """Stop a service if it runs, then remove its record and runtime files.
+
+    Args:
+        name_or_uuid: the service's registry name or uuid.
+        registry: where the service is recorded; default: the core's default registry.
+        force: kill at once, and remove the record even if its engine is gone for good.
+        ignore_missing: return None instead of raising when no such service is registered.
+
+    Returns:
+        ``plugin_core.service_info`` of the service as it was before deletion (None: missing).
+    """
+    logger = run_logger()
+    where = _registry(registry)
+    try:
+        service = core.get_service(name_or_uuid, registry=where, refresh=False)
+    except core.ServiceNotFoundError:
+        if not ignore_missing:
+            raise
+        logger.info("No service %r is registered; nothing to delete", name_or_uuid)
+        return None
+    info = core.service_info(service)
+    core.delete_service(service, registry=where, force=force)
+    logger.info("Deleted service %r (uuid %s)", info["name"], info["uuid"])
+    return info
+
+
+def _prune_services(
+    registry: ServiceRegistryBlock | None = None, dry_run: bool = False
+) -> dict[str, Any]:
+    """Delete the records of stopped and failed services, and orphan runtime directories.
+
+    Returns:
+        ``{"deleted": [names], "swept_dirs": [paths], "kept_dirs": [[path, reason]]}``; with
+        ``dry_run`` nothing is removed and the lists say what would be.
+    """
+    report = core.prune_services(registry=_registry(registry), dry_run=dry_run)
+    run_logger().info(
+        "%s %d service record(s) and %d orphan director(ies)",
+        "Would prune" if dry_run else "Pruned",
+        len(report.deleted),
+        len(report.swept_dirs),
+    )
+    return {
+        "deleted": list(report.deleted),
+        "swept_dirs": list(report.swept_dirs),
+        "kept_dirs": [list(kept) for kept in report.kept_dirs],
+    }
+
+
+def _update_service(
     name_or_uuid: str,
     service: ServiceDefinition,
     registry: ServiceRegistryBlock | None = None,
@@ -189,20 +288,18 @@ def update_service(
     Returns:
         ``plugin_core.service_info`` of the updated service.
     """
-    logger = run_logger()
-    logger.info("Updating service %r", name_or_uuid)
+    run_logger().info("Updating service %r", name_or_uuid)
+    definition = _as_service(service)
+    events = _Events(definition.type)
     updated = core.update_service(
-        name_or_uuid, _as_service(service), registry=_registry(registry), timeout=timeout
+        name_or_uuid, definition, registry=_registry(registry), timeout=timeout, on_event=events
     )
-    info = core.service_info(updated)
-    logger.info("Service %r is %s at %s", info["name"], info["state"], info.get("url"))
+    info = events.info(updated)
     publish_service(info)
-    emit_service_event("updated", info)
     return info
 
 
-@task(cache_policy=NO_CACHE)
-def wait_for_service(
+def _wait_for_service(
     name_or_uuid: str,
     registry: ServiceRegistryBlock | None = None,
     timeout: float = 300.0,
@@ -226,27 +323,26 @@ def wait_for_service(
         ``plugin_core.service_info`` of the ACTIVE service.
     """
     logger = run_logger()
-    where = _registry(registry)
     logger.info("Waiting up to %.0f s for service %r to be ACTIVE", timeout, name_or_uuid)
+    events = _Events()
     try:
         service = core.wait_for_service(
             name_or_uuid,
-            registry=where,
+            registry=_registry(registry),
             timeout=timeout,
             on_progress=_log_progress(name_or_uuid),
             wait_for_registration=wait_for_registration,
+            on_event=events,
         )
     except core.LifecycleError as exc:
-        _report_failure(name_or_uuid, where, exc)
+        logger.error("Service %r is not ACTIVE: %s", name_or_uuid, exc)
         raise
     info = core.service_info(service)
     logger.info("Service %r is ACTIVE at %s", info["name"], info.get("url"))
-    emit_service_event("active", info)
     return info
 
 
-@task(cache_policy=NO_CACHE)
-def get_service_status(
+def _get_service_status(
     name_or_uuid: str, registry: ServiceRegistryBlock | None = None
 ) -> dict[str, Any]:
     """Check a service once now and return its state (``service_info``); never waits."""
@@ -255,8 +351,7 @@ def get_service_status(
     return info
 
 
-@task(cache_policy=NO_CACHE)
-def get_service_logs(
+def _get_service_logs(
     name_or_uuid: str,
     registry: ServiceRegistryBlock | None = None,
     tail: int | None = 100,
@@ -273,8 +368,7 @@ def get_service_logs(
     return {"name": service.config.service_name, "uuid": str(service.uuid), "lines": lines}
 
 
-@task(cache_policy=NO_CACHE)
-def find_services(
+def _find_services(
     name: str | None = None,
     type: str | None = None,
     labels: dict[str, str] | None = None,
@@ -284,3 +378,39 @@ def find_services(
     services = core.find_services(registry=_registry(registry), name=name, type=type, labels=labels)
     run_logger().info("Found %d service(s)", len(services))
     return [core.service_info(service) for service in services]
+
+
+def _sync_task(body: Callable[..., Any]) -> Task[..., Any]:
+    return task(body, name=body.__name__.lstrip("_"), cache_policy=NO_CACHE)
+
+
+def _async_task(body: Callable[..., Any]) -> Task[..., Coroutine[Any, Any, Any]]:
+    """The same body in a worker thread (which carries the run context): the loop stays free."""
+
+    @functools.wraps(body)
+    async def in_thread(*args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(body, *args, **kwargs)
+
+    name = "a" + body.__name__.lstrip("_")
+    in_thread.__name__ = in_thread.__qualname__ = name
+    return task(in_thread, name=name, cache_policy=NO_CACHE)
+
+
+start_service = _sync_task(_start_service)
+stop_service = _sync_task(_stop_service)
+update_service = _sync_task(_update_service)
+wait_for_service = _sync_task(_wait_for_service)
+get_service_status = _sync_task(_get_service_status)
+get_service_logs = _sync_task(_get_service_logs)
+find_services = _sync_task(_find_services)
+delete_service = _sync_task(_delete_service)
+prune_services = _sync_task(_prune_services)
+astart_service = _async_task(_start_service)
+astop_service = _async_task(_stop_service)
+aupdate_service = _async_task(_update_service)
+await_for_service = _async_task(_wait_for_service)
+aget_service_status = _async_task(_get_service_status)
+aget_service_logs = _async_task(_get_service_logs)
+afind_services = _async_task(_find_services)
+adelete_service = _async_task(_delete_service)
+aprune_services = _async_task(_prune_services)

@@ -48,25 +48,28 @@ def code_to_mount(cls: type) -> str | None:
     return None
 
 
-def engine_url() -> str:
-    """The engine as the user configured it, for messages."""
-    return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+def engine_url(host: str | None = None) -> str:
+    """The engine as the user configured it, for messages: the service's ``docker_host``,
+    else ``DOCKER_HOST``, else the local socket."""
+    return host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
 
 @contextmanager
-def engine_errors(service_name: str, action: str) -> Iterator[None]:
+def engine_errors(service_name: str, action: str, host: str | None = None) -> Iterator[None]:
     """Translate docker SDK and transport errors into :class:`ContainerEngineError`."""
     import docker.errors  # type: ignore[import-untyped, unused-ignore]
     import requests.exceptions
 
     prefix = f"Service {service_name!r}: cannot {action}"
+    where = engine_url(host)
+    fix = "fix the service's docker_host" if host else "point DOCKER_HOST"
     try:
         yield
     except ContainerEngineError:
         raise
     except docker.errors.ImageNotFound as exc:
         raise ContainerEngineError(
-            f"{prefix}: the image is not on the engine at {engine_url()} ({exc.explanation}). "
+            f"{prefix}: the image is not on the engine at {where} ({exc.explanation}). "
             "Build or load it there, or fix `image`."
         ) from exc
     except docker.errors.APIError as exc:
@@ -74,55 +77,69 @@ def engine_errors(service_name: str, action: str) -> Iterator[None]:
         wants_tls = "HTTPS" in reason
         hint = " (it wants TLS: set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH)" if wants_tls else ""
         raise ContainerEngineError(
-            f"{prefix}: the engine at {engine_url()} refused: {reason}{hint}"
+            f"{prefix}: the engine at {where} refused: {reason}{hint}"
         ) from exc
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         raise ContainerEngineError(
-            f"{prefix}: the Docker engine at {engine_url()} does not answer ({exc}). Start it "
-            "(dockerd, Docker Desktop) or point DOCKER_HOST (with DOCKER_TLS_VERIFY and "
+            f"{prefix}: the Docker engine at {where} does not answer ({exc}). Start it "
+            f"(dockerd, Docker Desktop) or {fix} (with DOCKER_TLS_VERIFY and "
             "DOCKER_CERT_PATH for TLS) at a running engine."
         ) from exc
 
 
-def client() -> Any:
-    """A docker client for the current ``DOCKER_*`` settings, created once per process and
-    reused: creating one costs a round trip to negotiate the API version. Keyed by pid too, so
-    a forked worker never shares its parent's pooled connections."""
-    key = (str(os.getpid()), *(os.environ.get(name, "") for name in _CLIENT_ENV))
+def client(host: str | None = None) -> Any:
+    """A docker client for the current ``DOCKER_*`` settings (``host`` replaces
+    ``DOCKER_HOST``), created once per process and reused: creating one costs a round trip to
+    negotiate the API version. Keyed by pid too, so a forked worker never shares its parent's
+    pooled connections."""
+    environment = _environment(host)
+    key = (str(os.getpid()), *(environment.get(name, "") for name in _CLIENT_ENV))
     with _CLIENTS_LOCK:
         cached = _CLIENTS.get(key)
         if cached is None:
-            cached = _CLIENTS[key] = _connect()
+            cached = _CLIENTS[key] = _connect(environment)
     return cached
 
 
-def engine_id() -> str:
-    """The identity of the engine the current ``DOCKER_*`` settings reach: the same from every
-    host that shares the engine, another one for another engine. ``docker info``'s ``ID`` (from
-    the machine's ``/etc/docker/key.json``) plus its root directory, which tells two daemons
-    of one machine apart. Asked once per process and setting."""
-    key = tuple(os.environ.get(name, "") for name in _CLIENT_ENV)
+def engine_id(host: str | None = None) -> str:
+    """The identity of the engine the current ``DOCKER_*`` settings (``host`` replacing
+    ``DOCKER_HOST``) reach: the same from every host that shares the engine, another one for
+    another engine. ``docker info``'s ``ID`` (from the machine's ``/etc/docker/key.json``) plus
+    its root directory, which tells two daemons of one machine apart. Asked once per process
+    and setting."""
+    environment = _environment(host)
+    key = tuple(environment.get(name, "") for name in _CLIENT_ENV)
     with _CLIENTS_LOCK:
         known = _ENGINE_IDS.get(key)
     if known is None:
-        info = client().info()
+        info = client(host).info()
         known = f"{info.get('ID') or ''}@{info.get('DockerRootDir') or ''}"
         with _CLIENTS_LOCK:
             _ENGINE_IDS[key] = known
     return known
 
 
-def _connect() -> Any:
+def _environment(host: str | None) -> dict[str, str]:
+    """The ``DOCKER_*`` settings the SDK reads, with a service's own ``docker_host`` first."""
+    environment = dict(os.environ)
+    if host:
+        environment["DOCKER_HOST"] = host
+    return environment
+
+
+def _connect(environment: dict[str, str]) -> Any:
     """``docker.from_env()``, with the engine's CA fixed before the first request is sent."""
     import docker
 
-    probe = docker.from_env(version=docker.constants.MINIMUM_DOCKER_API_VERSION)
+    probe = docker.from_env(
+        version=docker.constants.MINIMUM_DOCKER_API_VERSION, environment=environment
+    )
     _trust_engine_ca(probe.api)
     try:
         api_version = probe.api.version(api_version=False)["ApiVersion"]
     finally:
         probe.close()
-    connected = docker.from_env(version=api_version)
+    connected = docker.from_env(version=api_version, environment=environment)
     _trust_engine_ca(connected.api)
     return connected
 
@@ -170,9 +187,10 @@ class EngineLocation:
         return publish_ip
 
 
-def location() -> EngineLocation:
-    """The engine's location from ``DOCKER_HOST`` (unset, ``unix://`` or ``npipe://``: local)."""
-    parts = urlsplit(os.environ.get("DOCKER_HOST", ""))
+def location(host: str | None = None) -> EngineLocation:
+    """The engine's location from ``host`` or ``DOCKER_HOST`` (unset, ``unix://`` or
+    ``npipe://``: local)."""
+    parts = urlsplit(host or os.environ.get("DOCKER_HOST", ""))
     if parts.scheme in ("tcp", "http", "https", "ssh") and parts.hostname:
         return EngineLocation(parts.hostname)
     return EngineLocation(None)
@@ -214,7 +232,7 @@ def own_container_id(api_client: Any, ref: str, uuid: str) -> str | None:
     return str(attrs["Id"])
 
 
-def remove_own_container(api_client: Any, name: str, uuid: str) -> None:
+def remove_own_container(api_client: Any, name: str, uuid: str, host: str | None = None) -> None:
     """Clear the name for a new container: ours (a stopped earlier run) goes, a foreign one
     is an error, because removing someone else's container is never our call."""
     attrs = inspect(api_client, name)
@@ -224,26 +242,36 @@ def remove_own_container(api_client: Any, name: str, uuid: str) -> None:
     if owner != uuid:
         whose = f"service {owner}" if owner else "no outlive service"
         raise ContainerEngineError(
-            f"A container named {name!r} ({attrs['Id'][:12]}) already exists on {engine_url()} "
+            f"A container named {name!r} ({attrs['Id'][:12]}) already exists on {engine_url(host)} "
             f"and belongs to {whose}. Remove it (`docker rm -f {name}`) or give this service "
             "another name."
         )
     api_client.api.remove_container(attrs["Id"], force=True)
 
 
-def create_and_start(api_client: Any, args: dict[str, Any], pull: str, uuid: str) -> Any:
+@dataclass(frozen=True)
+class Pull:
+    """How to get a missing image: the policy, the engine (for messages) and registry
+    credentials (the SDK's ``auth_config``: username, password, serveraddress), never stored."""
+
+    policy: str = "missing"
+    host: str | None = None
+    auth: dict[str, str] | None = None
+
+
+def create_and_start(api_client: Any, args: dict[str, Any], pull: Pull, uuid: str) -> Any:
     """Create and start a container; a container that was created but could not start is
     removed, so nothing is left behind."""
     import docker.errors
 
-    if pull == "always":
-        _pull(api_client, args["image"])
+    if pull.policy == "always":
+        _pull(api_client, args["image"], pull)
     try:
         container = _create(api_client, args, pull)
     except docker.errors.APIError as exc:
         if exc.status_code != 409:  # 409: the name is taken
             raise
-        remove_own_container(api_client, args["name"], uuid)
+        remove_own_container(api_client, args["name"], uuid, pull.host)
         container = _create(api_client, args, pull)
     try:
         container.start()
@@ -254,32 +282,32 @@ def create_and_start(api_client: Any, args: dict[str, Any], pull: str, uuid: str
     return container
 
 
-def _create(api_client: Any, args: dict[str, Any], pull: str) -> Any:
+def _create(api_client: Any, args: dict[str, Any], pull: Pull) -> Any:
     """Create, pulling the image when the engine lacks it (unless ``pull`` is ``never``)."""
     import docker.errors
 
     try:
         return api_client.containers.create(**args)
     except docker.errors.ImageNotFound:
-        if pull == "never":
+        if pull.policy == "never":
             raise ContainerEngineError(
-                f"Image {args['image']!r} is not on the engine at {engine_url()} and "
+                f"Image {args['image']!r} is not on the engine at {engine_url(pull.host)} and "
                 "pull='never'. Build or load it there first, or allow pulling."
             ) from None
-    _pull(api_client, args["image"])
+    _pull(api_client, args["image"], pull)
     return api_client.containers.create(**args)
 
 
-def _pull(api_client: Any, image: str) -> None:
+def _pull(api_client: Any, image: str, pull: Pull) -> None:
     import docker.errors
     from docker.utils import parse_repository_tag  # type: ignore[import-untyped, unused-ignore]
 
     repository, tag = parse_repository_tag(image)
     try:
-        api_client.images.pull(repository, tag=tag or "latest")
+        api_client.images.pull(repository, tag=tag or "latest", auth_config=pull.auth)
     except docker.errors.APIError as exc:
         raise ContainerEngineError(
-            f"Image {image!r} is not on the engine at {engine_url()}, and pulling it failed: "
+            f"Image {image!r} is not on the engine at {engine_url(pull.host)}, and pulling it failed: "
             f"{exc.explanation or exc}. Check the name, log in to its registry, or build/load "
             "it on the engine."
         ) from exc

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, SerializeAsAny, field_validator
+from pydantic import BaseModel, Field, SecretStr, SerializeAsAny, field_validator
 
 from plugin_core.backends import _docker_engine as engine
 from plugin_core.backends._docker_engine import LABEL_NAME, LABEL_UUID, engine_errors
@@ -58,6 +58,7 @@ __all__ = [
     "ContainerServiceEndpointConfig",
     "ContainerServiceEndpointStatus",
     "ContainerServiceStatus",
+    "RegistryAuth",
     "container_http_endpoint",
 ]
 
@@ -71,6 +72,23 @@ CODE_MOUNT = "/opt/outlive-code"
 KEPT_LOG_LINES = 10_000
 
 
+class RegistryAuth(BaseModel):
+    """Credentials for pulling from a private registry (``docker login``'s username, password
+    and server). Used in memory for the pull only: never saved in the registry, the runtime
+    files or the container's environment, so a record holds no password."""
+
+    username: str
+    password: SecretStr
+    registry: str = ""
+
+    def auth_config(self) -> dict[str, str]:
+        """The docker SDK's ``auth_config`` for ``images.pull``."""
+        auth = {"username": self.username, "password": self.password.get_secret_value()}
+        if self.registry:
+            auth["serveraddress"] = self.registry
+        return auth
+
+
 class ContainerServiceConfig(ServiceConfig):
     """What to run and how: image, command, environment, ports, volumes, restarts and limits.
 
@@ -79,13 +97,18 @@ class ContainerServiceConfig(ServiceConfig):
     backoff (100 ms, doubling). ``ports`` publishes extra container ports (container -> host
     port, None: any free one) next to the endpoint's. ``volumes`` use ``docker run -v`` syntax
     (``/host:/container[:ro]``). ``pull``: when the engine lacks the image, pull it
-    (``missing``), always pull, or fail at once (``never``).
+    (``missing``), always pull, or fail at once (``never``). ``docker_host`` names the engine
+    (``unix:///run/docker.sock``, ``tcp://host:2376``) instead of ``DOCKER_HOST``; TLS still
+    comes from ``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH``. ``registry_auth`` is excluded from
+    every serialisation (see :class:`RegistryAuth`), as is ``secret_environment`` (added to the
+    container's environment, never to a record).
     """
 
     image: str = ""
     command: list[str] | None = None
     entrypoint: list[str] | None = None
     environment: dict[str, str] = Field(default_factory=dict)
+    secret_environment: dict[str, SecretStr] = Field(default_factory=dict, exclude=True)
     ports: dict[int, int | None] = Field(default_factory=dict)
     volumes: list[str] = Field(default_factory=list)
     working_dir: str | None = None
@@ -97,6 +120,8 @@ class ContainerServiceConfig(ServiceConfig):
     cpus: float | None = Field(default=None, gt=0)
     stop_grace_period: float = Field(default=10.0, ge=0, le=3600)
     pull: Literal["missing", "always", "never"] = "missing"
+    docker_host: str | None = None
+    registry_auth: RegistryAuth | None = Field(default=None, exclude=True)
     python_executable: str = "python"
     mount_code: bool = True
     prediction_path: str = ""
@@ -239,21 +264,22 @@ class ContainerService(BaseService):
     def provision(self) -> None:
         """Create and start the container (detached, never auto-removed, with an init process)."""
         self._check_definition()
-        where = engine.location()
-        with engine_errors(self.config.service_name, "start the container"):
-            client = engine.client()
+        host = self.config.docker_host
+        where = engine.location(host)
+        with engine_errors(self.config.service_name, "start the container", host):
+            client = engine.client(host)
             self._reset_status()
             if self.endpoint is not None:
                 self.endpoint.prepare_for_start(str(self.uuid), where)
             self._write_config_file()
             try:
                 args = self._create_args(where)
-                container = engine.create_and_start(client, args, self.config.pull, str(self.uuid))
+                container = engine.create_and_start(client, args, self._pull(), str(self.uuid))
             except BaseException:
                 release_ports(str(self.uuid))
                 raise
             self.status.container_id = container.id
-            self.status.engine_id = engine.engine_id()
+            self.status.engine_id = engine.engine_id(host)
             self._read_back_ports(container)
 
     def deprovision(self, force: bool = False) -> None:
@@ -266,8 +292,9 @@ class ContainerService(BaseService):
         self._take_down(0 if force else math.ceil(grace))
 
     def _take_down(self, grace: int) -> None:
-        with engine_errors(self.config.service_name, "stop the container"):
-            client = engine.client()
+        host = self.config.docker_host
+        with engine_errors(self.config.service_name, "stop the container", host):
+            client = engine.client(host)
             for container in engine.containers_of(client, str(self.uuid)):
                 engine.stop_container(container, grace)
                 self._save_logs(container)
@@ -282,23 +309,25 @@ class ContainerService(BaseService):
         recorded = self.status.engine_id
         if not recorded:
             return ""
+        host = self.config.docker_host
         try:
-            with engine_errors(self.config.service_name, "identify the engine"):
-                here = engine.engine_id()
+            with engine_errors(self.config.service_name, "identify the engine", host):
+                here = engine.engine_id(host)
         except ContainerEngineError:
             return ""
         if here == recorded:
             return ""
         return (
-            f"its container runs on Docker engine {recorded}, and {engine.engine_url()} here is "
-            f"engine {here} (point DOCKER_HOST at the container's engine)"
+            f"its container runs on Docker engine {recorded}, and {engine.engine_url(host)} here "
+            f"is engine {here} (point DOCKER_HOST at the container's engine)"
         )
 
     def check_status(self) -> tuple[ServiceState, str]:
         """The engine's view (state, exit code, restarts, health); no engine is ERROR."""
         try:
-            with engine_errors(self.config.service_name, "inspect the container"):
-                client = engine.client()
+            host = self.config.docker_host
+            with engine_errors(self.config.service_name, "inspect the container", host):
+                client = engine.client(host)
                 attrs = engine.inspect(client, self.status.container_id or self.container_name)
                 if attrs is None and self.status.container_id:  # replaced by another starter
                     attrs = engine.inspect(client, self.container_name)
@@ -371,7 +400,10 @@ class ContainerService(BaseService):
             "image": config.image or os.environ.get(DEFAULT_IMAGE_ENV, DEFAULT_RUNTIME_IMAGE),
             "name": self.container_name,
             "labels": self._labels(),
-            "environment": {key: self._fill(value) for key, value in config.environment.items()},
+            "environment": {
+                **{key: self._fill(value) for key, value in config.environment.items()},
+                **{key: value.get_secret_value() for key, value in config.secret_environment.items()},
+            },
             "ports": ports,
             "volumes": list(config.volumes),
             "init": True,
@@ -398,6 +430,12 @@ class ContainerService(BaseService):
         if code and self.config.mount_code and where.on_this_machine:
             args["volumes"].append(f"{code}:{CODE_MOUNT}/{Path(code).name}:ro")
             args["environment"]["PYTHONPATH"] = CODE_MOUNT
+
+    def _pull(self) -> engine.Pull:
+        auth = self.config.registry_auth
+        return engine.Pull(
+            self.config.pull, self.config.docker_host, auth.auth_config() if auth else None
+        )
 
     def _labels(self) -> dict[str, str]:
         labels = {f"outlive.label.{key}": value for key, value in self.config.labels.items()}
@@ -446,8 +484,9 @@ class ContainerService(BaseService):
         write_private(Path(self.status.log_file), data.decode("utf-8", errors="replace"))
 
     def _log_lines(self, follow: bool, tail: int | None) -> Iterator[str]:
-        with engine_errors(self.config.service_name, "read the container's logs"):
-            api_client = engine.client()
+        host = self.config.docker_host
+        with engine_errors(self.config.service_name, "read the container's logs", host):
+            api_client = engine.client(host)
             ref = self.status.container_id or self.container_name
             container_id = engine.own_container_id(api_client, ref, str(self.uuid))
             if container_id is None:

@@ -5,6 +5,7 @@ Imported only when the CLI runs, so ``import plugin_core`` never pays for typer 
 
 from __future__ import annotations
 
+from plugin_core.cli import watching as _watching  # noqa: F401 - registers events, watch
 from plugin_core.cli.app import app, main
 
 __all__ = ["app", "main"]

