@@ -1,0 +1,409 @@
+"""``RayServeService``: a Serve application on a Ray cluster, deployed over the dashboard's REST API.
+
+The service definition names the app by import path (``module:app``, as ``serve run`` takes
+it), the code to ship (``working_dir``: a local directory, uploaded under a content-hash name),
+its scale and resources (``num_replicas``, ``ray_actor_options`` with fractional CPUs), its
+route and Serve's own health-check timing, and the cluster (``address``: the dashboard URL;
+default ``$RAY_DASHBOARD_ADDRESS``, or ``$RAY_ADDRESS`` when it is an HTTP URL).
+
+The lifecycle, as for every backend, goes through :mod:`plugin_core.lifecycle`:
+
+* start adds the app to the cluster's declarative config (one document per cluster: read,
+  modify and write it holding the registry's claim on the cluster, so two pipelines deploying
+  at once never drop each other's apps) and waits until Serve says RUNNING *and* our HTTP probe
+  of the route answers within the probe's short timeout (Serve can hang requests while
+  unhealthy); a failed deploy raises with Serve's message (its PUT answers 200 regardless);
+* a changed definition is applied in place: Serve scales 1 -> 3 replicas keeping the running
+  ones, and rolls code changes replica by replica;
+* stop removes only this app from the config (never ``DELETE``, which shuts all of Serve down);
+* status maps Serve's app, deployment and replica states (:mod:`._serve_state`);
+* logs are the replicas' log files, read through Ray's state API.
+
+The app carries ``OUTLIVE_SERVICE_UUID`` in its ``runtime_env``: outlive never replaces or
+removes an app of that name that is not this service's.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validator, model_validator
+
+from plugin_core.backends._serve_api import (
+    RayClusterError,
+    ServeApi,
+    default_address,
+    package_directory,
+)
+from plugin_core.backends._serve_state import judge
+from plugin_core.errors import ConfigError
+from plugin_core.model.config import ServiceConfig
+from plugin_core.model.endpoint import (
+    BaseServiceEndpoint,
+    ServiceEndpointConfig,
+    ServiceEndpointProtocol,
+    ServiceEndpointStatus,
+)
+from plugin_core.model.monitors import HTTPEndpointHealthMonitor, HTTPEndpointHealthMonitorConfig
+from plugin_core.model.service_type import ServiceType
+from plugin_core.model.state import ServiceState
+from plugin_core.model.status import ServiceStatus
+from plugin_core.service import BaseService
+from plugin_core.waiting import wait_until
+
+__all__ = [
+    "RayActorOptions",
+    "RayClusterError",
+    "RayServeEndpoint",
+    "RayServeService",
+    "RayServeServiceConfig",
+    "RayServeServiceStatus",
+]
+
+UUID_ENV = "OUTLIVE_SERVICE_UUID"
+LOG_POLL_INTERVAL = 1.0
+_IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*[:.][A-Za-z_]\w*$")
+
+
+class RayActorOptions(BaseModel):
+    """Resources each replica reserves. Serve's default is one whole CPU per replica: use a
+    fraction (``num_cpus=0.25``) to pack small models."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    num_cpus: float | None = Field(default=None, ge=0)
+    num_gpus: float | None = Field(default=None, ge=0)
+    memory: int | None = Field(default=None, ge=0)
+    resources: dict[str, float] = Field(default_factory=dict)
+
+    def to_serve(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True, exclude_defaults=True)
+
+
+class RayServeServiceConfig(ServiceConfig):
+    """One Serve application: what to import, the code and environment to ship, how to scale.
+
+    ``deployment`` names the deployment that ``num_replicas``, ``ray_actor_options`` and the
+    health-check timing apply to (Serve's config overrides deployments by name: the class
+    name, unless ``@serve.deployment(name=...)`` says otherwise). ``working_dir`` is a local
+    directory, zipped and uploaded to the cluster under a hash of its content. ``route_prefix``
+    defaults to ``/<service_name>``.
+    """
+
+    import_path: str
+    address: str = Field(default_factory=default_address)
+    route_prefix: str = ""
+    deployment: str = ""
+    num_replicas: int | None = Field(default=None, ge=0)
+    ray_actor_options: RayActorOptions | None = None
+    health_check_period_s: float | None = Field(default=None, gt=0)
+    health_check_timeout_s: float | None = Field(default=None, gt=0)
+    working_dir: str | None = None
+    pip: list[str] = Field(default_factory=list)
+    env_vars: dict[str, str] = Field(default_factory=dict)
+    prediction_path: str = ""
+    stop_grace_period: float = Field(default=30.0, ge=0, le=3600)
+
+    @field_validator("import_path")
+    @classmethod
+    def _import_path_form(cls, value: str) -> str:
+        if not _IMPORT_PATH.match(value):
+            raise ValueError(
+                f"import_path {value!r} must be 'module:attribute' (or 'module.attribute'), "
+                "naming a bound Serve application, e.g. 'model_app:app'"
+            )
+        return value
+
+    @field_validator("address")
+    @classmethod
+    def _http_address(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(
+                f"address {value!r} must be the Ray dashboard's URL, e.g. http://head:8265 "
+                "(not the GCS address host:6379 nor ray://)"
+            )
+        return value.rstrip("/")
+
+    @field_validator("route_prefix")
+    @classmethod
+    def _route_form(cls, value: str) -> str:
+        if value and not value.startswith("/"):
+            raise ValueError(f"route_prefix {value!r} must start with '/', e.g. '/my-model'")
+        return value
+
+    @field_validator("working_dir")
+    @classmethod
+    def _existing_dir(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        path = Path(value).expanduser()
+        if not path.is_absolute() or not path.is_dir():
+            raise ValueError(
+                f"working_dir {value!r} must be an absolute path to an existing local "
+                "directory: outlive zips and uploads it to the cluster"
+            )
+        return str(path)
+
+    @model_validator(mode="after")
+    def _deployment_named_for_overrides(self) -> RayServeServiceConfig:
+        if not self.route_prefix:
+            object.__setattr__(self, "route_prefix", f"/{self.service_name}")
+        overrides = [name for name in ("num_replicas", "ray_actor_options",
+                                       "health_check_period_s", "health_check_timeout_s")
+                     if getattr(self, name) is not None]
+        if overrides and not self.deployment:
+            raise ValueError(
+                f"{', '.join(overrides)} apply to one deployment of the app: set `deployment` "
+                "to its name (the class name, unless @serve.deployment(name=...) sets one)"
+            )
+        return self
+
+
+class RayServeServiceStatus(ServiceStatus):
+    """What Serve last said: its status and message, and where the replicas run."""
+
+    serve_status: str | None = None
+    serve_message: str = ""
+    replica_states: dict[str, int] = Field(default_factory=dict)
+    replica_nodes: list[str] = Field(default_factory=list)
+    target_replicas: int = 0
+    dead_replicas: int = 0
+    package_uri: str | None = None
+
+
+class RayServeEndpoint(BaseServiceEndpoint):
+    """Serve's HTTP proxy: the host of the dashboard URL and the port of Serve's http_options
+    (``config.port`` overrides it, e.g. behind a load balancer). The route prefix is part of
+    the monitor's path."""
+
+    config: SerializeAsAny[ServiceEndpointConfig] = Field(
+        default_factory=lambda: ServiceEndpointConfig(protocol=ServiceEndpointProtocol.HTTP)
+    )
+    status: SerializeAsAny[ServiceEndpointStatus] = Field(default_factory=ServiceEndpointStatus)
+
+    def place(self, address: str, http_options: dict[str, Any]) -> None:
+        """Point the endpoint at the proxy, from the dashboard URL and Serve's http_options."""
+        from urllib.parse import urlsplit
+
+        self.status.protocol = self.config.protocol
+        self.status.hostname = urlsplit(address).hostname
+        self.status.port = self.config.port or http_options.get("port")
+
+
+class RayServeService(BaseService):
+    """A Serve application on a Ray cluster, reached over HTTP through Serve's proxy."""
+
+    SERVICE_TYPE: ClassVar[ServiceType] = ServiceType(
+        type="cluster", flavor="ray-serve", name="Ray Serve",
+        description="A Ray Serve application on a Ray cluster",
+    )
+
+    config: SerializeAsAny[RayServeServiceConfig]
+    status: SerializeAsAny[RayServeServiceStatus] = Field(default_factory=RayServeServiceStatus)
+    endpoint: SerializeAsAny[RayServeEndpoint] | None = None
+
+    @classmethod
+    def http(cls, name: str, import_path: str, *, health_path: str = "/",
+             **config: Any) -> RayServeService:
+        """A Serve app probed over HTTP on ``route_prefix + health_path``: the usual case."""
+        service_config = RayServeServiceConfig(name=name, import_path=import_path, **config)
+        path = service_config.route_prefix.rstrip("/") + "/" + health_path.lstrip("/")
+        return cls(config=service_config, endpoint=RayServeEndpoint(
+            config=ServiceEndpointConfig(protocol=ServiceEndpointProtocol.HTTP),
+            monitor=HTTPEndpointHealthMonitor(
+                config=HTTPEndpointHealthMonitorConfig(healthcheck_uri_path=path)
+            ),
+        ))
+
+    @property
+    def app_name(self) -> str:
+        """The Serve application's name: the service's name."""
+        return self.config.service_name
+
+    def api(self) -> ServeApi:
+        """The cluster's dashboard API, for this service."""
+        return ServeApi(self.config.address, self.config.service_name)
+
+    # -- backend contract -----------------------------------------------------------------------
+
+    def provision(self) -> None:
+        """Put this app into the cluster's config (in place if it is there), without waiting."""
+        api = self.api()
+        self._reset_status()
+        app = self.app_config(self._runtime_env(api))
+        with self._config_claim():
+            config = api.config()
+            others = [a for a in config["applications"] if a.get("name") != self.app_name]
+            for existing in config["applications"]:
+                if existing.get("name") == self.app_name:
+                    self._require_ours(existing, "replace")
+            config["applications"] = [*others, app]
+            api.put_config(config)
+        self._place_endpoint(api.status())
+
+    def deprovision(self, force: bool = False) -> None:
+        """Remove only this app from the config, then wait (unless ``force``) until it is gone."""
+        api = self.api()
+        with self._config_claim():
+            config = api.config()
+            ours = [a for a in config["applications"] if a.get("name") == self.app_name]
+            if not ours or not self._is_ours(ours[0]):
+                return
+            config["applications"] = [
+                a for a in config["applications"] if a.get("name") != self.app_name
+            ]
+            api.put_config(config)
+        if not force:
+            wait_until(lambda: self._gone(api), timeout=self.config.stop_grace_period,
+                       policy=self.probe_policy)
+
+    def hand_over(self, successor: BaseService) -> None:
+        """A changed definition of this app is applied in place by the successor's PUT: Serve
+        scales or rolls the replicas itself. Anything else replaces it the usual way."""
+        same_app = (
+            isinstance(successor, RayServeService)
+            and successor.app_name == self.app_name
+            and successor.config.address == self.config.address
+            and successor.uuid == self.uuid
+        )
+        if not same_app:
+            self.deprovision()
+
+    def check_status(self) -> tuple[ServiceState, str]:
+        """Serve's view of the app (and its replicas), mapped by :mod:`._serve_state`."""
+        try:
+            status = self.api().status(timeout=5.0)
+        except RayClusterError as exc:
+            return ServiceState.ERROR, str(exc)
+        app = (status.get("applications") or {}).get(self.app_name)
+        stopping = self.admin_state == ServiceState.INACTIVE
+        if app is not None and not self._is_ours(app.get("deployed_app_config") or {}):
+            if not stopping:
+                return ServiceState.ERROR, (
+                    f"Serve application {self.app_name!r} on {self.config.address} was "
+                    "replaced by a deployment that is not this service's"
+                )
+            app = None  # someone else's app of that name: ours is gone
+        view = judge(app, name=self.app_name, address=self.config.address, stopping=stopping)
+        self.status.serve_status = view.serve_status
+        self.status.serve_message = view.serve_message
+        self.status.replica_states = view.replica_states
+        self.status.replica_nodes = view.replica_nodes
+        self.status.target_replicas = view.target_replicas
+        self.status.dead_replicas = view.dead_replicas
+        if app is not None and self.endpoint is not None and self.endpoint.status.port is None:
+            self._place_endpoint(status)
+        return view.state, view.message
+
+    def get_logs(self, follow: bool = False, tail: int | None = None) -> Iterator[str]:
+        """The last ``tail`` lines of each running replica's log file, prefixed with the
+        replica's id; with ``follow``, new lines as they come (until interrupted)."""
+        api = self.api()
+        seen: dict[str, int] = {}
+        first = True
+        while True:
+            for replica_id, lines in self._replica_logs(api, None if follow else tail):
+                start = seen.get(replica_id, 0)
+                if first and tail is not None and follow:
+                    start = max(0, len(lines) - tail)
+                for line in lines[start:]:
+                    yield f"[{replica_id}] {line}"
+                seen[replica_id] = len(lines)
+            if not follow:
+                return
+            first = False
+            time.sleep(LOG_POLL_INTERVAL)
+
+    def get_prediction_url(self) -> str | None:
+        """The proxy's URL of this app: route prefix plus ``prediction_path``."""
+        if self.endpoint is None or self.endpoint.status.uri is None:
+            return None
+        path = self.config.route_prefix.rstrip("/")
+        if self.config.prediction_path:
+            path += "/" + self.config.prediction_path.lstrip("/")
+        return self.endpoint.status.uri + (path or "/")
+
+    # -- the app's config -----------------------------------------------------------------------
+
+    def app_config(self, runtime_env: dict[str, Any]) -> dict[str, Any]:
+        """This app's entry in Serve's declarative config."""
+        config = self.config
+        app: dict[str, Any] = {
+            "name": self.app_name, "import_path": config.import_path,
+            "route_prefix": config.route_prefix, "runtime_env": runtime_env,
+        }
+        deployment: dict[str, Any] = {"name": config.deployment}
+        for field in ("num_replicas", "health_check_period_s", "health_check_timeout_s"):
+            if getattr(config, field) is not None:
+                deployment[field] = getattr(config, field)
+        if config.ray_actor_options is not None:
+            deployment["ray_actor_options"] = config.ray_actor_options.to_serve()
+        if len(deployment) > 1:
+            app["deployments"] = [deployment]
+        return app
+
+    def _runtime_env(self, api: ServeApi) -> dict[str, Any]:
+        env: dict[str, Any] = {"env_vars": {**self.config.env_vars, UUID_ENV: str(self.uuid)}}
+        if self.config.pip:
+            env["pip"] = list(self.config.pip)
+        if self.config.working_dir is not None:
+            try:
+                name, data = package_directory(Path(self.config.working_dir))
+            except OSError as exc:
+                raise ConfigError(
+                    f"Service {self.config.service_name!r}: cannot package working_dir "
+                    f"{self.config.working_dir!r}: {exc}"
+                ) from None
+            env["working_dir"] = api.ensure_package(name, data)
+            self.status.package_uri = env["working_dir"]
+        return env
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _config_claim(self) -> AbstractContextManager[None]:
+        """The registry-wide claim on this cluster's config document."""
+        from plugin_core.backends._serve_claim import config_claim
+
+        return config_claim(self.registry, self.config.address)
+
+    def _is_ours(self, app_config: dict[str, Any]) -> bool:
+        env_vars = (app_config.get("runtime_env") or {}).get("env_vars") or {}
+        return bool(env_vars.get(UUID_ENV) == str(self.uuid))
+
+    def _require_ours(self, app_config: dict[str, Any], action: str) -> None:
+        if self._is_ours(app_config):
+            return
+        owner = ((app_config.get("runtime_env") or {}).get("env_vars") or {}).get(UUID_ENV)
+        whose = f"outlive service {owner}" if owner else "no outlive service"
+        raise RayClusterError(
+            f"Service {self.config.service_name!r}: cannot {action} the Serve application "
+            f"{self.app_name!r} on {self.config.address}: it belongs to {whose}. Remove it "
+            "there, or give this service another name."
+        )
+
+    def _gone(self, api: ServeApi) -> bool | None:
+        applications = api.status().get("applications") or {}
+        return True if self.app_name not in applications else None
+
+    def _place_endpoint(self, status: dict[str, Any]) -> None:
+        if self.endpoint is not None:
+            self.endpoint.place(self.config.address, status.get("http_options") or {})
+
+    def _reset_status(self) -> None:
+        self.status.clear_error()
+        self.status.update_state(ServiceState.PENDING_STARTUP)
+        self.status.consecutive_failures = self.status.consecutive_successes = 0
+        self.status.ready_once = False
+
+    def _replica_logs(self, api: ServeApi, tail: int | None) -> Iterator[tuple[str, list[str]]]:
+        app = (api.status().get("applications") or {}).get(self.app_name) or {}
+        for deployment in (app.get("deployments") or {}).values():
+            for replica in deployment.get("replicas") or []:
+                path, node = replica.get("log_file_path"), replica.get("node_id")
+                if path and node and replica.get("state") == "RUNNING":
+                    yield str(replica.get("replica_id")), api.log_lines(node, path, tail)
