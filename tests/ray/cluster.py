@@ -11,6 +11,7 @@ only, on a free port.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -69,7 +70,7 @@ def http_json(method: str, url: str, body: object | None = None, timeout: float 
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method,
                                      headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         text = response.read().decode()
     return json.loads(text) if text else None
 
@@ -108,10 +109,8 @@ class RayNode:
         procs = self.processes()
         procs.sort(key=lambda p: 0 if p.name() == "raylet" else 1)
         for proc in procs:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 proc.send_signal(signal.SIGKILL)
-            except psutil.NoSuchProcess:
-                pass
         psutil.wait_procs(procs, timeout=10)
         self.launcher.wait(timeout=10)
 
