@@ -248,6 +248,13 @@ class RayServeService(BaseService):
 
     def deprovision(self, force: bool = False) -> None:
         """Remove only this app from the config, then wait (unless ``force``) until it is gone."""
+        self._remove(0.0 if force else self.config.stop_grace_period)
+
+    def deprovision_within(self, timeout: float, force: bool = False) -> None:
+        """Like :meth:`deprovision`, waiting at most ``timeout`` seconds for Serve to finish."""
+        self._remove(0.0 if force else min(self.config.stop_grace_period, max(timeout, 0.0)))
+
+    def _remove(self, wait: float) -> None:
         api = self.api()
         with self._config_claim():
             config = api.config()
@@ -258,9 +265,8 @@ class RayServeService(BaseService):
                 a for a in config["applications"] if a.get("name") != self.app_name
             ]
             api.put_config(config)
-        if not force:
-            wait_until(lambda: self._gone(api), timeout=self.config.stop_grace_period,
-                       policy=self.probe_policy)
+        if wait > 0:
+            wait_until(lambda: self._gone(api), timeout=wait, policy=self.probe_policy)
 
     def hand_over(self, successor: BaseService) -> None:
         """A changed definition of this app is applied in place by the successor's PUT: Serve
