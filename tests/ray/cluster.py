@@ -125,6 +125,7 @@ class RayCluster:
     dashboard_port: int = field(default_factory=free_port)
     serve_port: int = field(default_factory=free_port)
     nodes: list[RayNode] = field(default_factory=list)
+    _launched: int = 0
 
     @property
     def dashboard_url(self) -> str:
@@ -158,16 +159,19 @@ class RayCluster:
             "--dashboard-host", "127.0.0.1", "--dashboard-port", str(self.dashboard_port),
             "--ray-client-server-port", str(free_port()),
         ])
-        self._wait(lambda: self._alive_nodes() >= 1, timeout, "the head node")
+        self._wait(lambda: str(self.root / "head") in self._alive_temp_dirs(), timeout,
+                   "the head node")
         for _ in range(workers):
             self.add_worker(timeout)
         self.start_serve(timeout)
         return self
 
     def add_worker(self, timeout: float = 120.0) -> RayNode:
-        expected = self._alive_nodes() + 1
-        node = self._launch(WORKER_IP, f"w{len(self.nodes)}", ["--address", f"{HEAD_IP}:{self.gcs_port}"])
-        self._wait(lambda: self._alive_nodes() >= expected, timeout, f"worker {node.temp_dir.name}")
+        self._launched += 1
+        node = self._launch(WORKER_IP, f"w{self._launched}",
+                            ["--address", f"{HEAD_IP}:{self.gcs_port}"])
+        self._wait(lambda: str(node.temp_dir) in self._alive_temp_dirs(), timeout,
+                   f"worker {node.temp_dir.name}")
         return node
 
     def start_serve(self, timeout: float = 120.0) -> None:
@@ -188,14 +192,16 @@ class RayCluster:
         proxies = state.get("proxies") or {}
         return any(p.get("status") == "HEALTHY" for p in proxies.values())
 
-    def _alive_nodes(self) -> int:
+    def _alive_temp_dirs(self) -> set[str]:
+        """The temp dirs of the nodes the head counts as ALIVE (each node has its own)."""
         try:
             answer = http_json("GET", f"{self.dashboard_url}/nodes?view=summary", timeout=5)
         except OSError:
-            return 0
+            return set()
         assert isinstance(answer, dict)
         summary = answer.get("data", {}).get("summary", [])
-        return sum(1 for node in summary if node.get("raylet", {}).get("state") == "ALIVE")
+        return {node["raylet"].get("tempDir", "") for node in summary
+                if node.get("raylet", {}).get("state") == "ALIVE"}
 
     def _wait(self, ready: object, timeout: float, what: str) -> None:
         deadline = time.monotonic() + timeout
