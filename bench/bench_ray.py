@@ -33,6 +33,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import psutil  # noqa: E402
+
 from tests.ray.cluster import RayCluster  # noqa: E402
 
 APPS = ROOT / "tests" / "ray" / "apps"
@@ -117,7 +119,7 @@ def cluster_memory(cluster: RayCluster) -> str:
         for proc in node.processes():
             try:
                 info = proc.memory_full_info()
-            except Exception:  # noqa: BLE001 - a process that just ended
+            except (psutil.NoSuchProcess, psutil.AccessDenied):  # it just ended
                 continue
             uss += info.uss
             pss += getattr(info, "pss", 0)
