@@ -10,7 +10,8 @@ The lifecycle, as for every backend, goes through :mod:`plugin_core.lifecycle`:
 
 * start adds the app to the cluster's declarative config (one document per cluster: read,
   modify and write it holding the registry's claim on the cluster, so two pipelines deploying
-  at once never drop each other's apps) and waits until Serve says RUNNING *and* our HTTP probe
+  at once never drop each other's apps; a PostgreSQL registry makes that hold across
+  machines) and waits until Serve says RUNNING *and* our HTTP probe
   of the route answers within the probe's short timeout (Serve can hang requests while
   unhealthy); a failed deploy raises with Serve's message (its PUT answers 200 regardless);
 * a changed definition is applied in place: Serve scales 1 -> 3 replicas keeping the running
@@ -67,6 +68,7 @@ __all__ = [
 
 UUID_ENV = "OUTLIVE_SERVICE_UUID"
 LOG_POLL_INTERVAL = 1.0
+CLAIM_SCOPE = "ray-serve-config"
 _IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*[:.][A-Za-z_]\w*$")
 
 
@@ -372,10 +374,13 @@ class RayServeService(BaseService):
     # -- helpers --------------------------------------------------------------------------------
 
     def _config_claim(self) -> AbstractContextManager[None]:
-        """The registry-wide claim on this cluster's config document."""
-        from plugin_core.backends._serve_claim import config_claim
+        """The registry-wide claim on this cluster's config document: Serve's PUT has no
+        version check, so every read-modify-write of it, from any host sharing the registry
+        (a PostgreSQL advisory lock), runs alone."""
+        from plugin_core.registry.store import ServiceRegistry
 
-        return config_claim(self.registry, self.config.address)
+        registry = self.registry if self.registry is not None else ServiceRegistry()
+        return registry.claim(self.config.address, scope=CLAIM_SCOPE)
 
     def _is_ours(self, app_config: dict[str, Any]) -> bool:
         env_vars = (app_config.get("runtime_env") or {}).get("env_vars") or {}
