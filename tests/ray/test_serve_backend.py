@@ -42,8 +42,8 @@ def test_deploy_reuse_update_in_place_and_stop_only_this_app(
     assert replica_ids(ray_cluster, "model-a") == first
 
     # 1 -> 3 replicas in place: the running replica is kept, the new ones spread over both nodes.
-    scaled = model.config.model_copy(update={"num_replicas": 3})
-    model = update_service(model, scaled, timeout=120)
+    scaled = again.config.model_copy(update={"num_replicas": 3})
+    model = update_service("model-a", scaled, timeout=120)
     assert model.status.state == ServiceState.ACTIVE
     now = replica_ids(ray_cluster, "model-a")
     assert len(now) == 3 and first <= now
@@ -69,7 +69,7 @@ def test_a_changed_working_dir_is_served_fresh(ray_cluster: RayCluster, app_dir:
 
     (app_dir / "version.txt").write_text("second\n")
     changed = model_service("model-files", ray_cluster, app_dir, env_vars={"NOTE": "changed"})
-    model = update_service(model, changed, timeout=120)
+    model = update_service("model-files", changed, timeout=120)
     assert model.status.package_uri != first_package
     assert predict(model.get_prediction_url() or "")["version"] == "second"
 
