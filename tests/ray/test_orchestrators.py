@@ -36,7 +36,6 @@ def test_a_prefect_flow_deploys_a_model_that_outlives_the_run(
         pytest.skip("Prefect is not installed (pip install 'outlive[prefect]')")
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
         "PREFECT_HOME": tempfile.mkdtemp(prefix="prefect-home-"),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "DO_NOT_TRACK": "1",

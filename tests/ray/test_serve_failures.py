@@ -130,9 +130,10 @@ def test_an_app_removed_behind_outlives_back_is_reported_and_redeployed(
 DEPLOYER = textwrap.dedent("""
     import json, sys, time
     from pathlib import Path
+    name, dashboard, app_dir, go, root = sys.argv[1:6]
+    sys.path.append(root)  # after site-packages: outlive itself comes from where it is installed
     from plugin_core import start_service
     from tests.ray.helpers import model_service
-    name, dashboard, app_dir, go = sys.argv[1:5]
     class Cluster:  # what model_service needs of the cluster
         dashboard_url = dashboard
     while not Path(go).exists():
@@ -146,10 +147,9 @@ def test_two_pipelines_deploying_at_once_both_survive(
     ray_cluster: RayCluster, app_dir: Path, tmp_path: Path
 ) -> None:
     go = tmp_path / "go"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     deployers = [
         subprocess.Popen([sys.executable, "-c", DEPLOYER, name, ray_cluster.dashboard_url,
-                          str(app_dir), str(go)], stdout=subprocess.PIPE, text=True, env=env)
+                          str(app_dir), str(go), str(ROOT)], stdout=subprocess.PIPE, text=True)
         for name in ("race-a", "race-b")
     ]
     time.sleep(1.0)  # both imported and waiting
