@@ -113,9 +113,10 @@ MATRIX: dict[str, Matrix] = {
         absent=("apache-airflow",),
     ),
     "ray": Matrix(
-        # The pipeline's side is outlive[ray] (HTTP only) with Prefect for the flow test;
-        # ray[serve] is requested alongside only because the tests start a real cluster.
-        "ray,prefect,test",
+        # The pipeline's side is outlive[ray] (HTTP only) with Prefect for the flow test and
+        # the PostgreSQL driver for the shared-registry claim; ray[serve] is requested
+        # alongside only because the tests start a real cluster.
+        "ray,postgres,prefect,test",
         ("tests/ray",),
         "Ray Serve apps on a real two-node Ray cluster (head and worker on loopback).",
         alongside=("ray[serve]",),

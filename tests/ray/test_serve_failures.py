@@ -4,11 +4,14 @@ pipelines deploying to one cluster at the same moment."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
@@ -16,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from plugin_core import ServiceState, get_service, start_service
+from plugin_core import ServiceState, get_service, start_service, stop_service
+from tests.host_fixtures import postgres_server
 from tests.ray.cluster import HEAD_IP, WORKER_IP, RayCluster, http_json
 from tests.ray.helpers import eventually, model_service, predict, replica_ids, serve_apps
 
@@ -143,8 +147,29 @@ DEPLOYER = textwrap.dedent("""
 """)
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def shared_registry(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The registry both deployers use: the local SQLite file (its claim: a file lock), or a
+    real PostgreSQL server (its claim: an advisory lock, what holds across machines)."""
+    if request.param == "sqlite":
+        yield "sqlite"
+        return
+    base = Path(tempfile.mkdtemp(prefix="outlive-pg-ray-"))
+    base.chmod(0o755)  # PostgreSQL runs as its own user when the tests run as root
+    server = postgres_server(base)
+    monkeypatch.setenv("OUTLIVE_REGISTRY_URL", server.url)
+    try:
+        yield "postgres"
+    finally:
+        for name in ("race-a", "race-b"):
+            with contextlib.suppress(Exception):
+                stop_service(name, force=True)
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
 def test_two_pipelines_deploying_at_once_both_survive(
-    ray_cluster: RayCluster, app_dir: Path, tmp_path: Path
+    ray_cluster: RayCluster, app_dir: Path, tmp_path: Path, shared_registry: str
 ) -> None:
     go = tmp_path / "go"
     deployers = [
