@@ -49,6 +49,7 @@ TEST_DIRS = {
     "workflow": "workflow",
     "prefect": "prefect",
     "airflow": "airflow-*",
+    "ray": "ray",
 }
 # The newest Airflow series pip offers; `airflow-<it>` also checks that a plain
 # `pip install 'outlive[airflow]'` lands in it (add a session when a newer series appears).
@@ -110,6 +111,18 @@ MATRIX: dict[str, Matrix] = {
         "The newest Prefect 3: flows run with `python flow.py`, a deployment served by a worker.",
         newest={"prefect": "prefect>=3,<4"},
         absent=("apache-airflow",),
+    ),
+    "ray": Matrix(
+        # The pipeline's side is outlive[ray] (HTTP only) with Prefect for the flow test and
+        # the PostgreSQL driver for the shared-registry claim; ray[serve] is requested
+        # alongside only because the tests start a real cluster.
+        "ray,postgres,prefect,test",
+        ("tests/ray",),
+        "Ray Serve apps on a real two-node Ray cluster (head and worker on loopback).",
+        alongside=("ray[serve]",),
+        newest={"ray": "ray"},
+        absent=("apache-airflow",),
+        lane=2,
     ),
     "airflow-3.1": Matrix(
         "airflow,test",
@@ -230,7 +243,7 @@ def _check_plain_airflow_install(session: nox.Session, wheel: Path) -> str:
 
 def _report(name: str, versions: dict[str, str], seconds: float, extra: dict[str, str]) -> None:
     keys = ("apache-airflow", "apache-airflow-task-sdk", "prefect", "fastapi", "svcs", "starlette",
-            "pydantic", "sqlalchemy", "docker", "redis", "psycopg", "uvicorn", "pytest")
+            "pydantic", "sqlalchemy", "docker", "redis", "psycopg", "uvicorn", "ray", "httpx", "pytest")
     REPORTS.mkdir(parents=True, exist_ok=True)
     data = {"session": name, "seconds": round(seconds, 1), **extra,
             "versions": {k: versions[k] for k in keys if k in versions}}

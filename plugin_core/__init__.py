@@ -70,6 +70,12 @@ _EXPORTS: dict[str, str] = {
     "ContainerServiceEndpointConfig": "plugin_core.backends.container",
     "ContainerServiceEndpointStatus": "plugin_core.backends.container",
     "container_http_endpoint": "plugin_core.backends.container",
+    "RayServeService": "plugin_core.backends.ray_serve",
+    "RayServeServiceConfig": "plugin_core.backends.ray_serve",
+    "RayServeServiceStatus": "plugin_core.backends.ray_serve",
+    "RayServeEndpoint": "plugin_core.backends.ray_serve",
+    "RayActorOptions": "plugin_core.backends.ray_serve",
+    "RayClusterError": "plugin_core.backends.ray_serve",
     # workflow services ([workflow] extra; nothing below imports FastAPI until served)
     "WorkflowService": "plugin_core.workflow.service",
     "WorkflowServiceConfig": "plugin_core.workflow.config",
@@ -158,6 +164,12 @@ __all__ = [
     "ProbePolicy",
     "ProbeResult",
     "PruneReport",
+    "RayActorOptions",
+    "RayClusterError",
+    "RayServeEndpoint",
+    "RayServeService",
+    "RayServeServiceConfig",
+    "RayServeServiceStatus",
     "RegistryError",
     "RestartPolicy",
     "ServiceConfig",
@@ -252,6 +264,14 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         LocalDaemonServiceEndpointStatus as LocalDaemonServiceEndpointStatus,
         LocalDaemonServiceStatus as LocalDaemonServiceStatus,
         http_endpoint as http_endpoint,
+    )
+    from plugin_core.backends.ray_serve import (
+        RayActorOptions as RayActorOptions,
+        RayClusterError as RayClusterError,
+        RayServeEndpoint as RayServeEndpoint,
+        RayServeService as RayServeService,
+        RayServeServiceConfig as RayServeServiceConfig,
+        RayServeServiceStatus as RayServeServiceStatus,
     )
     from plugin_core.definitions import (
         load_service as load_service,

@@ -14,6 +14,7 @@ TYPE_ALIASES = {
     "command": "plugin_core.backends.command.CommandService",
     "container": "plugin_core.backends.container.ContainerService",
     "workflow": "plugin_core.workflow.service.WorkflowService",
+    "ray-serve": "plugin_core.backends.ray_serve.RayServeService",
     "http": "plugin_core.model.monitors.HTTPEndpointHealthMonitor",
     "tcp": "plugin_core.model.monitors.TCPEndpointHealthMonitor",
 }

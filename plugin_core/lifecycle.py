@@ -155,7 +155,7 @@ def _decide(
             did = replaced
         here = observable_here(existing)
         if here:
-            existing.deprovision()  # also sweeps leftovers of a crashed earlier run
+            existing.hand_over(service)  # also sweeps leftovers of a crashed earlier run
         service.uuid = existing.uuid
         service.registry_version = existing.registry_version
         if (

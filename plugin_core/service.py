@@ -107,6 +107,12 @@ class BaseService(BaseTypedModel):
         says here when this host reaches another engine (see :mod:`plugin_core.hosts`)."""
         return ""
 
+    def hand_over(self, successor: BaseService) -> None:
+        """Make way for ``successor``, a new definition under this name about to be
+        provisioned. By default the old one is deprovisioned first; a backend that can apply
+        the change in place (a cluster that scales or rolls replicas itself) keeps it."""
+        self.deprovision()
+
     def get_logs(self, follow: bool = False, tail: int | None = None) -> Iterator[str]:
         """The service's log lines: the last ``tail`` lines, then new ones while ``follow``."""
         raise NotImplementedError(f"{type(self).__name__} must implement get_logs()")

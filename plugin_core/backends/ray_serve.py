@@ -1,0 +1,303 @@
+"""``RayServeService``: a Serve application on a Ray cluster, deployed over the dashboard's REST API.
+
+The service definition names the app by import path (``module:app``, as ``serve run`` takes
+it), the code to ship (``working_dir``: a local directory, uploaded under a content-hash name),
+its scale and resources (``num_replicas``, ``ray_actor_options`` with fractional CPUs), its
+route and Serve's own health-check timing, and the cluster (``address``: the dashboard URL;
+default ``$RAY_DASHBOARD_ADDRESS``, or ``$RAY_ADDRESS`` when it is an HTTP URL).
+
+The lifecycle, as for every backend, goes through :mod:`plugin_core.lifecycle`:
+
+* start adds the app to the cluster's declarative config (one document per cluster: read,
+  modify and write it holding the registry's claim on the cluster, so two pipelines deploying
+  at once never drop each other's apps; a PostgreSQL registry makes that hold across
+  machines) and waits until Serve says RUNNING *and* our HTTP probe
+  of the route answers within the probe's short timeout (Serve can hang requests while
+  unhealthy); a failed deploy raises with Serve's message (its PUT answers 200 regardless);
+* a changed definition is applied in place: Serve scales 1 -> 3 replicas keeping the running
+  ones, and rolls code changes replica by replica;
+* stop removes only this app from the config (never ``DELETE``, which shuts all of Serve down);
+* status maps Serve's app, deployment and replica states (:mod:`._serve_state`);
+* logs are the replicas' log files, read through Ray's state API.
+
+The app carries ``OUTLIVE_SERVICE_UUID`` in its ``runtime_env``: outlive never replaces or
+removes an app of that name that is not this service's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import Field, SerializeAsAny
+
+from plugin_core.backends._serve_api import RayClusterError, ServeApi, package_directory
+from plugin_core.backends._serve_model import (
+    RayActorOptions,
+    RayServeEndpoint,
+    RayServeServiceConfig,
+    RayServeServiceStatus,
+)
+from plugin_core.backends._serve_state import judge
+from plugin_core.errors import ConfigError
+from plugin_core.model.endpoint import (
+    ServiceEndpointConfig,
+    ServiceEndpointProtocol,
+)
+from plugin_core.model.monitors import HTTPEndpointHealthMonitor, HTTPEndpointHealthMonitorConfig
+from plugin_core.model.service_type import ServiceType
+from plugin_core.model.state import ServiceState
+from plugin_core.service import BaseService
+from plugin_core.waiting import wait_until
+
+__all__ = [
+    "RayActorOptions",
+    "RayClusterError",
+    "RayServeEndpoint",
+    "RayServeService",
+    "RayServeServiceConfig",
+    "RayServeServiceStatus",
+]
+
+UUID_ENV = "OUTLIVE_SERVICE_UUID"
+LOG_POLL_INTERVAL = 1.0
+CLAIM_SCOPE = "ray-serve-config"
+
+
+class RayServeService(BaseService):
+    """A Serve application on a Ray cluster, reached over HTTP through Serve's proxy."""
+
+    SERVICE_TYPE: ClassVar[ServiceType] = ServiceType(
+        type="cluster", flavor="ray-serve", name="Ray Serve",
+        description="A Ray Serve application on a Ray cluster",
+    )
+
+    config: SerializeAsAny[RayServeServiceConfig]
+    status: SerializeAsAny[RayServeServiceStatus] = Field(default_factory=RayServeServiceStatus)
+    endpoint: SerializeAsAny[RayServeEndpoint] | None = None
+
+    @classmethod
+    def http(cls, name: str, import_path: str, *, health_path: str = "/",
+             **config: Any) -> RayServeService:
+        """A Serve app probed over HTTP on ``route_prefix + health_path``: the usual case."""
+        service_config = RayServeServiceConfig(name=name, import_path=import_path, **config)
+        path = service_config.route_prefix.rstrip("/") + "/" + health_path.lstrip("/")
+        return cls(config=service_config, endpoint=RayServeEndpoint(
+            config=ServiceEndpointConfig(protocol=ServiceEndpointProtocol.HTTP),
+            monitor=HTTPEndpointHealthMonitor(
+                config=HTTPEndpointHealthMonitorConfig(healthcheck_uri_path=path)
+            ),
+        ))
+
+    @property
+    def app_name(self) -> str:
+        """The Serve application's name: the service's name."""
+        return self.config.service_name
+
+    def api(self) -> ServeApi:
+        """The cluster's dashboard API, for this service."""
+        return ServeApi(self.config.address, self.config.service_name)
+
+    # -- backend contract -----------------------------------------------------------------------
+
+    def provision(self) -> None:
+        """Put this app into the cluster's config (in place if it is there), without waiting."""
+        api = self.api()
+        self._reset_status()
+        app = self.app_config(self._runtime_env(api))
+        with self._config_claim():
+            config = api.config()
+            others = [a for a in config["applications"] if a.get("name") != self.app_name]
+            for existing in config["applications"]:
+                if existing.get("name") == self.app_name:
+                    self._require_ours(existing, "replace")
+            config["applications"] = [*others, app]
+            api.put_config(config)
+        self._place_endpoint(api.status())
+
+    def deprovision(self, force: bool = False) -> None:
+        """Remove only this app from the config, then wait (unless ``force``) until it is gone."""
+        self._remove(0.0 if force else self.config.stop_grace_period)
+
+    def deprovision_within(self, timeout: float, force: bool = False) -> None:
+        """Like :meth:`deprovision`, waiting at most ``timeout`` seconds for Serve to finish."""
+        self._remove(0.0 if force else min(self.config.stop_grace_period, max(timeout, 0.0)))
+
+    def _remove(self, wait: float) -> None:
+        api = self.api()
+        with self._config_claim():
+            config = api.config()
+            ours = [a for a in config["applications"] if a.get("name") == self.app_name]
+            if not ours or not self._is_ours(ours[0]):
+                return
+            config["applications"] = [
+                a for a in config["applications"] if a.get("name") != self.app_name
+            ]
+            api.put_config(config)
+        if wait > 0:
+            wait_until(lambda: self._gone(api), timeout=wait, policy=self.probe_policy)
+
+    def hand_over(self, successor: BaseService) -> None:
+        """A changed definition of this app is applied in place by the successor's PUT: Serve
+        scales or rolls the replicas itself. Anything else replaces it the usual way."""
+        same_app = (
+            isinstance(successor, RayServeService)
+            and successor.app_name == self.app_name
+            and successor.config.address == self.config.address
+            and successor.uuid == self.uuid
+        )
+        if not same_app:
+            self.deprovision()
+
+    def check_status(self) -> tuple[ServiceState, str]:
+        """Serve's view of the app (and its replicas), mapped by :mod:`._serve_state`."""
+        try:
+            status = self.api().status(timeout=5.0)
+        except RayClusterError as exc:
+            return ServiceState.ERROR, str(exc)
+        app = (status.get("applications") or {}).get(self.app_name)
+        stopping = self.admin_state == ServiceState.INACTIVE
+        if app is not None and not self._is_ours(app.get("deployed_app_config") or {}):
+            if not stopping:
+                return ServiceState.ERROR, (
+                    f"Serve application {self.app_name!r} on {self.config.address} was "
+                    "replaced by a deployment that is not this service's"
+                )
+            app = None  # someone else's app of that name: ours is gone
+        view = judge(app, name=self.app_name, address=self.config.address, stopping=stopping)
+        self.status.serve_status = view.serve_status
+        self.status.serve_message = view.serve_message
+        self.status.replica_states = view.replica_states
+        self.status.replica_nodes = view.replica_nodes
+        self.status.target_replicas = view.target_replicas
+        self.status.dead_replicas = view.dead_replicas
+        if app is not None and self.endpoint is not None and self.endpoint.status.port is None:
+            self._place_endpoint(status)
+        return view.state, view.message
+
+    def get_logs(self, follow: bool = False, tail: int | None = None) -> Iterator[str]:
+        """The last ``tail`` lines of each replica's log file (Serve's ``log_file_path``, read
+        through Ray's state API), prefixed with the replica's id; with ``follow``, new lines
+        as they come (the files are re-read every second, until interrupted)."""
+        api = self.api()
+        seen: dict[str, int] = {}
+        first = True
+        while True:
+            for replica_id, lines in self._replica_logs(api, None if follow else tail):
+                start = seen.get(replica_id, 0)
+                if first and tail is not None and follow:
+                    start = max(0, len(lines) - tail)
+                for line in lines[start:]:
+                    yield f"[{replica_id}] {line}"
+                seen[replica_id] = len(lines)
+            if not follow:
+                return
+            first = False
+            time.sleep(LOG_POLL_INTERVAL)
+
+    def log_tail(self, lines: int = 50) -> list[str]:
+        """The last log lines, or none when the cluster cannot be asked (never masks an error)."""
+        try:
+            return list(self.get_logs(tail=lines))
+        except (RayClusterError, OSError):
+            return []
+
+    def get_prediction_url(self) -> str | None:
+        """The proxy's URL of this app: route prefix plus ``prediction_path``."""
+        if self.endpoint is None or self.endpoint.status.uri is None:
+            return None
+        path = self.config.route_prefix.rstrip("/")
+        if self.config.prediction_path:
+            path += "/" + self.config.prediction_path.lstrip("/")
+        return self.endpoint.status.uri + (path or "/")
+
+    # -- the app's config -----------------------------------------------------------------------
+
+    def app_config(self, runtime_env: dict[str, Any]) -> dict[str, Any]:
+        """This app's entry in Serve's declarative config."""
+        config = self.config
+        app: dict[str, Any] = {
+            "name": self.app_name, "import_path": config.import_path,
+            "route_prefix": config.route_prefix, "runtime_env": runtime_env,
+        }
+        deployment: dict[str, Any] = {"name": config.deployment}
+        for field in ("num_replicas", "health_check_period_s", "health_check_timeout_s"):
+            if getattr(config, field) is not None:
+                deployment[field] = getattr(config, field)
+        if config.ray_actor_options is not None:
+            deployment["ray_actor_options"] = config.ray_actor_options.to_serve()
+        if len(deployment) > 1:
+            app["deployments"] = [deployment]
+        return app
+
+    def _runtime_env(self, api: ServeApi) -> dict[str, Any]:
+        env: dict[str, Any] = {"env_vars": {**self.config.env_vars, UUID_ENV: str(self.uuid)}}
+        if self.config.pip:
+            env["pip"] = list(self.config.pip)
+        if self.config.working_dir is not None:
+            try:
+                name, data = package_directory(Path(self.config.working_dir))
+            except OSError as exc:
+                raise ConfigError(
+                    f"Service {self.config.service_name!r}: cannot package working_dir "
+                    f"{self.config.working_dir!r}: {exc}"
+                ) from None
+            env["working_dir"] = api.ensure_package(name, data)
+            self.status.package_uri = env["working_dir"]
+        return env
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _config_claim(self) -> AbstractContextManager[None]:
+        """The registry-wide claim on this cluster's config document: Serve's PUT has no
+        version check, so every read-modify-write of it, from any host sharing the registry
+        (a PostgreSQL advisory lock), runs alone."""
+        from plugin_core.registry.store import ServiceRegistry
+
+        registry = self.registry if self.registry is not None else ServiceRegistry()
+        return registry.claim(self.config.address, scope=CLAIM_SCOPE)
+
+    def _is_ours(self, app_config: dict[str, Any]) -> bool:
+        env_vars = (app_config.get("runtime_env") or {}).get("env_vars") or {}
+        return bool(env_vars.get(UUID_ENV) == str(self.uuid))
+
+    def _require_ours(self, app_config: dict[str, Any], action: str) -> None:
+        if self._is_ours(app_config):
+            return
+        owner = ((app_config.get("runtime_env") or {}).get("env_vars") or {}).get(UUID_ENV)
+        whose = f"outlive service {owner}" if owner else "no outlive service"
+        raise RayClusterError(
+            f"Service {self.config.service_name!r}: cannot {action} the Serve application "
+            f"{self.app_name!r} on {self.config.address}: it belongs to {whose}. Remove it "
+            "there, or give this service another name."
+        )
+
+    def _gone(self, api: ServeApi) -> bool | None:
+        applications = api.status().get("applications") or {}
+        return True if self.app_name not in applications else None
+
+    def _place_endpoint(self, status: dict[str, Any]) -> None:
+        if self.endpoint is not None:
+            self.endpoint.place(self.config.address, status.get("http_options") or {})
+
+    def _reset_status(self) -> None:
+        self.status.clear_error()
+        self.status.update_state(ServiceState.PENDING_STARTUP)
+        self.status.consecutive_failures = self.status.consecutive_successes = 0
+        self.status.ready_once = False
+
+    def _replica_logs(self, api: ServeApi, tail: int | None) -> Iterator[tuple[str, list[str]]]:
+        app = (api.status().get("applications") or {}).get(self.app_name) or {}
+        for deployment in (app.get("deployments") or {}).values():
+            for replica in deployment.get("replicas") or []:
+                path, node = replica.get("log_file_path"), replica.get("node_id")
+                if not (path and node):
+                    continue
+                try:
+                    lines = api.log_lines(node, path, tail)
+                except RayClusterError:  # a replica still starting has no file yet
+                    continue
+                yield str(replica.get("replica_id")), lines
