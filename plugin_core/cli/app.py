@@ -15,27 +15,57 @@ Exit codes: 0 ok, 1 other error, 2 bad input (usage, definition file, settings),
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.live import Live
-from rich.markup import escape
 from typer.core import TyperGroup
 
-from plugin_core.cli import views
 from plugin_core.errors import ConfigError, LifecycleError, OutliveError, ServiceNotFoundError
 from plugin_core.model.state import ServiceState
 
 if TYPE_CHECKING:
+    from plugin_core.cli import views
+    from plugin_core.cli.views import ProgressView
     from plugin_core.registry.store import ServiceRegistry
     from plugin_core.service import BaseService
 
 EXIT_ERROR, EXIT_BAD_INPUT, EXIT_NOT_FOUND, EXIT_NOT_ACTIVE = 1, 2, 3, 4
+
+
+def _lazy_module(name: str) -> ModuleType:
+    """``name`` imported on its first attribute access (the stdlib's ``LazyLoader`` recipe).
+
+    The views pull in rich, which costs more than the rest of ``outlive --help`` together;
+    a command imports it only when it prints.
+    """
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    assert spec is not None and spec.loader is not None, name
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+if not TYPE_CHECKING:
+    views = _lazy_module("plugin_core.cli.views")
+
+
+def escape(text: str) -> str:
+    """rich's markup escape, imported on first use (rich is only loaded to print)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 def exit_code_for(exc: OutliveError) -> int:
@@ -105,6 +135,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help and usage errors: rich's help panels cost more than the rest of
+    # ``outlive --help`` together (rich is imported only when a command prints its result).
+    rich_markup_mode=None,
 )
 
 
@@ -209,16 +242,18 @@ def _where(service: BaseService) -> str:
 
 
 @contextmanager
-def _live(view: views.ProgressView, enabled: bool) -> Iterator[None]:
+def _live(view: ProgressView, enabled: bool) -> Iterator[None]:
     """Show ``view`` on stderr while the block runs (transient: the result line replaces it)."""
     if not enabled:
         yield
         return
+    from rich.live import Live
+
     with Live(view, console=views.err_console(), refresh_per_second=8, transient=True):
         yield
 
 
-def _progress_callback(view: views.ProgressView) -> Callable[[BaseService, float], None]:
+def _progress_callback(view: ProgressView) -> Callable[[BaseService, float], None]:
     """Feed ``wait_for_service``'s observations into the live view."""
 
     def on_progress(service: BaseService, _elapsed: float) -> None:
