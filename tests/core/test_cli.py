@@ -338,7 +338,7 @@ class TestInstalledScript:
 
         started = run_outlive("start", str(WEB_YAML), "--timeout", "30")
         assert started.returncode == 0, started.stderr
-        assert "web is active" in started.stderr
+        assert "web started and is active" in started.stderr
 
         status = run_outlive("status", "web", "--json")
         assert status.returncode == 0, status.stderr
