@@ -47,6 +47,7 @@ _EXPORTS: dict[str, str] = {
     "BaseServiceEndpointHealthMonitor": "plugin_core.model.monitors",
     "BaseServiceEndpointHealthMonitorConfig": "plugin_core.model.monitors",
     "HTTPEndpointHealthMonitor": "plugin_core.model.monitors",
+    "ServiceEndpointHealthMonitorConfig": "plugin_core.model.monitors",
     "HTTPEndpointHealthMonitorConfig": "plugin_core.model.monitors",
     "TCPEndpointHealthMonitor": "plugin_core.model.monitors",
     "TCPEndpointHealthMonitorConfig": "plugin_core.model.monitors",
@@ -175,6 +176,7 @@ __all__ = [
     "ServiceConfig",
     "ServiceConfigConflictError",
     "ServiceEndpointConfig",
+    "ServiceEndpointHealthMonitorConfig",
     "ServiceEndpointProtocol",
     "ServiceEndpointStatus",
     "ServiceEvent",
@@ -325,6 +327,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         HTTPEndpointHealthMonitor as HTTPEndpointHealthMonitor,
         HTTPEndpointHealthMonitorConfig as HTTPEndpointHealthMonitorConfig,
         ProbeResult as ProbeResult,
+        ServiceEndpointHealthMonitorConfig as ServiceEndpointHealthMonitorConfig,
         TCPEndpointHealthMonitor as TCPEndpointHealthMonitor,
         TCPEndpointHealthMonitorConfig as TCPEndpointHealthMonitorConfig,
     )

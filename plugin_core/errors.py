@@ -47,9 +47,9 @@ class UnknownServiceTypeError(ConfigError):
         self.type_name = type_name
         hint = (
             f"Unknown service model type {type_name!r}{': ' + reason if reason else ''}. "
-            "Make the class importable by that dotted path (define it in a module, not in a "
-            "script run as __main__ or a notebook), or register it under the entry point group "
-            "'outlive.services' in your package metadata."
+            "Make the class importable by that dotted path (define it at the top level of a "
+            "module or of a script file, not in a function, a notebook or `python -c`), or "
+            "register it under the entry point group 'outlive.services' in your package metadata."
         )
         super().__init__(hint)
 

@@ -471,6 +471,8 @@ def _replacement(current: BaseService, config: ServiceConfig | BaseService) -> B
     if isinstance(config, BaseService):
         replacement = config
     else:
+        if config.name_generated:  # a nameless config updates this service, under its name
+            config = config.renamed(current.config.service_name)
         replacement = current.model_copy(update={"config": config}, deep=True)
     name = current.config.service_name
     if replacement.config.service_name != name:

@@ -10,36 +10,36 @@ every transition in the registry and raises instead of pretending.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from uuid import UUID, uuid4
 
-from pydantic import Field, PrivateAttr, SerializeAsAny
+from pydantic import Field, PrivateAttr, SerializeAsAny, model_validator
 
-from plugin_core.model.config import ServiceConfig
+from plugin_core.model.config import ServiceConfig, generated_service_name
 from plugin_core.model.endpoint import BaseServiceEndpoint
 from plugin_core.model.service_type import ServiceType
 from plugin_core.model.state import ServiceState
 from plugin_core.model.status import ServiceStatus
-from plugin_core.model.typed import BaseTypedModel
+from plugin_core.model.typed import BaseTypedModel, reloading_script
 
 if TYPE_CHECKING:
     from plugin_core.model.probe_policy import ProbePolicy
-    from plugin_core.registry.store import ServiceRegistry
+    from plugin_core.registry.store import ServiceRecord, ServiceRegistry
 
-F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T", bound=Callable[..., Any])
 
 
 def update_service_status(
     pre_status: ServiceState | None = None,
     post_status: ServiceState | None = None,
     error_status: ServiceState = ServiceState.ERROR,
-) -> Callable[[F], F]:
+) -> Callable[[T], T]:
     """Decorate a service method to set ``pre_status`` before it, ``post_status`` after a normal
     return and ``error_status`` (with the error text) if it raises; the exception propagates."""
 
-    def decorator(method: F) -> F:
+    def decorator(method: T) -> T:
         @functools.wraps(method)
         def wrapper(self: BaseService, *args: Any, **kwargs: Any) -> Any:
             if pre_status is not None:
@@ -79,6 +79,36 @@ class BaseService(BaseTypedModel):
     _created_at: datetime | None = PrivateAttr(default=None)
     _updated_at: datetime | None = PrivateAttr(default=None)
 
+    @model_validator(mode="after")
+    def _name_a_nameless_config(self) -> BaseService:
+        """A config given no name is named after this service's class and uuid (stable once
+        stored); the config object itself is left as it was, so it can serve another service."""
+        if self.config.name_generated:
+            name = generated_service_name(type(self), self.uuid.hex)
+            object.__setattr__(self, "config", self.config.renamed(name))
+        return self
+
+    @classmethod
+    def from_model(cls, model: ServiceRecord) -> BaseService:
+        """Rebuild a service from its registry record, as ZenML rebuilds one from its server's
+        ``ServiceResponse``: the class named by the record's type (imported, or loaded from its
+        script), with the record's uuid, admin state, config, status and endpoint."""
+        import json
+
+        data: dict[str, Any] = {
+            "type": model.type,
+            "uuid": model.uuid,
+            "admin_state": model.admin_state,
+            "config": json.loads(model.config),
+            "status": json.loads(model.status),
+        }
+        if model.endpoint is not None:
+            data["endpoint"] = json.loads(model.endpoint)
+        service = cls.from_dict(data)
+        service.registry_version = model.version
+        service.created_at, service.updated_at = model.created_at, model.updated_at
+        return service
+
     # -- backend contract -----------------------------------------------------------------------
 
     def check_status(self) -> tuple[ServiceState, str]:
@@ -113,8 +143,11 @@ class BaseService(BaseTypedModel):
         the change in place (a cluster that scales or rolls replicas itself) keeps it."""
         self.deprovision()
 
-    def get_logs(self, follow: bool = False, tail: int | None = None) -> Iterator[str]:
-        """The service's log lines: the last ``tail`` lines, then new ones while ``follow``."""
+    def get_logs(
+        self, follow: bool = False, tail: int | None = None
+    ) -> Generator[str, bool, None]:
+        """The service's log lines: the last ``tail`` lines, then new ones while ``follow``
+        (until the service ends, or the caller sends ``True``, as in ZenML)."""
         raise NotImplementedError(f"{type(self).__name__} must implement get_logs()")
 
     def log_tail(self, lines: int = 50) -> list[str]:
@@ -129,24 +162,35 @@ class BaseService(BaseTypedModel):
     def start(self, timeout: float | None = None) -> None:
         """Start (or reuse, if the same config already runs) and wait until ACTIVE.
 
+        ``timeout`` is how long to wait: None waits the probe policy's ``startup_timeout``;
+        ``0`` returns right after the launch, as in ZenML (then :meth:`poll_service_status`).
         Raises :class:`StartTimeoutError` or :class:`ServiceFailedError` instead of returning
-        a service that is not ACTIVE.
+        a service that is not ACTIVE, and raises at once when the launch itself fails.
         """
         from plugin_core.lifecycle import start_service
 
-        self._adopt(start_service(self, registry=self._registry, timeout=timeout))
+        if reloading_script():
+            return
+        wait = timeout is None or timeout > 0
+        started = start_service(self, registry=self._registry, timeout=timeout, wait=wait)
+        self._adopt(started)
 
     def stop(self, timeout: float = 10.0, force: bool = False) -> None:
         """Stop the whole process tree (SIGTERM, ``timeout`` seconds grace, then SIGKILL)."""
         from plugin_core.lifecycle import stop_service
 
+        if reloading_script():
+            return
         self._adopt(stop_service(self, registry=self._registry, timeout=timeout, force=force))
 
     def update(self, config: ServiceConfig) -> None:
-        """Replace the config; a running service is restarted with it."""
-        from plugin_core.lifecycle import update_service
-
-        self._adopt(update_service(self, config, registry=self._registry))
+        """Replace the config, as ZenML does: nothing is restarted or saved here. To apply a
+        new config to a registered service (restarting it if it runs), use
+        :func:`~plugin_core.lifecycle.update_service`. A nameless ``config`` keeps this
+        service's name."""
+        if config.name_generated:
+            config = config.renamed(self.config.service_name)
+        self.config = config
 
     def update_status(self) -> None:
         """Observe the backend and the endpoint once, applying the probe policy's thresholds."""
@@ -158,6 +202,8 @@ class BaseService(BaseTypedModel):
         """Wait until the observed state matches ``admin_state``; False on failure or timeout."""
         from plugin_core.lifecycle import settle
 
+        if reloading_script():
+            return False
         return settle(self, timeout=float(timeout)) == self.admin_state
 
     # -- views ----------------------------------------------------------------------------------

@@ -68,7 +68,7 @@ def service_info(service: BaseService) -> dict[str, Any]:
         note = observation_note(service)
         if note:
             info["observed"] = note
-    for extra in ("pid", "container_id", "runtime_path", "restarts"):
+    for extra in ("pid", "supervisor_pid", "container_id", "runtime_path", "restarts"):
         value = getattr(status, extra, None)
         if value is not None:
             info[extra] = value

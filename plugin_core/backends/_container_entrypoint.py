@@ -37,16 +37,26 @@ def _service_json(argv: list[str]) -> str:
     return text
 
 
+def launch_service(service_config_file: str) -> None:
+    """Load the service from its JSON file and run it here (ZenML's entrypoint function)."""
+    with open(service_config_file) as handle:
+        _run(handle.read())
+
+
+def _run(text: str) -> None:
+    from plugin_core.backends.container import ContainerService
+
+    service: ContainerService = ContainerService.from_json(text)
+    print(f"outlive: running {service} in a container", flush=True)
+    service.run()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the service; exit 1 with the traceback on stderr when it cannot be loaded or fails."""
     signal.signal(signal.SIGTERM, _exit_on_term)
     text = _service_json(sys.argv[1:] if argv is None else argv)
-    from plugin_core.backends.container import ContainerService
-
     try:
-        service: ContainerService = ContainerService.from_json(text)
-        print(f"outlive: running {service} in a container", flush=True)
-        service.run()
+        _run(text)
     except SystemExit:
         raise
     except BaseException:  # the process boundary: report the reason, then exit 1

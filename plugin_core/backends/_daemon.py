@@ -3,6 +3,10 @@
 Run by the supervisor as ``python -m plugin_core.backends._daemon SERVICE_JSON``. It imports
 only plugin_core and the service's own module. SIGTERM raises ``SystemExit`` so that a plain
 ``run()`` loop ends (``finally`` blocks and context managers still run).
+
+A service class defined in the script its starter ran is loaded from that script as
+``__mp_main__``, which then also becomes ``__main__`` here, as in a ``multiprocessing`` spawn
+child: code in ``run()`` that pickles its own functions or spawns workers finds them.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ def main(argv: list[str]) -> int:
     try:
         with open(argv[1]) as handle:
             service: LocalDaemonService = LocalDaemonService.from_json(handle.read())
+        if type(service).__module__ == "__mp_main__":
+            sys.modules["__main__"] = sys.modules["__mp_main__"]
         service.run()
     except SystemExit:
         raise

@@ -41,6 +41,18 @@ class CommandServiceConfig(LocalDaemonServiceConfig):
             raise ValueError("command[0] (the program) must not be empty")
         return value
 
+    @field_validator("blocking")
+    @classmethod
+    def _never_blocking(cls, value: bool) -> bool:
+        if value:
+            raise ValueError(
+                "blocking=True is not supported by CommandService: it runs a LocalDaemonService's "
+                "run() in the calling process, and a command service has no run(). Leave "
+                "blocking False (the command then runs detached), or run the program in the "
+                "foreground yourself with subprocess.run(command)."
+            )
+        return value
+
     @field_validator("cwd")
     @classmethod
     def _absolute_cwd(cls, value: str | None) -> str | None:

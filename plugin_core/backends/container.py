@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import os
 import shlex
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -47,6 +47,7 @@ from plugin_core.model.restart import RestartPolicy
 from plugin_core.model.service_type import ServiceType
 from plugin_core.model.state import ServiceState
 from plugin_core.model.status import ServiceStatus
+from plugin_core.model.typed import reloadable_from_script, script_path
 from plugin_core.paths import private_dir, services_root, write_private
 from plugin_core.ports import release_ports, reserve_port
 from plugin_core.service import BaseService
@@ -186,9 +187,14 @@ class ContainerServiceEndpoint(BaseServiceEndpoint):
         default_factory=ContainerServiceEndpointStatus
     )
 
-    def prepare_for_start(self, owner: str, where: engine.EngineLocation) -> None:
-        """Choose the host port: reserved like a local daemon's when the engine runs on this
-        machine; on a remote engine the preferred port, or one the engine picks."""
+    def prepare_for_start(
+        self, owner: str = "", where: engine.EngineLocation | None = None
+    ) -> None:
+        """Choose the host port: reserved like a local daemon's (for ``owner``, the service's
+        uuid) when the engine (``where``, default: the configured one) runs on this machine; on
+        a remote engine the preferred port, or one the engine picks."""
+        where = engine.location() if where is None else where
+        owner = owner or "anonymous"
         publish_ip = where.publish_ip(self.config.ip_address)
         preferred = self.config.port or self.status.port
         port: int | None = preferred
@@ -219,7 +225,7 @@ class ContainerService(BaseService):
         type="container", flavor="docker", name="Container", description="A Docker container"
     )
 
-    config: SerializeAsAny[ContainerServiceConfig]
+    config: SerializeAsAny[ContainerServiceConfig] = Field(default_factory=ContainerServiceConfig)
     status: SerializeAsAny[ContainerServiceStatus] = Field(
         default_factory=ContainerServiceStatus
     )
@@ -259,11 +265,47 @@ class ContainerService(BaseService):
         """The container is named after the service, so ``docker ps`` tells what it is."""
         return f"outlive-{self.config.service_name}"
 
+    @property
+    def container_id(self) -> str:
+        """The container's id as the engine last reported it, else its name (the engine takes
+        either as a reference)."""
+        return self.status.container_id or self.container_name
+
+    @property
+    def docker_client(self) -> Any:
+        """The docker SDK ``DockerClient`` for the configured engine (one per process)."""
+        self._require_docker("connect to the Docker engine")
+        host = self.config.docker_host
+        with engine_errors(self.config.service_name, "connect to the Docker engine", host):
+            return engine.client(host)
+
+    @property
+    def container(self) -> Any:
+        """The docker SDK ``Container`` running this service, or None when it has none (a
+        container of that name that carries another service's uuid is not ours)."""
+        client = self.docker_client
+        with engine_errors(self.config.service_name, "look up the container", self.config.docker_host):
+            container_id = engine.own_container_id(client, self.container_id, str(self.uuid))
+            if container_id is None and self.status.container_id:
+                container_id = engine.own_container_id(client, self.container_name, str(self.uuid))
+            return client.containers.get(container_id) if container_id is not None else None
+
+    def _require_docker(self, action: str) -> None:
+        """Without the ``docker`` extra, say so (instead of a ModuleNotFoundError)."""
+        try:
+            import docker  # type: ignore[import-untyped, unused-ignore]  # noqa: F401
+        except ImportError:
+            raise ContainerEngineError(
+                f"Service {self.config.service_name!r}: cannot {action}: the docker SDK is not "
+                "installed. Install the extra: pip install 'outlive[docker]'."
+            ) from None
+
     # -- backend contract -----------------------------------------------------------------------
 
     def provision(self) -> None:
         """Create and start the container (detached, never auto-removed, with an init process)."""
         self._check_definition()
+        self._require_docker("start the container")
         host = self.config.docker_host
         where = engine.location(host)
         with engine_errors(self.config.service_name, "start the container", host):
@@ -292,6 +334,7 @@ class ContainerService(BaseService):
         self._take_down(0 if force else math.ceil(grace))
 
     def _take_down(self, grace: int) -> None:
+        self._require_docker("stop the container")
         host = self.config.docker_host
         with engine_errors(self.config.service_name, "stop the container", host):
             client = engine.client(host)
@@ -325,6 +368,7 @@ class ContainerService(BaseService):
     def check_status(self) -> tuple[ServiceState, str]:
         """The engine's view (state, exit code, restarts, health); no engine is ERROR."""
         try:
+            self._require_docker("inspect the container")
             host = self.config.docker_host
             with engine_errors(self.config.service_name, "inspect the container", host):
                 client = engine.client(host)
@@ -345,10 +389,15 @@ class ContainerService(BaseService):
         stopped = self.admin_state == ServiceState.INACTIVE
         return engine.judge_state(state, self.status.restart_count, self.container_name, stopped)
 
-    def get_logs(self, follow: bool = False, tail: int | None = None) -> Iterator[str]:
+    def get_logs(
+        self, follow: bool = False, tail: int | None = None
+    ) -> Generator[str, bool, None]:
         """The container's own log stream (what ``docker logs`` shows), or the saved log once
-        the container is removed."""
-        return self._log_lines(follow, tail)
+        the container is removed. Following stops when the caller sends ``True``."""
+        self._require_docker("read the container's logs")
+        for line in self._log_lines(follow, tail):
+            if (yield line):
+                return
 
     def log_tail(self, lines: int = 50) -> list[str]:
         """The last log lines, or none when the engine cannot be asked (never masks an error)."""
@@ -365,11 +414,20 @@ class ContainerService(BaseService):
                 f"Service {self.config.service_name!r}: set `image` (and `command`), or subclass "
                 "ContainerService and implement run()."
             )
-        if self.runs_python and (
-            type(self).__module__ == "__main__" or "<locals>" in type(self).__qualname__
+        cls = type(self)
+        if self.runs_python and "<locals>" in cls.__qualname__:
+            raise UnknownServiceTypeError(
+                self.type, "it is defined inside a function, so the container cannot load it"
+            )
+        if (
+            self.runs_python
+            and cls.__module__ in ("__main__", "__mp_main__")
+            and not reloadable_from_script(cls)
         ):
             raise UnknownServiceTypeError(
-                self.type, "the container re-imports the class by name, so it cannot load it"
+                self.type,
+                "it was defined in __main__ but not at the top level of a script file the "
+                "container can load again",
             )
 
     def _reset_status(self) -> None:
@@ -426,6 +484,18 @@ class ContainerService(BaseService):
         args["entrypoint"] = [self.config.python_executable, "-m", ENTRYPOINT_MODULE]
         args.pop("command", None)
         args["environment"][SERVICE_JSON_ENV] = self.to_json()
+        script = script_path(type(self))
+        if script is not None:
+            # A class from the script being run: the container loads that script by the path
+            # stored in the service's type, so it is mounted at the same path.
+            if not (self.config.mount_code and where.on_this_machine):
+                raise ConfigError(
+                    f"Service {self.config.service_name!r}: {type(self).__qualname__} is defined "
+                    f"in the script {script}, which only a local engine with mount_code=True "
+                    "can see; define the class in a module installed in the image instead."
+                )
+            args["volumes"].append(f"{script}:{script}:ro")
+            return
         code = engine.code_to_mount(type(self))
         if code and self.config.mount_code and where.on_this_machine:
             args["volumes"].append(f"{code}:{CODE_MOUNT}/{Path(code).name}:ro")

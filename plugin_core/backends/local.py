@@ -5,6 +5,11 @@ launches the supervisor (:mod:`plugin_core.backends._supervisor`) in a new sessi
 which runs ``python -m plugin_core.backends._daemon`` to load the service back from
 its config file and call ``run()``. :class:`~plugin_core.backends.command.CommandService`
 reuses all of this to run any program instead of ``run()``.
+
+A subclass defined in the script being run (``__main__``) works too: its stored type names
+the script's path, and the daemon loads that script as ``__mp_main__``, as ``multiprocessing``
+does. ``blocking=True`` runs ``run()`` in the calling process instead (ZenML's fallback for
+systems without daemons).
 """
 
 from __future__ import annotations
@@ -15,11 +20,11 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import Field, SecretStr, SerializeAsAny
+from pydantic import Field, SecretStr, SerializeAsAny, model_validator
 
 from plugin_core.errors import ConfigError, DaemonSpawnError, UnknownServiceTypeError
 from plugin_core.logs import follow_lines, tail_lines
@@ -34,6 +39,7 @@ from plugin_core.model.restart import RestartPolicy
 from plugin_core.model.service_type import ServiceType
 from plugin_core.model.state import ServiceState
 from plugin_core.model.status import ServiceStatus
+from plugin_core.model.typed import reloadable_from_script, reloading_script
 from plugin_core.paths import private_dir, services_root, write_private
 from plugin_core.ports import release_ports, reserve_port
 from plugin_core.processes import (
@@ -78,14 +84,40 @@ class LocalDaemonServiceConfig(ServiceConfig):
 
 
 class LocalDaemonServiceStatus(ServiceStatus):
-    """Where the daemon's files are and which process is its supervisor."""
+    """Where the daemon's files are, which process supervises it and which one runs it.
+
+    :attr:`pid` is, as in ZenML, the process that runs the service (``run()`` or the
+    command); ``supervisor_pid`` (with its start token) is the process that watches it,
+    restarts it and records its exit.
+    """
 
     runtime_path: str | None = None
     silent_daemon: bool = False
-    pid: int | None = None
-    pid_token: str | None = None
+    supervisor_pid: int | None = None
+    supervisor_token: str | None = None
     child_pid: int | None = None
     restarts: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _records_before_the_rename(cls, data: Any) -> Any:
+        """Records written before ``pid`` meant the service's own process named the supervisor
+        ``pid``/``pid_token``."""
+        if isinstance(data, dict) and ("pid" in data or "pid_token" in data):
+            data = dict(data)
+            data.setdefault("supervisor_pid", data.pop("pid", None))
+            data.setdefault("supervisor_token", data.pop("pid_token", None))
+        return data
+
+    @property
+    def pid(self) -> int | None:
+        """The pid of the process running the service, while it runs (read from the
+        supervisor's record and checked against the process's start time); else None."""
+        record = read_supervisor_record(self)
+        pid, token = record.get("child_pid"), record.get("child_token")
+        if isinstance(pid, int) and isinstance(token, str) and ProcessIdentity(pid, token).is_alive():
+            return pid
+        return None
 
     @property
     def config_file(self) -> str | None:
@@ -103,6 +135,22 @@ class LocalDaemonServiceStatus(ServiceStatus):
     def pid_file(self) -> str | None:
         """Holds the supervisor's pid (identity is also checked against its start time)."""
         return os.path.join(self.runtime_path, SERVICE_PID_FILE) if self.runtime_path else None
+
+
+def read_supervisor_record(status: LocalDaemonServiceStatus) -> dict[str, Any]:
+    """The supervisor's ``state.json`` for this run, or {} (none yet, or left by an earlier run)."""
+    if not status.runtime_path:
+        return {}
+    try:
+        with open(os.path.join(status.runtime_path, SUPERVISOR_STATE_FILE)) as handle:
+            record = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(record, dict):
+        return {}
+    if status.supervisor_pid is not None and record.get("supervisor_pid") != status.supervisor_pid:
+        return {}
+    return record
 
 
 class LocalDaemonServiceEndpointConfig(ServiceEndpointConfig):
@@ -145,7 +193,9 @@ class LocalDaemonService(BaseService):
     )
     HOST_BOUND: ClassVar[bool] = True
 
-    config: SerializeAsAny[LocalDaemonServiceConfig]
+    config: SerializeAsAny[LocalDaemonServiceConfig] = Field(
+        default_factory=LocalDaemonServiceConfig
+    )
     status: SerializeAsAny[LocalDaemonServiceStatus] = Field(
         default_factory=LocalDaemonServiceStatus
     )
@@ -154,6 +204,19 @@ class LocalDaemonService(BaseService):
     def run(self) -> None:
         """The service's work, run inside the daemon process until it returns or is stopped."""
         raise NotImplementedError(f"{type(self).__name__} must implement run()")
+
+    def start(self, timeout: float | None = None) -> None:
+        """Start the daemon and wait (see :meth:`BaseService.start`); with ``blocking=True``,
+        run :meth:`run` here instead and return when it does, as ZenML does."""
+        if not self.config.blocking or reloading_script():
+            super().start(timeout)
+            return
+        from plugin_core.backends.in_process import run_in_process
+        from plugin_core.lifecycle import start_service
+
+        self._adopt(start_service(self, registry=self._registry, wait=False))
+        if self.status.supervisor_pid == os.getpid():  # else the same service already runs
+            run_in_process(self)
 
     # -- what the supervisor runs ---------------------------------------------------------------
 
@@ -179,21 +242,29 @@ class LocalDaemonService(BaseService):
         return env
 
     def check_importable(self) -> None:
-        """Refuse early what the daemon could not load back (a class defined in ``__main__``)."""
-        module = type(self).__module__
-        if module == "__main__" or "<locals>" in type(self).__qualname__:
+        """Refuse early what the daemon could not load back: a class defined inside a function,
+        or in ``__main__`` without a script file, or not at the top level of its script."""
+        cls = type(self)
+        if "<locals>" in cls.__qualname__:
             raise UnknownServiceTypeError(
-                self.type, "the daemon process re-imports the class by name, so it cannot load it"
+                self.type, "it is defined inside a function, so the daemon cannot load it by name"
+            )
+        if cls.__module__ in ("__main__", "__mp_main__") and not reloadable_from_script(cls):
+            raise UnknownServiceTypeError(
+                self.type,
+                "it was defined in __main__ but not at the top level of a script file the "
+                "daemon can load again",
             )
 
     # -- backend contract -----------------------------------------------------------------------
 
     def provision(self) -> None:
-        """Launch the supervisor (which launches the daemon) and record its identity."""
-        if self.config.blocking:
-            self.run()
-            return
-        self.check_importable()
+        """Launch the supervisor (which launches the daemon) and record its identity.
+
+        With ``blocking=True`` nothing is launched: the calling process is recorded as the
+        one running the service, and :meth:`start` then calls :meth:`run` itself."""
+        if not self.config.blocking:
+            self.check_importable()
         runtime = self._prepare_runtime_dir()
         if self.endpoint is not None:
             self.endpoint.prepare_for_start(owner=str(self.uuid))
@@ -201,6 +272,11 @@ class LocalDaemonService(BaseService):
         self.status.update_state(ServiceState.PENDING_STARTUP)
         self.status.consecutive_failures = self.status.consecutive_successes = 0
         self.status.ready_once = False
+        if self.config.blocking:
+            from plugin_core.backends.in_process import record_in_process_run
+
+            record_in_process_run(self, runtime)
+            return
         write_private(runtime / SERVICE_CONFIG_FILE, self.to_json(), durable=False)
         (runtime / SUPERVISOR_STATE_FILE).unlink(missing_ok=True)
         spec = self._supervisor_spec(runtime)
@@ -214,7 +290,7 @@ class LocalDaemonService(BaseService):
         launch = (spec["argv"], spec["cwd"], bool(spec["log_path"]))
         identity = spawn_supervisor(spec_path, env=env, cwd=runtime, launch=launch)
         write_private(runtime / SUPERVISOR_SPEC_FILE, json.dumps(spec), durable=False)  # for people
-        self.status.pid, self.status.pid_token = identity.pid, identity.token
+        self.status.supervisor_pid, self.status.supervisor_token = identity.pid, identity.token
         write_private(runtime / SERVICE_PID_FILE, f"{identity.pid}\n", durable=False)
 
     def deprovision(self, force: bool = False) -> None:
@@ -250,7 +326,7 @@ class LocalDaemonService(BaseService):
         if self.status.pid_file:
             Path(self.status.pid_file).unlink(missing_ok=True)
         release_ports(str(self.uuid))
-        self.status.pid = self.status.pid_token = None
+        self.status.supervisor_pid = self.status.supervisor_token = None
 
     def check_status(self) -> tuple[ServiceState, str]:
         """Judge by process identity and the supervisor's record, never by a bare pid."""
@@ -318,7 +394,7 @@ class LocalDaemonService(BaseService):
         phase, code = record.get("phase"), record.get("exit_code")
         if code is not None:
             self.status.exit_code = int(code)
-        if phase == "stopped" or (self.status.pid is None and not record):
+        if phase == "stopped" or (self.status.supervisor_pid is None and not record):
             return ServiceState.INACTIVE, ""
         if self.admin_state == ServiceState.INACTIVE and phase in ("exited", "failed"):
             return ServiceState.INACTIVE, str(record.get("reason", ""))
@@ -340,18 +416,27 @@ class LocalDaemonService(BaseService):
         except OSError:
             return False
         target = fields[1] if len(fields) > 1 else "-"
-        return self.status.pid is None or target == str(self.status.pid)
+        supervisor = self.status.supervisor_pid
+        return supervisor is None or target == str(supervisor)
 
-    def get_logs(self, follow: bool = False, tail: int | None = None) -> Iterator[str]:
-        """Lines of the service's log file (stdout and stderr, rotated by size)."""
+    def get_logs(
+        self, follow: bool = False, tail: int | None = None
+    ) -> Generator[str, bool, None]:
+        """Lines of the service's log file (stdout and stderr, rotated by size). Following
+        ends when the service ends or when the caller sends ``True`` (ZenML's way)."""
         if self.status.log_file is None:
-            return iter(())
+            return
         path = Path(self.status.log_file)
-        if not follow:
-            if tail is None:
-                return iter(path.read_text(errors="replace").splitlines() if path.exists() else [])
-            return iter(tail_lines(path, tail))
-        return follow_lines(path, tail=tail, keep_going=self._process_alive)
+        lines: Iterator[str]
+        if follow:
+            lines = follow_lines(path, tail=tail, keep_going=self._process_alive)
+        elif tail is None:
+            lines = iter(path.read_text(errors="replace").splitlines() if path.exists() else [])
+        else:
+            lines = iter(tail_lines(path, tail))
+        for line in lines:
+            if (yield line):
+                return
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -386,21 +471,12 @@ class LocalDaemonService(BaseService):
         }
 
     def _supervisor_record(self) -> dict[str, Any]:
-        if not self.status.runtime_path:
-            return {}
-        try:
-            with open(os.path.join(self.status.runtime_path, SUPERVISOR_STATE_FILE)) as handle:
-                record = json.load(handle)
-        except (OSError, ValueError):
-            return {}
-        if self.status.pid is not None and record.get("supervisor_pid") != self.status.pid:
-            return {}  # left by an earlier run of this service
-        return record if isinstance(record, dict) else {}
+        return read_supervisor_record(self.status)
 
     def _supervisor(self) -> ProcessIdentity | None:
-        if self.status.pid is None or self.status.pid_token is None:
+        if self.status.supervisor_pid is None or self.status.supervisor_token is None:
             return None
-        return ProcessIdentity(self.status.pid, self.status.pid_token)
+        return ProcessIdentity(self.status.supervisor_pid, self.status.supervisor_token)
 
     def _child(self, record: dict[str, Any] | None = None) -> ProcessIdentity | None:
         record = self._supervisor_record() if record is None else record

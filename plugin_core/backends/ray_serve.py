@@ -27,7 +27,7 @@ removes an app of that name that is not this service's.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, ClassVar
@@ -178,10 +178,13 @@ class RayServeService(BaseService):
             self._place_endpoint(status)
         return view.state, view.message
 
-    def get_logs(self, follow: bool = False, tail: int | None = None) -> Iterator[str]:
+    def get_logs(
+        self, follow: bool = False, tail: int | None = None
+    ) -> Generator[str, bool, None]:
         """The last ``tail`` lines of each replica's log file (Serve's ``log_file_path``, read
         through Ray's state API), prefixed with the replica's id; with ``follow``, new lines
-        as they come (the files are re-read every second, until interrupted)."""
+        as they come (the files are re-read every second, until interrupted, or until the
+        caller sends ``True``, as in ZenML)."""
         api = self.api()
         seen: dict[str, int] = {}
         first = True
@@ -191,7 +194,8 @@ class RayServeService(BaseService):
                 if first and tail is not None and follow:
                     start = max(0, len(lines) - tail)
                 for line in lines[start:]:
-                    yield f"[{replica_id}] {line}"
+                    if (yield f"[{replica_id}] {line}"):
+                        return
                 seen[replica_id] = len(lines)
             if not follow:
                 return

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from uuid import uuid4
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from plugin_core.model.typed import BaseTypedModel
 
@@ -17,6 +18,11 @@ class ServiceConfig(BaseTypedModel):
     ``service_name`` is the unique name in the registry; it defaults to ``name``
     (or ``model_name``). Starting a config whose ``service_name`` is already
     running reuses that service instead of starting a second copy.
+
+    A config with none of the three gets a generated name, as ZenML allows: the
+    service that holds it renames it after its class and uuid (``sleeping-daemon-1a2b3c4d``),
+    which is then stored and stable. Such a service is not reused by name: every
+    ``start()`` of a new object is a new service, as in ZenML.
     """
 
     name: str = ""
@@ -28,14 +34,27 @@ class ServiceConfig(BaseTypedModel):
     service_name: str = ""
     labels: dict[str, str] = Field(default_factory=dict)
 
+    _name_generated: bool = PrivateAttr(default=False)
+
+    @property
+    def name_generated(self) -> bool:
+        """True when no name was given and ``service_name`` was made up (see the class doc)."""
+        return self._name_generated
+
+    def renamed(self, service_name: str) -> ServiceConfig:
+        """A copy with this ``service_name``, no longer counted as generated (a nameless config
+        taking over an existing service's name, or a service naming its nameless config)."""
+        copy = self.model_copy(update={"service_name": service_name})
+        copy._name_generated = False
+        return copy
+
     @model_validator(mode="after")
     def _default_service_name(self) -> ServiceConfig:
         if not self.service_name:
-            if not (self.name or self.model_name):
-                raise ValueError(
-                    "a service needs a name: set `name` (or `model_name`), e.g. name='my-model'"
-                )
-            object.__setattr__(self, "service_name", self.name or self.model_name)
+            generated = not (self.name or self.model_name)
+            name = self.name or self.model_name or f"service-{uuid4().hex[:8]}"
+            object.__setattr__(self, "service_name", name)
+            self._name_generated = generated
         if not _NAME.match(self.service_name):
             raise ValueError(
                 f"service name {self.service_name!r} is not usable: use 1-128 letters, digits, "
@@ -68,3 +87,9 @@ class ServiceConfig(BaseTypedModel):
         }
         labels.update(self.labels)
         return labels
+
+
+def generated_service_name(cls: type, uuid_hex: str) -> str:
+    """The name of a nameless service: its class in kebab case plus the start of its uuid."""
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", cls.__name__).lower().strip("-_.")
+    return f"{words[:100] or 'service'}-{uuid_hex[:8]}"

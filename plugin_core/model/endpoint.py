@@ -81,19 +81,24 @@ class BaseServiceEndpoint(BaseTypedModel):
         return self.monitor.probe(self, timeout)
 
     def check_status(self) -> tuple[ServiceState, str]:
-        """ACTIVE when the monitor's probe succeeds, else PENDING_STARTUP with the probe's detail."""
-        result = self.probe()
-        return (ServiceState.ACTIVE, "") if result.ok else (ServiceState.PENDING_STARTUP, result.detail)
+        """The monitor's verdict (``check_endpoint_status``); without a monitor, ACTIVE once a
+        port is assigned, else INACTIVE."""
+        if self.monitor is None:
+            result = self.probe()
+            return (ServiceState.ACTIVE, "") if result.ok else (ServiceState.INACTIVE, result.detail)
+        return self.monitor.check_endpoint_status(self)
 
     def update_status(self) -> None:
-        """Probe once and record the outcome in ``status``."""
+        """Check once and record the outcome in ``status``."""
         state, error = self.check_status()
         self.status.update_state(state, error)
 
     def is_active(self) -> bool:
-        """True when the last recorded state is ACTIVE."""
+        """Checked now, through the monitor: does the endpoint answer?"""
+        self.update_status()
         return self.status.state == ServiceState.ACTIVE
 
     def is_inactive(self) -> bool:
-        """True when the last recorded state is INACTIVE."""
-        return self.status.state == ServiceState.INACTIVE
+        """Checked now, through the monitor: is the endpoint unresponsive (INACTIVE or ERROR)?"""
+        self.update_status()
+        return self.status.state in (ServiceState.INACTIVE, ServiceState.ERROR)

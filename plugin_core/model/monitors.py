@@ -4,6 +4,10 @@ The network work lives in :mod:`plugin_core.probes`; a monitor only knows what
 to ask (path, method, accepted codes) and turns the answer into a
 :class:`ProbeResult`. Probes return results, never raise, so a refused
 connection during start-up reads as "not ready yet".
+
+A monitor implements either :meth:`~BaseServiceEndpointHealthMonitor.probe` (ours: takes the
+caller's deadline) or ZenML's ``check_endpoint_status`` (returns ``(ServiceState, message)``);
+each one is defined through the other, so a ZenML-style monitor works unchanged.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validator
 
 from plugin_core.model.probe_policy import ProbePolicy
+from plugin_core.model.state import ServiceState
 from plugin_core.model.typed import BaseTypedModel
 
 if TYPE_CHECKING:
@@ -33,6 +38,10 @@ class BaseServiceEndpointHealthMonitorConfig(BaseTypedModel):
     """Settings shared by all monitors: the probe timing and thresholds."""
 
     probe: ProbePolicy = Field(default_factory=ProbePolicy)
+
+
+ServiceEndpointHealthMonitorConfig = BaseServiceEndpointHealthMonitorConfig
+"""ZenML's name for the base monitor configuration."""
 
 
 class HTTPEndpointHealthMonitorConfig(BaseServiceEndpointHealthMonitorConfig):
@@ -71,8 +80,8 @@ class TCPEndpointHealthMonitorConfig(BaseServiceEndpointHealthMonitorConfig):
 class BaseServiceEndpointHealthMonitor(BaseTypedModel):
     """Checks whether an endpoint answers; subclasses define how."""
 
-    config: SerializeAsAny[BaseServiceEndpointHealthMonitorConfig] = Field(
-        default_factory=BaseServiceEndpointHealthMonitorConfig
+    config: SerializeAsAny[ServiceEndpointHealthMonitorConfig] = Field(
+        default_factory=ServiceEndpointHealthMonitorConfig
     )
 
     @property
@@ -81,8 +90,16 @@ class BaseServiceEndpointHealthMonitor(BaseTypedModel):
         return self.config.probe
 
     def probe(self, endpoint: BaseServiceEndpoint, timeout: float | None = None) -> ProbeResult:
-        """Check the endpoint once, within ``timeout`` seconds if given (a caller's deadline)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement probe()")
+        """Check the endpoint once, within ``timeout`` seconds if given (a caller's deadline).
+
+        The default asks :meth:`check_endpoint_status`, for monitors written the ZenML way
+        (they bound their own time); healthy means it answered ACTIVE."""
+        if type(self).check_endpoint_status is BaseServiceEndpointHealthMonitor.check_endpoint_status:
+            raise NotImplementedError(
+                f"{type(self).__name__} must implement probe() or check_endpoint_status()"
+            )
+        state, message = self.check_endpoint_status(endpoint)
+        return ProbeResult(ok=ServiceState(state) == ServiceState.ACTIVE, detail=message)
 
     async def aprobe(self, endpoint: BaseServiceEndpoint, timeout: float | None = None) -> ProbeResult:
         """Check the endpoint once without blocking the event loop."""
@@ -94,10 +111,14 @@ class BaseServiceEndpointHealthMonitor(BaseTypedModel):
         bound = min(own, self.policy.timeout)
         return max(min(bound, limit), 0.001) if limit is not None else bound
 
-    def check_endpoint_status(self, endpoint: BaseServiceEndpoint) -> tuple[bool, str]:
-        """ZenML's form of :meth:`probe`: ``(healthy, message)``."""
+    def check_endpoint_status(self, endpoint: BaseServiceEndpoint) -> tuple[ServiceState, str]:
+        """ZenML's form of :meth:`probe`: ``(ACTIVE, "")`` when healthy, else ``(ERROR, why)``."""
+        if type(self).probe is BaseServiceEndpointHealthMonitor.probe:
+            raise NotImplementedError(
+                f"{type(self).__name__} must implement probe() or check_endpoint_status()"
+            )
         result = self.probe(endpoint)
-        return result.ok, result.detail
+        return (ServiceState.ACTIVE, "") if result.ok else (ServiceState.ERROR, result.detail)
 
 
 class HTTPEndpointHealthMonitor(BaseServiceEndpointHealthMonitor):

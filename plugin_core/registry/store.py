@@ -16,7 +16,6 @@ fix. One bad row never breaks a listing, and ``delete`` still finds it by name o
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -343,26 +342,13 @@ class ServiceRegistry:
     def _load(self, record: ServiceRecord) -> BaseService:
         """The service a record describes, or CorruptRecordError naming it and the fix."""
         from plugin_core.model.addresses import stored_records
-        from plugin_core.model.typed import resolve_type
         from plugin_core.service import BaseService
 
         if record.defect:
             raise CorruptRecordError(record.name, record.uuid, record.defect)
         try:
-            data = {
-                "type": record.type,
-                "uuid": record.uuid,
-                "admin_state": record.admin_state,
-                "config": json.loads(record.config),
-                "status": json.loads(record.status),
-            }
-            if record.endpoint is not None:
-                data["endpoint"] = json.loads(record.endpoint)
-            cls = resolve_type(record.type)
-            if not issubclass(cls, BaseService):
-                raise ValueError(f"{record.type} is not a service class")
             with stored_records():
-                service = cls.model_validate(data)
+                service = BaseService.from_model(record)
         except OutliveError as exc:
             raise CorruptRecordError(record.name, record.uuid, str(exc)) from None
         except Exception as exc:  # stored data is untrusted: quarantine, never crash
@@ -372,9 +358,6 @@ class ServiceRegistry:
             plain = isinstance(exc, (ValueError, TypeError)) and text
             reason = text if plain else f"{type(exc).__name__}: {text}".rstrip(": ")
             raise CorruptRecordError(record.name, record.uuid, reason) from None
-        service.registry_version = record.version
-        service.created_at = record.created_at
-        service.updated_at = record.updated_at
         service.attach_registry(self)
         return service
 

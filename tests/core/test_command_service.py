@@ -151,7 +151,7 @@ class TestOutlivesTheCaller:
         assert http_get(url)[0] == 200
         assert get_service("survivor").status.state == ServiceState.ACTIVE
         service = get_service("survivor")
-        holder = psutil.Process(service.status.pid)
+        holder = psutil.Process(service.status.supervisor_pid)
         assert holder.cwd() == service.status.runtime_path
         assert all(f.fd > 2 or f.path != "" for f in holder.open_files())
 
@@ -162,8 +162,8 @@ class TestOutlivesTheCaller:
         try:
             service = web("fds")
             service.start(timeout=20)
-            child = psutil.Process(service.status.pid).children()[0]
-            for proc in (psutil.Process(service.status.pid), child):
+            child = psutil.Process(service.status.supervisor_pid).children()[0]
+            for proc in (psutil.Process(service.status.supervisor_pid), child):
                 fd_targets = {os.readlink(f"/proc/{proc.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{proc.pid}/fd")}
                 our_pipe = os.readlink(f"/proc/self/fd/{write_end}")
                 assert our_pipe not in fd_targets
@@ -177,7 +177,7 @@ class TestOutlivesTheCaller:
         monkeypatch.setenv("PREFECT__FLOW_RUN_ID", "run")
         service = web("env")
         service.start(timeout=20)
-        environ = psutil.Process(service.status.pid).children()[0].environ()
+        environ = psutil.Process(service.status.supervisor_pid).children()[0].environ()
         assert "AIRFLOW_CTX_DAG_ID" not in environ and "PREFECT__FLOW_RUN_ID" not in environ
         assert environ[MARKER_ENV] == str(service.uuid)
 
@@ -249,7 +249,7 @@ class TestFailures:
     def test_restart_policy_brings_a_killed_service_back(self) -> None:
         service = web("phoenix", restart=RestartPolicy(mode="always", backoff_base=0.05))
         service.start(timeout=20)
-        child = psutil.Process(service.status.pid).children()[0]
+        child = psutil.Process(service.status.supervisor_pid).children()[0]
         child.kill()
         child.wait(5)
         back = _wait_for(lambda: get_service("phoenix").status.restarts >= 1 and get_service("phoenix").status.state == ServiceState.ACTIVE)
@@ -267,7 +267,7 @@ class TestFailures:
     def test_killed_from_outside_reports_error(self) -> None:
         service = web("victim")
         service.start(timeout=20)
-        psutil.Process(service.status.pid).children()[0].kill()
+        psutil.Process(service.status.supervisor_pid).children()[0].kill()
         assert _wait_for(lambda: get_service("victim").status.state == ServiceState.ERROR)
         assert "SIGKILL" in get_service("victim").status.last_error
 
@@ -281,8 +281,8 @@ class TestIdentity:
         bystander = subprocess.Popen([PY, "-c", "import time; time.sleep(60)"])
         try:
             record = get_service("stale", refresh=False)
-            record.status.pid = bystander.pid  # as if the pid had been reused
-            record.status.pid_token = "12345"
+            record.status.supervisor_pid = bystander.pid  # as if the pid had been reused
+            record.status.supervisor_token = "12345"
             record.admin_state = ServiceState.ACTIVE
             ServiceRegistry().save(record)
             Path(record.status.pid_file or "").write_text(str(bystander.pid))
@@ -302,7 +302,7 @@ class TestConcurrency:
             from plugin_core import CommandService
             svc = CommandService.http("single", {HTTP_SERVER!r})
             svc.start(timeout=60)
-            print(svc.uuid, svc.status.pid, svc.get_prediction_url())
+            print(svc.uuid, svc.status.supervisor_pid, svc.get_prediction_url())
         """))
         env = {**os.environ, "PYTHONPATH": os.getcwd()}
         racers = [subprocess.Popen([PY, str(script)], stdout=subprocess.PIPE, text=True, env=env) for _ in range(30)]
@@ -373,8 +373,9 @@ class TestUpdateAndPrune:
         new_config = before.config.model_copy(update={"env": {"VERSION": "2"}})
         after = update_service("upd", new_config, timeout=20)
         assert after.uuid == before.uuid
-        assert after.status.pid != before.status.pid
-        assert psutil.Process(after.status.pid).children()[0].environ()["VERSION"] == "2"
+        assert after.status.supervisor_pid != before.status.supervisor_pid
+        assert after.status.pid is not None
+        assert psutil.Process(after.status.pid).environ()["VERSION"] == "2"
         assert http_get(after.get_prediction_url() or "")[0] == 200
 
     def test_update_of_a_stopped_service_only_records_it(self) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import stat
 import time
 from pathlib import Path
@@ -57,7 +56,9 @@ def test_daemon_imports_no_orchestrator() -> None:
     """The daemon process loads only plugin_core and the service module, never prefect or airflow."""
     service = LoopService(config=CounterConfig(name="lean"))
     service.start(timeout=20)
-    daemon = psutil.Process(service.status.pid).children()[0]
+    assert service.status.pid is not None
+    daemon = psutil.Process(service.status.pid)  # as in ZenML: the process that runs run()
+    assert daemon.ppid() == service.status.supervisor_pid
     maps = Path(f"/proc/{daemon.pid}/maps").read_text()
     assert "prefect" not in maps and "airflow" not in maps
     assert daemon.cmdline()[1:3] == ["-m", "plugin_core.backends._daemon"]
@@ -105,11 +106,15 @@ def test_silent_daemon_has_no_log_file() -> None:
 
 
 def test_blocking_runs_in_the_caller() -> None:
-    """blocking=True calls run() in this process (here it raises at once, in our own stack)."""
+    """blocking=True calls run() in this process (here it raises at once, in our own stack),
+    and the registry records the failure with its reason."""
     service = CrashingService(config=LocalDaemonServiceConfig(name="inline", blocking=True))
     with pytest.raises(RuntimeError, match="model file not found"):
-        service.provision()
-    assert os.getpid() == psutil.Process().pid
+        service.start()
+    seen = get_service("inline")
+    assert seen.status.state == ServiceState.ERROR
+    assert "model file not found" in seen.status.last_error
+    assert seen.status.exit_code == 1
 
 
 def test_follow_streams_new_lines() -> None:

@@ -67,8 +67,9 @@ class TestUnknownTypes:
         assert "nowhere_pkg.models.GhostService" in str(info.value)
         assert "outlive.services" in str(info.value)
 
-    def test_main_module_class_is_refused_at_start(self) -> None:
-        """A class from a script run as __main__ is refused in the caller, not in a dead daemon."""
+    def test_main_module_class_missing_from_its_script_is_refused_at_start(self) -> None:
+        """A class that says __main__ but is not at the top level of the running script (here
+        pytest's) could not be loaded by the daemon: refused in the caller, not in a dead daemon."""
         script_class = type(
             "ScriptService", (LoopService,), {"__module__": "__main__", "__qualname__": "ScriptService"}
         )
@@ -105,9 +106,10 @@ class TestValidation:
         with pytest.raises(ValueError, match="absolute"):
             CommandServiceConfig(name="a", command=["true"], cwd="relative/dir")
 
-    def test_name_is_required(self) -> None:
-        with pytest.raises(ValueError, match="needs a name"):
-            ServiceConfig()
+    def test_nameless_config_gets_a_usable_generated_name(self) -> None:
+        """As in ZenML, no name is needed (the service then names it; see test_zenml_behaviour)."""
+        config = ServiceConfig()
+        assert config.name_generated and config.service_name.startswith("service-")
 
     def test_bad_name_is_refused(self) -> None:
         with pytest.raises(ValueError, match="not usable"):

@@ -77,11 +77,11 @@ class TestWaitersReadTheRegistry:
         restarted elsewhere sees the restarted service, not a dead process."""
         start_service(web("moving"), timeout=30)
         stale = get_service("moving")
-        old_pid = stale.status.pid  # type: ignore[attr-defined]
+        old_pid = stale.status.supervisor_pid  # type: ignore[attr-defined]
         update_service("moving", web("moving", "--directory", "/"), timeout=30)
         waited = wait_for_service(stale, timeout=30)
         assert waited.status.state == ServiceState.ACTIVE
-        assert waited.status.pid != old_pid  # type: ignore[attr-defined]
+        assert waited.status.supervisor_pid != old_pid  # type: ignore[attr-defined]
         assert "--directory" in waited.config.command  # type: ignore[attr-defined]
 
     def test_a_restart_during_the_wait_is_followed(self) -> None:

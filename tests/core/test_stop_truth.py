@@ -133,7 +133,7 @@ class TestRequestedStopIsInactive:
         completes (the service is killed by the backstop) and the outcome is INACTIVE."""
         service = stubborn(tmp_path, "victim")
         service.start(timeout=20)
-        supervisor, child = service.status.pid, service.status.child_pid  # type: ignore[attr-defined]
+        supervisor, child = service.status.supervisor_pid, service.status.child_pid  # type: ignore[attr-defined]
         assert supervisor is not None and child is not None
         state_file = Path(service.status.runtime_path) / "state.json"  # type: ignore[attr-defined]
         stopper = threading.Thread(target=stop_service, args=("victim",), kwargs={"timeout": 8})
@@ -154,7 +154,7 @@ class TestRequestedStopIsInactive:
         request first, so the judgement reads a stop, not a crash."""
         service = stubborn(tmp_path, "early")
         service.start(timeout=20)
-        supervisor = service.status.pid  # type: ignore[attr-defined]
+        supervisor = service.status.supervisor_pid  # type: ignore[attr-defined]
         assert supervisor is not None
         os.kill(supervisor, signal.SIGSTOP)  # it cannot act on the SIGTERM it will get ...
         killer = threading.Timer(0.5, os.kill, (supervisor, signal.SIGKILL))  # ... and dies
@@ -255,7 +255,7 @@ class TestSubreaper:
         service, pids = escaper(tmp_path, "escaper", 50, startsecs=0.2)
         service.start(timeout=30)
         found = escapees(pids, 50)
-        supervisor = service.status.pid  # type: ignore[attr-defined]
+        supervisor = service.status.supervisor_pid  # type: ignore[attr-defined]
         assert wait_for(lambda: all(psutil.Process(pid).ppid() == supervisor for pid in found))
         for pid in found:
             process = psutil.Process(pid)
@@ -296,7 +296,7 @@ def test_default_stop_grace_is_used_when_no_timeout_is_shorter(tmp_path: Path) -
     service = stubborn(tmp_path, "graceful", grace=1.0)
     service.start(timeout=20)
     child = service.status.child_pid
-    supervisor = service.status.pid  # type: ignore[attr-defined]
+    supervisor = service.status.supervisor_pid  # type: ignore[attr-defined]
     assert child is not None and supervisor is not None
     os.kill(supervisor, signal.SIGTERM)
     assert wait_for(lambda: not alive(child), timeout=10)

@@ -102,7 +102,7 @@ class FlowRunProcess:
 
 def service_processes(info: dict[str, Any]) -> list[psutil.Process]:
     """The service's supervisor and everything under it."""
-    root = psutil.Process(info["pid"])
+    root = psutil.Process(info["supervisor_pid"])
     return [root, *root.children(recursive=True)]
 
 
