@@ -75,11 +75,6 @@ def test_zenml_program_starts_polls_and_reads_logs(tmp_path: Path) -> None:
     assert main_runs == (tmp_path / "main-block-runs.txt").read_text().splitlines()
 
 
-@pytest.mark.xfail(
-    reason="a requested stop ends INACTIVE only with the lifecycle-truth fix (issue 17); "
-    "until it lands, stop(timeout=0) and stop(force=True) end in ERROR",
-    strict=False,
-)
 def test_zenml_program_stops_end_inactive(tmp_path: Path) -> None:
     steps, _, _ = run_program(tmp_path)
     assert steps["stopped"]["state"] == "inactive" and steps["stopped"]["is_stopped"] is True
