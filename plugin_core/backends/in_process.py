@@ -4,7 +4,8 @@ ZenML offers this for systems without daemons. The caller's process is recorded 
 supervisor and the service process, in the same ``state.json`` a supervisor writes, so other
 processes (``outlive list``, ``outlive stop``) judge and stop it with the usual rules; when
 ``run()`` ends, the record says how (a normal return: INACTIVE, exit code 0; an exception:
-ERROR with the reason, and the exception propagates to the caller).
+ERROR with the reason, and the exception propagates to the caller), and names no process any
+more, since the caller lives on.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ def run_in_process(service: LocalDaemonService) -> None:
         code, reason = 1, f"run() raised {exc!r}"
         raise
     finally:
+        # This process goes on after run(): the record must no longer name it, or a later stop
+        # (or a cleanup) would signal the caller and its children.
+        service.status.supervisor_pid = service.status.supervisor_token = None
         _write_record(
             service, Path(service.status.runtime_path), phase="exited", exit_code=code, reason=reason
         )

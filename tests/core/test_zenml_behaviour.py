@@ -21,6 +21,7 @@ from plugin_core import (
     ContainerServiceConfig,
     CorruptRecordError,
     HTTPEndpointHealthMonitor,
+    LocalDaemonService,
     LocalDaemonServiceConfig,
     LocalDaemonServiceEndpoint,
     LocalDaemonServiceStatus,
@@ -148,6 +149,13 @@ class TestMonitors:
             Empty().check_endpoint_status(LocalDaemonServiceEndpoint())
 
 
+class ReturningService(LocalDaemonService):
+    """A run() that returns at once."""
+
+    def run(self) -> None:
+        print("done", flush=True)
+
+
 class TestBlockingAndPid:
     def test_blocking_run_that_returns_ends_inactive_in_the_caller(self, tmp_path: Path) -> None:
         script = tmp_path / "blocking.py"
@@ -171,6 +179,14 @@ class TestBlockingAndPid:
         assert ran["run_pid"] == caller["caller_pid"] == ran["seen_pid"]
         record = get_service("inline-ok")
         assert record.status.state == ServiceState.INACTIVE and record.status.exit_code == 0
+        assert record.status.supervisor_pid is None, "the caller lives on: no longer the service"
+
+    def test_stopping_a_finished_blocking_service_leaves_the_caller_alone(self) -> None:
+        service = ReturningService(config=LocalDaemonServiceConfig(name="inline-done", blocking=True))
+        service.start()
+        service.stop(timeout=1)
+        service.deprovision(force=True)
+        assert service.status.state == ServiceState.INACTIVE  # and this test process still runs
 
     def test_command_service_refuses_blocking_at_construction(self) -> None:
         with pytest.raises(ValueError, match="blocking=True is not supported by CommandService"):
