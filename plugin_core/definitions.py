@@ -37,9 +37,18 @@ def load_service(definition: BaseService | dict[str, Any] | str | Path) -> BaseS
         return definition
     data = _as_mapping(definition)
     try:
-        return BaseService.from_dict(_expand(data))
+        service = BaseService.from_dict(_expand(data))
     except RecursionError:
         raise ConfigError(_TOO_DEEP) from None
+    if not any(data["config"].get(key) for key in ("name", "model_name", "service_name")):
+        # Python code may leave the name out (ZenML's way: each object is a new service); a
+        # definition has no object identity, so it is found again (a rerun, `outlive status`)
+        # by its name only.
+        raise ConfigError(
+            "The service definition's `config.name` is missing or empty: a definition is found "
+            "again by its name (a rerun reuses the running service), so give it one, e.g. name: web."
+        )
+    return service
 
 
 def _as_mapping(definition: dict[str, Any] | str | Path) -> dict[str, Any]:
@@ -97,14 +106,6 @@ def _expand(data: dict[str, Any]) -> dict[str, Any]:
     data["type"] = TYPE_ALIASES.get(str(kind), str(kind))
     if "config" not in data or not isinstance(data["config"], dict):
         raise ConfigError("The service definition needs a `config` mapping (with at least `name`).")
-    if not any(data["config"].get(key) for key in ("name", "model_name", "service_name")):
-        # Python code may leave the name out (ZenML's way: each object is a new service); a
-        # definition has no object identity, so it is found again (a rerun, `outlive status`)
-        # by its name only.
-        raise ConfigError(
-            "The service definition's `config.name` is missing or empty: a definition is found "
-            "again by its name (a rerun reuses the running service), so give it one, e.g. name: web."
-        )
     endpoint = data.get("endpoint")
     if isinstance(endpoint, dict):
         data["endpoint"] = _expand_endpoint(dict(endpoint))
