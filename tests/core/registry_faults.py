@@ -24,7 +24,7 @@ class RegistryKillingService(CommandService):
     def provision(self) -> None:
         super().provision()
         handshake = Path(os.environ[HANDSHAKE_ENV])
-        (handshake / "launched").write_text(str(self.status.pid))
+        (handshake / "launched").write_text(str(self.status.supervisor_pid))
         deadline = time.monotonic() + 60
         while not (handshake / "registry-gone").exists():
             if time.monotonic() > deadline:
