@@ -298,9 +298,15 @@ def _final(
 
 
 async def _forward_events(handler: Any, ctx: TaskContext) -> None:
-    """Relay a llama-index handler's ``stream_events()`` as task events."""
+    """Relay a llama-index handler's ``stream_events()`` as task events.
+
+    The closing ``StopEvent`` is left out: its result is the task's final record, and
+    storing it twice would cost every task one more queue write.
+    """
     try:
         async for event in handler.stream_events():
+            if any(cls.__name__ == "StopEvent" for cls in type(event).__mro__):
+                continue
             ctx.emit({"event": type(event).__name__, "data": jsonable(event)})
     except Exception:  # the workflow's own outcome is reported by the main future
         log.debug("event stream of task %s ended early", ctx.task_id, exc_info=True)

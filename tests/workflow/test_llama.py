@@ -94,7 +94,7 @@ class TestLaunchLocal:
             done = await client.wait("t-1", timeout=30)
             events = [event.data async for event in client.stream_events("t-1")]
         assert done.state == TaskState.SUCCEEDED and done.result == "echo cats"
-        assert {"event": "Progress", "data": {"msg": "answering"}} in events
+        assert events == [{"event": "Progress", "data": {"msg": "answering"}}]  # no StopEvent copy
         assert [r.url for r in ReplicaDirectory(registry_url).find("llama-local")] == [task.url]
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
