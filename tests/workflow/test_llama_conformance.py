@@ -51,6 +51,7 @@ DIFFERENT: dict[str, str] = {
     "WorkflowServiceConfig.host": "defaults to 127.0.0.1",
     "WorkflowServiceConfig.port": "defaults to a free port, chosen when the server binds",
     "WorkflowServiceConfig.description": "defaults to '' so the workflow's docstring describes it",
+    "WorkflowServiceConfig.service_name": "optional: a config without a name gets a stable generated one, as every outlive config does (ZenML's rule)",
 }
 
 
