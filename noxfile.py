@@ -274,9 +274,9 @@ def _run(session: nox.Session, name: str, env: Matrix) -> None:
     args = [*PYTEST, *env.tests]
     if env.markers:
         args += ["-m", env.markers]
-    # A short temporary directory, not nox's .nox/<session>/tmp: unix sockets (dockerd's
-    # containerd, PostgreSQL) live under it and their paths must stay within 107 bytes.
-    tmp = tempfile.mkdtemp(prefix=f"outlive-nox-{name}-")
+    # A short temporary directory, not nox's .nox/<session>/tmp: unix sockets (a second
+    # dockerd's containerd.sock.ttrpc, PostgreSQL's) live under it, within 107 bytes.
+    tmp = tempfile.mkdtemp(prefix="olv-nox-")
     os.chmod(tmp, 0o755)  # PostgreSQL's server runs as user postgres: it must reach its dir
     try:
         session.run(*args, *session.posargs, env={**ENV, "TMPDIR": tmp})
