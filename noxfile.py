@@ -142,7 +142,6 @@ MATRIX: dict[str, Matrix] = {
         alongside=("apache-airflow==3.2.*",),
         newest={"apache-airflow": "apache-airflow==3.2.*"},
         absent=("prefect",),
-        lane=2,
     ),
     "airflow-3.3": Matrix(
         "airflow,test",
@@ -271,7 +270,8 @@ def _run(session: nox.Session, name: str, env: Matrix) -> None:
     with session.chdir(session.create_tmp()):
         session.run("python", "-c", "import plugin_core, sys; p = plugin_core.__file__; "
                     "sys.exit(0 if '/site-packages/' in p else f'plugin_core from {p}')")
-    args = [*PYTEST, *env.tests]
+    REPORTS.mkdir(parents=True, exist_ok=True)
+    args = [*PYTEST, f"--junitxml={REPORTS / name}.xml", *env.tests]
     if env.markers:
         args += ["-m", env.markers]
     # A short temporary directory, not nox's .nox/<session>/tmp: unix sockets (a second

@@ -31,7 +31,24 @@ def main(argv: list[str]) -> int:
                 print(f"  {'':<12} {'':>8}  {key}: {value}")
     if len(argv) > 1:
         print(f"  {'total':<12} {float(argv[1]):>6.0f} s")
+    print(_totals(Path(argv[0])))
     return 0
+
+
+def _totals(reports: Path) -> str:
+    """One closing line over every session's pytest run (their JUnit XML files), so the
+    whole matrix ends the way a single pytest run does: ``N passed, N failed, N skipped``."""
+    import xml.etree.ElementTree as ElementTree
+
+    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for path in sorted(reports.glob("*.xml")):
+        root = ElementTree.parse(path).getroot()
+        for suite in root.iter("testsuite"):
+            for key in counts:
+                counts[key] += int(suite.get(key, "0"))
+    failed = counts["failures"] + counts["errors"]
+    passed = counts["tests"] - failed - counts["skipped"]
+    return f"{passed} passed, {failed} failed, {counts['skipped']} skipped"
 
 
 if __name__ == "__main__":
