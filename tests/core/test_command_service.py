@@ -196,7 +196,7 @@ class TestFailures:
         assert "exit code 7" in stored.status.last_error
 
     def test_start_timeout_is_honoured_and_never_active(self) -> None:
-        """A process that never listens: the timeout holds within 0.2 s and the state is not ACTIVE."""
+        """A process that never listens: start gives up at its timeout and the state is not ACTIVE."""
         service = CommandService.http("silent", [PY, "-c", "import time; print('warming up', flush=True); time.sleep(60)"])
         began = time.monotonic()
         with pytest.raises(StartTimeoutError) as info:
