@@ -20,6 +20,20 @@ from airflow_ext.hooks import OutliveRegistryHook
 from tests.airflow.conftest import AIRFLOW, REPO, http_status
 
 
+def _airflow_series() -> tuple[int, int]:
+    from airflow import __version__
+
+    major, minor = __version__.split(".")[:2]
+    return int(major), int(minor)
+
+
+# Airflow 3.2 reads a connection form from the provider info (`conn-fields`,
+# `ui-field-behaviour`); 3.1 only asks hooks, and only with flask_appbuilder/wtforms
+# installed, which `pip install apache-airflow==3.1.*` does not bring: there no provider's
+# form is labelled (smtp's neither), and the declaration waits for 3.2.
+FORMS_FROM_INFO = _airflow_series() >= (3, 2)
+
+
 def outlive_connection_type() -> dict[str, object]:
     (entry,) = get_provider_info()["connection-types"]
     return entry
@@ -37,6 +51,13 @@ class TestConnectionForm:
         from airflow.providers_manager import ProvidersManager
 
         manager = ProvidersManager()
+        if not FORMS_FROM_INFO:
+            # Airflow 3.1 knows the connection type and its hook, and has no form for anyone.
+            assert manager.hooks["outlive"] is not None
+            assert "outlive" not in manager.field_behaviours
+            entry = outlive_connection_type()
+            assert entry["ui-field-behaviour"]["relabeling"]["host"] == "PostgreSQL host"  # type: ignore[index]
+            return
         behaviour = manager.field_behaviours["outlive"]
         widgets = manager.connection_form_widgets
 
@@ -89,9 +110,19 @@ def test_airflow_providers_commands_show_outlive_without_warnings(
     output = proc.stdout + proc.stderr
 
     assert proc.returncode == 0, output
-    assert shown in output
+    if command[0] in ("behaviours", "widgets") and not FORMS_FROM_INFO:
+        assert "outlive" not in output  # 3.1 lists forms only from hooks with wtforms: none
+    else:
+        assert shown in output
+    # Airflow's own packages may warn about each other (3.1's common-compat provider does);
+    # nothing may warn or fail about outlive.
+    ours = [
+        line
+        for line in output.splitlines()
+        if not ("/site-packages/airflow/" in line and "airflow_ext" not in line)
+    ]
     for bad in ("warning", "Traceback", "error"):
-        assert bad.lower() not in output.lower(), output
+        assert not [line for line in ours if bad.lower() in line.lower()], output
 
 
 class TestDefaultConnection:
