@@ -186,17 +186,15 @@ class OutliveRegistryHook(BaseHook):
         import plugin_core as core
 
         events = _TaskEvents(self.log)
-        try:
-            stopped = core.stop_service(
-                name_or_uuid,
-                registry=self.get_registry(),
-                timeout=timeout,
-                force=force,
-                on_event=events,
-            )
-        except core.ServiceNotFoundError:
-            if not ignore_missing:
-                raise
+        stopped = core.stop_service(
+            name_or_uuid,
+            registry=self.get_registry(),
+            timeout=timeout,
+            force=force,
+            on_event=events,
+            missing_ok=ignore_missing,
+        )
+        if stopped is None:
             self.log.info("No service %r is registered; nothing to stop", name_or_uuid)
             return None
         return events.info(stopped)
@@ -228,20 +226,17 @@ class OutliveRegistryHook(BaseHook):
     def delete_service(
         self, name_or_uuid: str, *, force: bool = False, ignore_missing: bool = False
     ) -> dict[str, Any] | None:
-        """Stop the service if it runs and remove its record; returns its info from before."""
+        """Stop the service if it runs and remove its record; returns the deleted service's info
+        (None when it is not registered and ``ignore_missing``)."""
         import plugin_core as core
 
-        registry = self.get_registry()
-        try:
-            service = core.get_service(name_or_uuid, registry=registry, refresh=False)
-        except core.ServiceNotFoundError:
-            if not ignore_missing:
-                raise
+        deleted = core.delete_service(
+            name_or_uuid, registry=self.get_registry(), force=force, missing_ok=ignore_missing
+        )
+        if deleted is None:
             self.log.info("No service %r is registered; nothing to delete", name_or_uuid)
             return None
-        info = core.service_info(service)
-        core.delete_service(service, registry=registry, force=force)
-        return info
+        return core.service_info(deleted)
 
     def prune_services(self, *, dry_run: bool = False) -> dict[str, Any]:
         """Remove records of stopped and failed services and orphan runtime directories."""

@@ -27,7 +27,7 @@ import time
 import uuid as uuid_module
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from plugin_core.errors import (
     BackendError,
@@ -37,6 +37,7 @@ from plugin_core.errors import (
     RegistryError,
     ServiceConfigConflictError,
     ServiceFailedError,
+    ServiceNotFoundError,
     StartTimeoutError,
 )
 from plugin_core.events import EventCallback, EventLog, EventOutcome, ServiceEvent, report
@@ -398,6 +399,30 @@ def _look(service: BaseService, probe_timeout: float) -> None:
 # -- stop, update, delete ------------------------------------------------------------------------
 
 
+@overload
+def stop_service(
+    ref: ServiceRef,
+    *,
+    registry: ServiceRegistry | None = ...,
+    timeout: float = ...,
+    force: bool = ...,
+    on_event: EventCallback | None = ...,
+    missing_ok: Literal[False] = ...,
+) -> BaseService: ...
+
+
+@overload
+def stop_service(
+    ref: ServiceRef,
+    *,
+    registry: ServiceRegistry | None = ...,
+    timeout: float = ...,
+    force: bool = ...,
+    on_event: EventCallback | None = ...,
+    missing_ok: bool,
+) -> BaseService | None: ...
+
+
 def stop_service(
     ref: ServiceRef,
     *,
@@ -405,16 +430,21 @@ def stop_service(
     timeout: float = 10.0,
     force: bool = False,
     on_event: EventCallback | None = None,
-) -> BaseService:
+    missing_ok: bool = False,
+) -> BaseService | None:
     """Stop the service's whole process tree (or container); INACTIVE afterwards (``stopped``).
 
     The stop is saved (``admin_state`` INACTIVE) before anything is signalled, and ``timeout``
     caps the grace period of this stop only: whatever ``timeout`` or ``force``, a stop that
     was asked for ends INACTIVE, never ERROR, and the saved config is left as it was.
+    With ``missing_ok``, a name nobody registered returns None instead of raising
+    :class:`ServiceNotFoundError`, so a clean-up step can run twice.
     """
     timeout = check_timeout(timeout, "timeout")
     registry = _registry(registry, ref if isinstance(ref, BaseService) else None)
-    service = _resolve(ref, registry)
+    service = _resolve_or_none(ref, registry, missing_ok)
+    if service is None:
+        return None
     with registry.claim(service.config.service_name):
         recorded = reread(service, registry)
         service = recorded or service  # a record deleted meanwhile: still stop what runs
@@ -429,6 +459,16 @@ def stop_service(
             save_record(service, registry)
     report(ServiceEvent.of(service, EventOutcome.STOPPED), on_event)
     return service
+
+
+def _resolve_or_none(ref: ServiceRef, registry: ServiceRegistry, missing_ok: bool) -> BaseService | None:
+    """:func:`_resolve`, or None for a name nobody registered when ``missing_ok``."""
+    try:
+        return _resolve(ref, registry)
+    except ServiceNotFoundError:
+        if missing_ok and not isinstance(ref, BaseService):
+            return None
+        raise
 
 
 def update_service(
@@ -492,22 +532,34 @@ def _replacement(current: BaseService, config: ServiceConfig | BaseService) -> B
 
 
 def delete_service(
-    ref: ServiceRef, *, registry: ServiceRegistry | None = None, force: bool = False
-) -> None:
-    """Stop the service if it runs, then remove its record and runtime files."""
-    import shutil
+    ref: ServiceRef,
+    *,
+    registry: ServiceRegistry | None = None,
+    force: bool = False,
+    missing_ok: bool = False,
+) -> BaseService | None:
+    """Stop the service if it runs, then remove its record and runtime files.
 
+    Returns the deleted service, as last recorded and then taken down (None when
+    ``missing_ok`` and no such service is registered: nothing is raised, so a clean-up can
+    run twice).
+    """
     registry = _registry(registry, ref if isinstance(ref, BaseService) else None)
     try:
-        service = _resolve(ref, registry)
+        service = _resolve_or_none(ref, registry, missing_ok)
+    except ServiceNotFoundError:
+        raise  # nothing recorded under that name, corrupt or not
     except Exception:
         if not force or isinstance(ref, BaseService):
             raise
         registry.delete(ref)  # a corrupted record: remove it without loading it
-        return
+        return None
+    if service is None:
+        return None
     with registry.claim(service.config.service_name):
         service = reread(service, registry) or service
-        if observable_here(service):
+        here = observable_here(service)
+        if here:
             try:
                 service.deprovision(force=force)
             except BackendError:
@@ -517,9 +569,9 @@ def delete_service(
         elif not force and service.status.state != ServiceState.INACTIVE:
             require_here(service, "delete")  # with force, the record goes; its host's processes stay
         registry.delete(str(service.uuid))
-    runtime = getattr(service.status, "runtime_path", None)
-    if runtime and observable_here(service) and not getattr(service.config, "singleton", False):
-        shutil.rmtree(runtime, ignore_errors=True)
+    if here:
+        service.discard_runtime_files()
+    return service
 
 
 _POOL: ThreadPoolExecutor | None = None

@@ -9,12 +9,16 @@ import uuid as uuid_module
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from plugin_core.backends.runtime_dir import definition_type
+from plugin_core.errors import ConfigError
 from plugin_core.hosts import HostIdentity, relation
 from plugin_core.lifecycle import delete_service, find_services
 from plugin_core.model.state import ServiceState
+from plugin_core.model.typed import resolve_type
 from plugin_core.paths import services_root
-from plugin_core.processes import ProcessIdentity, all_marked_processes, stop_tree
+from plugin_core.processes import all_marked_processes, marked_processes, stop_tree
 from plugin_core.registry.store import ServiceRecord, ServiceRegistry
+from plugin_core.service import BaseService
 
 ORPHAN_GRACE = 5.0  # seconds between SIGTERM and SIGKILL for an unrecorded process
 
@@ -80,14 +84,20 @@ def _is_uuid(name: str) -> bool:
 
 
 def _live_process(directory: Path) -> str:
-    try:
-        record = json.loads((directory / "state.json").read_text())
-    except (OSError, ValueError):
-        return ""
-    for role in ("supervisor", "child"):
-        pid, token = record.get(f"{role}_pid"), record.get(f"{role}_token")
-        if isinstance(pid, int) and isinstance(token, str) and ProcessIdentity(pid, token).is_alive():
-            return f"{role} process {pid} still runs; stop it before pruning"
+    """What still runs from an unrecorded runtime directory, as its backend tells (the class
+    named in the directory's definition file); for a directory whose class cannot be loaded,
+    any live process carrying its uuid's marker."""
+    kind = definition_type(directory)
+    if kind is not None:
+        try:
+            backend = resolve_type(kind)
+        except ConfigError:
+            backend = None
+        if backend is not None and issubclass(backend, BaseService):
+            return backend.leftover_activity(directory)
+    pids = marked_processes(directory.name)
+    if pids:
+        return f"process {pids[0].pid} still runs; stop it before pruning"
     return ""
 
 

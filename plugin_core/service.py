@@ -2,7 +2,7 @@
 
 A service is a typed model (config, status, endpoint) plus behaviour supplied
 by a backend: :meth:`check_status`, :meth:`provision`, :meth:`deprovision` and
-:meth:`get_logs`. Starting, stopping and waiting go through
+:meth:`get_logs`, and the rest of the contract in :mod:`plugin_core.backends.contract`. Starting, stopping and waiting go through
 :mod:`plugin_core.lifecycle`, which makes start idempotent by name, persists
 every transition in the registry and raises instead of pretending.
 """
@@ -10,13 +10,14 @@ every transition in the registry and raises instead of pretending.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from uuid import UUID, uuid4
 
 from pydantic import Field, PrivateAttr, SerializeAsAny, model_validator
 
+from plugin_core.backends.contract import ServiceBackend
 from plugin_core.model.config import ServiceConfig, generated_service_name
 from plugin_core.model.endpoint import BaseServiceEndpoint
 from plugin_core.model.service_type import ServiceType
@@ -58,15 +59,12 @@ def update_service_status(
     return decorator
 
 
-class BaseService(BaseTypedModel):
+class BaseService(BaseTypedModel, ServiceBackend):
     """A long-running service: what was asked (``admin_state``, ``config``) and what is seen
-    (``status``, ``endpoint``)."""
+    (``status``, ``endpoint``). What a backend implements (and what the core calls) is
+    :class:`~plugin_core.backends.contract.ServiceBackend`."""
 
     SERVICE_TYPE: ClassVar[ServiceType] = ServiceType(type="base", flavor="base")
-    #: True when the service's processes can be seen and signalled only from the host that
-    #: launched them (local processes); False when they are reached through something hosts
-    #: share (a container engine, a cluster): then :meth:`reach_problem` decides.
-    HOST_BOUND: ClassVar[bool] = False
 
     uuid: UUID = Field(default_factory=uuid4)
     admin_state: ServiceState = ServiceState.INACTIVE
@@ -108,54 +106,6 @@ class BaseService(BaseTypedModel):
         service.registry_version = model.version
         service.created_at, service.updated_at = model.created_at, model.updated_at
         return service
-
-    # -- backend contract -----------------------------------------------------------------------
-
-    def check_status(self) -> tuple[ServiceState, str]:
-        """The backend's view: is the service's process or container there, and if not, why."""
-        raise NotImplementedError(f"{type(self).__name__} must implement check_status()")
-
-    def provision(self) -> None:
-        """Bring the service's process or container up (without waiting for health)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement provision()")
-
-    def deprovision(self, force: bool = False) -> None:
-        """Take the service's process or container down; ``force`` skips the grace period."""
-        raise NotImplementedError(f"{type(self).__name__} must implement deprovision()")
-
-    def deprovision_within(self, timeout: float, force: bool = False) -> None:
-        """Take the service down for a stop that should be over within ``timeout`` seconds.
-
-        Backends with a grace period shorten it to ``timeout`` for this stop only (nothing of
-        it is saved). The default ignores ``timeout``, so a backend written ZenML's way
-        implements :meth:`deprovision` alone."""
-        self.deprovision(force=force)
-
-    def reach_problem(self) -> str:
-        """Why this process cannot reach the service's processes (empty: it can). Only asked
-        of services that are not ``HOST_BOUND``; a backend reached through a shared engine
-        says here when this host reaches another engine (see :mod:`plugin_core.hosts`)."""
-        return ""
-
-    def hand_over(self, successor: BaseService) -> None:
-        """Make way for ``successor``, a new definition under this name about to be
-        provisioned. By default the old one is deprovisioned first; a backend that can apply
-        the change in place (a cluster that scales or rolls replicas itself) keeps it."""
-        self.deprovision()
-
-    def get_logs(
-        self, follow: bool = False, tail: int | None = None
-    ) -> Generator[str, bool, None]:
-        """The service's log lines: the last ``tail`` lines, then new ones while ``follow``
-        (until the service ends, or the caller sends ``True``, as in ZenML)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement get_logs()")
-
-    def log_tail(self, lines: int = 50) -> list[str]:
-        """The last ``lines`` log lines, or nothing when logs cannot be read."""
-        try:
-            return list(self.get_logs(tail=lines))
-        except (NotImplementedError, OSError):
-            return []
 
     # -- lifecycle (delegated to plugin_core.lifecycle) ----------------------------------------
 
@@ -254,7 +204,7 @@ class BaseService(BaseTypedModel):
         """Where to send requests: the endpoint's URI (plus a prediction path, if configured)."""
         if self.endpoint is None or self.endpoint.status.uri is None:
             return None
-        path = str(getattr(self.config, "prediction_path", "") or "")
+        path = self.prediction_path()
         if path and not path.startswith("/"):
             path = "/" + path
         return self.endpoint.status.uri + path

@@ -44,7 +44,8 @@ class ServiceSnapshot:
 
 
 def service_info(service: BaseService) -> dict[str, Any]:
-    """A JSON-able summary: identity, states, addresses, error, and process or container ids."""
+    """A JSON-able summary: identity, states, addresses, error, and what the backend says
+    identifies the running thing (its ``runtime_facts``: pids, a container id...)."""
     status = service.status
     info: dict[str, Any] = {
         "uuid": str(service.uuid),
@@ -68,10 +69,9 @@ def service_info(service: BaseService) -> dict[str, Any]:
         note = observation_note(service)
         if note:
             info["observed"] = note
-    for extra in ("pid", "supervisor_pid", "container_id", "runtime_path", "restarts"):
-        value = getattr(status, extra, None)
-        if value is not None:
-            info[extra] = value
+    files = service.runtime_files()
+    facts = {**service.runtime_facts(), "runtime_path": str(files.path) if files else None}
+    info.update({key: value for key, value in facts.items() if value is not None})
     if service.created_at is not None:
         info["created_at"] = service.created_at.isoformat()
     return info

@@ -81,8 +81,8 @@ def transition(
 
 
 def _has_restart_policy(service: BaseService) -> bool:
-    policy = getattr(service.config, "restart", None)
-    return isinstance(policy, RestartPolicy) and policy.mode != "never"
+    policy = service.restart_policy()
+    return policy is not None and policy.mode != "never"
 
 
 class Watcher:

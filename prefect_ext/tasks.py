@@ -198,17 +198,15 @@ def _stop_service(
     logger = run_logger()
     logger.info("Stopping service %r", name_or_uuid)
     events = _Events()
-    try:
-        stopped = core.stop_service(
-            name_or_uuid,
-            registry=_registry(registry),
-            timeout=timeout,
-            force=force,
-            on_event=events,
-        )
-    except core.ServiceNotFoundError:
-        if not ignore_missing:
-            raise
+    stopped = core.stop_service(
+        name_or_uuid,
+        registry=_registry(registry),
+        timeout=timeout,
+        force=force,
+        on_event=events,
+        missing_ok=ignore_missing,
+    )
+    if stopped is None:
         logger.info("No service %r is registered; nothing to stop", name_or_uuid)
         return None
     info = events.info(stopped)
@@ -231,19 +229,16 @@ def _delete_service(
         ignore_missing: return None instead of raising when no such service is registered.
 
     Returns:
-        ``plugin_core.service_info`` of the service as it was before deletion (None: missing).
+        ``plugin_core.service_info`` of the deleted service (None: it was not registered).
     """
     logger = run_logger()
-    where = _registry(registry)
-    try:
-        service = core.get_service(name_or_uuid, registry=where, refresh=False)
-    except core.ServiceNotFoundError:
-        if not ignore_missing:
-            raise
+    deleted = core.delete_service(
+        name_or_uuid, registry=_registry(registry), force=force, missing_ok=ignore_missing
+    )
+    if deleted is None:
         logger.info("No service %r is registered; nothing to delete", name_or_uuid)
         return None
-    info = core.service_info(service)
-    core.delete_service(service, registry=where, force=force)
+    info = core.service_info(deleted)
     logger.info("Deleted service %r (uuid %s)", info["name"], info["uuid"])
     return info
 

@@ -17,11 +17,9 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from plugin_core.backends.local import _module_root
 from plugin_core.errors import ContainerEngineError
 from plugin_core.model.restart import RestartPolicy
 from plugin_core.model.state import ServiceState
@@ -35,17 +33,15 @@ _ENGINE_IDS: dict[tuple[str, ...], str] = {}
 _CLIENTS_LOCK = threading.Lock()
 
 
-def code_to_mount(cls: type) -> str | None:
-    """The top-level package directory (or module file) holding ``cls``, to mount into the
-    container; None for outlive's own classes, which the image already holds."""
-    root = _module_root(cls)
-    if root is None:
-        return None
-    top = cls.__module__.split(".")[0]
-    for candidate in (Path(root) / top, Path(root) / f"{top}.py"):
-        if candidate.exists():
-            return str(candidate)
-    return None
+def require_sdk(service_name: str, action: str) -> None:
+    """Without the ``docker`` extra, say so (instead of a ModuleNotFoundError)."""
+    try:
+        import docker  # type: ignore[import-untyped, unused-ignore]  # noqa: F401
+    except ImportError:
+        raise ContainerEngineError(
+            f"Service {service_name!r}: cannot {action}: the docker SDK is not "
+            "installed. Install the extra: pip install 'outlive[docker]'."
+        ) from None
 
 
 def engine_url(host: str | None = None) -> str:

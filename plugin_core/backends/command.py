@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from pydantic import Field, field_validator
 
 from plugin_core.backends.local import LocalDaemonService, LocalDaemonServiceConfig, http_endpoint
-from plugin_core.errors import ConfigError
+from plugin_core.backends.templating import fill_address
 from plugin_core.model.service_type import ServiceType
 
 
@@ -108,14 +108,9 @@ class CommandService(LocalDaemonService):
         return env
 
     def _fill(self, text: str) -> str:
-        values = {"port": "", "host": "127.0.0.1"}
+        """``{port}``/``{host}``: the endpoint's reserved address (loopback without one)."""
+        port, host = None, "127.0.0.1"
         if self.endpoint is not None:
-            values["port"] = str(self.endpoint.status.port or "")
-            values["host"] = self.endpoint.status.hostname or self.endpoint.config.ip_address
-        try:
-            return text.format(**values)
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ConfigError(
-                f"Service {self.config.service_name!r}: cannot fill {text!r}: only {{port}} and "
-                f"{{host}} can be templated (double other braces: '{{{{' and '}}}}'); {exc}"
-            ) from None
+            port = self.endpoint.status.port
+            host = self.endpoint.status.hostname or self.endpoint.config.ip_address
+        return fill_address(text, service_name=self.config.service_name, port=port, host=host)

@@ -29,26 +29,32 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field, SecretStr, SerializeAsAny, field_validator
+from pydantic import Field, SecretStr, SerializeAsAny, field_validator
 
 from plugin_core.backends import _docker_engine as engine
-from plugin_core.backends._docker_engine import LABEL_NAME, LABEL_UUID, engine_errors
-from plugin_core.errors import ConfigError, ContainerEngineError, UnknownServiceTypeError
-from plugin_core.logs import tail_lines
+from plugin_core.backends._container_args import (
+    RegistryAuth,
+    check_definition,
+    create_args,
+    pull,
+    read_back_ports,
+)
+from plugin_core.backends._docker_engine import LABEL_UUID, engine_errors
+from plugin_core.backends.contract import bounded_grace
+from plugin_core.backends.endpoints import http_endpoint_of
+from plugin_core.backends.runtime_dir import DEFINITION_FILE, RuntimeFiles, saved_log_lines
+from plugin_core.errors import ContainerEngineError
 from plugin_core.model.config import ServiceConfig
 from plugin_core.model.endpoint import (
     BaseServiceEndpoint,
     ServiceEndpointConfig,
-    ServiceEndpointProtocol,
     ServiceEndpointStatus,
 )
-from plugin_core.model.monitors import HTTPEndpointHealthMonitor, HTTPEndpointHealthMonitorConfig
 from plugin_core.model.restart import RestartPolicy
 from plugin_core.model.service_type import ServiceType
 from plugin_core.model.state import ServiceState
 from plugin_core.model.status import ServiceStatus
-from plugin_core.model.typed import reloadable_from_script, script_path
-from plugin_core.paths import private_dir, services_root, write_private
+from plugin_core.paths import write_private
 from plugin_core.ports import release_ports, reserve_port
 from plugin_core.service import BaseService
 
@@ -63,31 +69,7 @@ __all__ = [
     "container_http_endpoint",
 ]
 
-SERVICE_CONFIG_FILE = "service.json"
-SERVICE_LOG_FILE = "service.log"
-SERVICE_JSON_ENV = "OUTLIVE_SERVICE_JSON"
-DEFAULT_IMAGE_ENV = "OUTLIVE_CONTAINER_IMAGE"
-DEFAULT_RUNTIME_IMAGE = "outlive-runtime:latest"
-ENTRYPOINT_MODULE = "plugin_core.backends._container_entrypoint"
-CODE_MOUNT = "/opt/outlive-code"
 KEPT_LOG_LINES = 10_000
-
-
-class RegistryAuth(BaseModel):
-    """Credentials for pulling from a private registry (``docker login``'s username, password
-    and server). Used in memory for the pull only: never saved in the registry, the runtime
-    files or the container's environment, so a record holds no password."""
-
-    username: str
-    password: SecretStr
-    registry: str = ""
-
-    def auth_config(self) -> dict[str, str]:
-        """The docker SDK's ``auth_config`` for ``images.pull``."""
-        auth = {"username": self.username, "password": self.password.get_secret_value()}
-        if self.registry:
-            auth["serveraddress"] = self.registry
-        return auth
 
 
 class ContainerServiceConfig(ServiceConfig):
@@ -153,15 +135,22 @@ class ContainerServiceStatus(ServiceStatus):
     published_ports: dict[int, int] = Field(default_factory=dict)
     engine_id: str | None = None
 
+    def reset_for_launch(self) -> None:
+        """Also forget the last container's restarts, health and published ports."""
+        super().reset_for_launch()
+        self.restart_count = 0
+        self.health = None
+        self.published_ports = {}
+
     @property
     def config_file(self) -> str | None:
         """The service JSON, as the container was given it."""
-        return os.path.join(self.runtime_path, SERVICE_CONFIG_FILE) if self.runtime_path else None
+        return os.path.join(self.runtime_path, DEFINITION_FILE) if self.runtime_path else None
 
     @property
     def log_file(self) -> str | None:
         """The last container's logs, saved when it is removed (live logs stay in the engine)."""
-        return os.path.join(self.runtime_path, SERVICE_LOG_FILE) if self.runtime_path else None
+        return os.path.join(self.runtime_path, "service.log") if self.runtime_path else None
 
 
 class ContainerServiceEndpointConfig(ServiceEndpointConfig):
@@ -274,7 +263,7 @@ class ContainerService(BaseService):
     @property
     def docker_client(self) -> Any:
         """The docker SDK ``DockerClient`` for the configured engine (one per process)."""
-        self._require_docker("connect to the Docker engine")
+        engine.require_sdk(self.config.service_name, "connect to the Docker engine")
         host = self.config.docker_host
         with engine_errors(self.config.service_name, "connect to the Docker engine", host):
             return engine.client(host)
@@ -290,51 +279,45 @@ class ContainerService(BaseService):
                 container_id = engine.own_container_id(client, self.container_name, str(self.uuid))
             return client.containers.get(container_id) if container_id is not None else None
 
-    def _require_docker(self, action: str) -> None:
-        """Without the ``docker`` extra, say so (instead of a ModuleNotFoundError)."""
-        try:
-            import docker  # type: ignore[import-untyped, unused-ignore]  # noqa: F401
-        except ImportError:
-            raise ContainerEngineError(
-                f"Service {self.config.service_name!r}: cannot {action}: the docker SDK is not "
-                "installed. Install the extra: pip install 'outlive[docker]'."
-            ) from None
-
     # -- backend contract -----------------------------------------------------------------------
 
     def provision(self) -> None:
         """Create and start the container (detached, never auto-removed, with an init process)."""
-        self._check_definition()
-        self._require_docker("start the container")
+        check_definition(self)
+        engine.require_sdk(self.config.service_name, "start the container")
         host = self.config.docker_host
         where = engine.location(host)
         with engine_errors(self.config.service_name, "start the container", host):
             client = engine.client(host)
-            self._reset_status()
+            self.status.reset_for_launch()
             if self.endpoint is not None:
                 self.endpoint.prepare_for_start(str(self.uuid), where)
-            self._write_config_file()
+            files = RuntimeFiles.prepare(
+                str(self.uuid), self.config.root_runtime_path, self.config.singleton
+            )
+            self.status.runtime_path = str(files.path)
+            files.write_definition(self)
             try:
-                args = self._create_args(where)
-                container = engine.create_and_start(client, args, self._pull(), str(self.uuid))
+                args = create_args(self, where)
+                container = engine.create_and_start(client, args, pull(self), str(self.uuid))
             except BaseException:
                 release_ports(str(self.uuid))
                 raise
             self.status.container_id = container.id
             self.status.engine_id = engine.engine_id(host)
-            self._read_back_ports(container)
+            read_back_ports(self, container)
 
     def deprovision(self, force: bool = False) -> None:
         """SIGTERM, ``stop_grace_period`` seconds, SIGKILL (Docker's stop); save logs; remove."""
-        self._take_down(0 if force else math.ceil(self.config.stop_grace_period))
+        self._take_down(math.ceil(bounded_grace(self.config.stop_grace_period, force=force)))
 
     def deprovision_within(self, timeout: float, force: bool = False) -> None:
         """Like :meth:`deprovision`, the grace shortened to ``timeout`` for this stop only."""
-        grace = min(self.config.stop_grace_period, max(timeout, 0.0))
-        self._take_down(0 if force else math.ceil(grace))
+        grace = bounded_grace(self.config.stop_grace_period, timeout, force)
+        self._take_down(math.ceil(grace))
 
     def _take_down(self, grace: int) -> None:
-        self._require_docker("stop the container")
+        engine.require_sdk(self.config.service_name, "stop the container")
         host = self.config.docker_host
         with engine_errors(self.config.service_name, "stop the container", host):
             client = engine.client(host)
@@ -368,7 +351,7 @@ class ContainerService(BaseService):
     def check_status(self) -> tuple[ServiceState, str]:
         """The engine's view (state, exit code, restarts, health); no engine is ERROR."""
         try:
-            self._require_docker("inspect the container")
+            engine.require_sdk(self.config.service_name, "inspect the container")
             host = self.config.docker_host
             with engine_errors(self.config.service_name, "inspect the container", host):
                 client = engine.client(host)
@@ -394,149 +377,28 @@ class ContainerService(BaseService):
     ) -> Generator[str, bool, None]:
         """The container's own log stream (what ``docker logs`` shows), or the saved log once
         the container is removed. Following stops when the caller sends ``True``."""
-        self._require_docker("read the container's logs")
+        engine.require_sdk(self.config.service_name, "read the container's logs")
         for line in self._log_lines(follow, tail):
             if (yield line):
                 return
 
-    def log_tail(self, lines: int = 50) -> list[str]:
-        """The last log lines, or none when the engine cannot be asked (never masks an error)."""
-        try:
-            return list(self.get_logs(tail=lines))
-        except (ContainerEngineError, OSError):
-            return []
+    def runtime_files(self) -> RuntimeFiles | None:
+        """The runtime directory: the definition as the container got it, the saved log."""
+        return RuntimeFiles.recorded(self.status.runtime_path, self.config.singleton)
+
+    def prediction_path(self) -> str:
+        """``config.prediction_path``."""
+        return self.config.prediction_path
+
+    def runtime_facts(self) -> dict[str, Any]:
+        """The container's id and how often the engine restarted it."""
+        return {"container_id": self.status.container_id, "restarts": self.status.restart_count}
+
+    def restart_policy(self) -> RestartPolicy:
+        """``config.restart``: the engine applies it."""
+        return self.config.restart
 
     # -- helpers --------------------------------------------------------------------------------
-
-    def _check_definition(self) -> None:
-        if not self.runs_python and not self.config.image:
-            raise ConfigError(
-                f"Service {self.config.service_name!r}: set `image` (and `command`), or subclass "
-                "ContainerService and implement run()."
-            )
-        cls = type(self)
-        if self.runs_python and "<locals>" in cls.__qualname__:
-            raise UnknownServiceTypeError(
-                self.type, "it is defined inside a function, so the container cannot load it"
-            )
-        if (
-            self.runs_python
-            and cls.__module__ in ("__main__", "__mp_main__")
-            and not reloadable_from_script(cls)
-        ):
-            raise UnknownServiceTypeError(
-                self.type,
-                "it was defined in __main__ but not at the top level of a script file the "
-                "container can load again",
-            )
-
-    def _reset_status(self) -> None:
-        self.status.clear_error()
-        self.status.update_state(ServiceState.PENDING_STARTUP)
-        self.status.consecutive_failures = self.status.consecutive_successes = 0
-        self.status.ready_once = False
-        self.status.restart_count = 0
-        self.status.health = None
-        self.status.published_ports = {}
-
-    def _write_config_file(self) -> None:
-        configured = self.config.root_runtime_path
-        root = Path(configured) if configured else services_root()
-        runtime = private_dir(root if self.config.singleton else root / str(self.uuid))
-        self.status.runtime_path = str(runtime)
-        write_private(runtime / SERVICE_CONFIG_FILE, self.to_json())
-
-    def _create_args(self, where: engine.EngineLocation) -> dict[str, Any]:
-        config = self.config
-        ports: dict[str, Any] = {
-            f"{inside}/tcp": (where.publish_ip(self._ip()), outside)
-            for inside, outside in config.ports.items()
-        }
-        if self.endpoint is not None:
-            ports.update(self.endpoint.port_bindings(where))
-        args: dict[str, Any] = {
-            "image": config.image or os.environ.get(DEFAULT_IMAGE_ENV, DEFAULT_RUNTIME_IMAGE),
-            "name": self.container_name,
-            "labels": self._labels(),
-            "environment": {
-                **{key: self._fill(value) for key, value in config.environment.items()},
-                **{key: value.get_secret_value() for key, value in config.secret_environment.items()},
-            },
-            "ports": ports,
-            "volumes": list(config.volumes),
-            "init": True,
-            "restart_policy": engine.restart_policy(config.restart),
-            "stop_signal": "SIGTERM",
-            "working_dir": config.working_dir,
-            "user": config.user,
-            "mem_limit": config.mem_limit,
-            "nano_cpus": int(config.cpus * 1e9) if config.cpus else None,
-        }
-        if config.command is not None:
-            args["command"] = [self._fill(part) for part in config.command]
-        if config.entrypoint is not None:
-            args["entrypoint"] = [self._fill(part) for part in config.entrypoint]
-        if self.runs_python:
-            self._add_python_entrypoint(args, where)
-        return {key: value for key, value in args.items() if value is not None}
-
-    def _add_python_entrypoint(self, args: dict[str, Any], where: engine.EngineLocation) -> None:
-        args["entrypoint"] = [self.config.python_executable, "-m", ENTRYPOINT_MODULE]
-        args.pop("command", None)
-        args["environment"][SERVICE_JSON_ENV] = self.to_json()
-        script = script_path(type(self))
-        if script is not None:
-            # A class from the script being run: the container loads that script by the path
-            # stored in the service's type, so it is mounted at the same path.
-            if not (self.config.mount_code and where.on_this_machine):
-                raise ConfigError(
-                    f"Service {self.config.service_name!r}: {type(self).__qualname__} is defined "
-                    f"in the script {script}, which only a local engine with mount_code=True "
-                    "can see; define the class in a module installed in the image instead."
-                )
-            args["volumes"].append(f"{script}:{script}:ro")
-            return
-        code = engine.code_to_mount(type(self))
-        if code and self.config.mount_code and where.on_this_machine:
-            args["volumes"].append(f"{code}:{CODE_MOUNT}/{Path(code).name}:ro")
-            args["environment"]["PYTHONPATH"] = CODE_MOUNT
-
-    def _pull(self) -> engine.Pull:
-        auth = self.config.registry_auth
-        return engine.Pull(
-            self.config.pull, self.config.docker_host, auth.auth_config() if auth else None
-        )
-
-    def _labels(self) -> dict[str, str]:
-        labels = {f"outlive.label.{key}": value for key, value in self.config.labels.items()}
-        labels.update({LABEL_UUID: str(self.uuid), LABEL_NAME: self.config.service_name})
-        return labels
-
-    def _ip(self) -> str:
-        return self.endpoint.config.ip_address if self.endpoint is not None else "127.0.0.1"
-
-    def _fill(self, text: str) -> str:
-        """``{port}``: the port to listen on inside the container; ``{host}``: all interfaces."""
-        port = self.endpoint.status.container_port if self.endpoint is not None else None
-        try:
-            return text.format(port=port or "", host="0.0.0.0")
-        except (KeyError, IndexError, ValueError) as exc:
-            raise ConfigError(
-                f"Service {self.config.service_name!r}: cannot fill {text!r}: only {{port}} and "
-                f"{{host}} can be templated (double other braces: '{{{{' and '}}}}'); {exc}"
-            ) from None
-
-    def _read_back_ports(self, container: Any) -> None:
-        """Ports the engine chose (remote engine, or extra ``ports`` without a host port)."""
-        unknown = any(v is None for v in self.config.ports.values())
-        endpoint_known = self.endpoint is None or self.endpoint.status.port is not None
-        if endpoint_known and not unknown:
-            self.status.published_ports = {k: v for k, v in self.config.ports.items() if v}
-            return
-        published = engine.published_ports(container)
-        self.status.published_ports = dict(published)
-        if self.endpoint is not None and self.endpoint.status.port is None:
-            self.endpoint.status.port = published.get(self.endpoint.status.container_port or 0)
 
     def _judge_missing(self) -> tuple[ServiceState, str]:
         if self.admin_state == ServiceState.ACTIVE and self.status.container_id:
@@ -545,6 +407,9 @@ class ContainerService(BaseService):
                 "exists: it was removed outside outlive"
             )
         return ServiceState.INACTIVE, ""
+
+    def _log_path(self) -> Path | None:
+        return Path(self.status.log_file) if self.status.log_file else None
 
     def _save_logs(self, container: Any) -> None:
         """Keep the last lines on disk, since removing the container drops its logs."""
@@ -560,21 +425,12 @@ class ContainerService(BaseService):
             ref = self.status.container_id or self.container_name
             container_id = engine.own_container_id(api_client, ref, str(self.uuid))
             if container_id is None:
-                yield from self._saved_log(tail)
+                yield from saved_log_lines(self._log_path(), tail)
                 return
             chunks = api_client.api.logs(
                 container_id, stream=True, follow=follow, tail="all" if tail is None else tail
             )
             yield from engine.split_lines(chunks)
-
-    def _saved_log(self, tail: int | None) -> Iterator[str]:
-        path = Path(self.status.log_file) if self.status.log_file else None
-        if path is None or not path.exists():
-            return iter(())
-        if tail is None:
-            return iter(path.read_text(errors="replace").splitlines())
-        return iter(tail_lines(path, tail))
-
 
 
 def container_http_endpoint(
@@ -586,12 +442,8 @@ def container_http_endpoint(
     allocate_port: bool = True,
 ) -> ContainerServiceEndpoint:
     """An HTTP endpoint with an HTTP health monitor on ``health_path``, published on ``host``."""
-    return ContainerServiceEndpoint(
-        config=ContainerServiceEndpointConfig(
-            protocol=ServiceEndpointProtocol.HTTP, ip_address=host, port=port,
-            allocate_port=allocate_port, container_port=container_port,
-        ),
-        monitor=HTTPEndpointHealthMonitor(
-            config=HTTPEndpointHealthMonitorConfig(healthcheck_uri_path=health_path)
-        ),
+    return http_endpoint_of(
+        ContainerServiceEndpoint, ContainerServiceEndpointConfig, port=port,
+        health_path=health_path, host=host, allocate_port=allocate_port,
+        container_port=container_port,
     )

@@ -26,21 +26,24 @@ from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr, SerializeAsAny, model_validator
 
-from plugin_core.errors import ConfigError, DaemonSpawnError, UnknownServiceTypeError
-from plugin_core.logs import follow_lines, tail_lines
+from plugin_core.backends.contract import bounded_grace
+from plugin_core.backends.endpoints import http_endpoint_of
+from plugin_core.backends.loadable import module_root as loadable_module_root, require_loadable
+from plugin_core.backends.runtime_dir import DEFINITION_FILE, RuntimeFiles, saved_log_lines
+from plugin_core.errors import DaemonSpawnError
+from plugin_core.logs import follow_lines
 from plugin_core.model.config import ServiceConfig
 from plugin_core.model.endpoint import (
     BaseServiceEndpoint,
     ServiceEndpointConfig,
-    ServiceEndpointProtocol,
     ServiceEndpointStatus,
 )
 from plugin_core.model.restart import RestartPolicy
 from plugin_core.model.service_type import ServiceType
 from plugin_core.model.state import ServiceState
 from plugin_core.model.status import ServiceStatus
-from plugin_core.model.typed import reloadable_from_script, reloading_script
-from plugin_core.paths import private_dir, services_root, write_private
+from plugin_core.model.typed import reloading_script
+from plugin_core.paths import write_private
 from plugin_core.ports import release_ports, reserve_port
 from plugin_core.processes import (
     ProcessIdentity,
@@ -51,7 +54,7 @@ from plugin_core.processes import (
 )
 from plugin_core.service import BaseService
 
-SERVICE_CONFIG_FILE = "service.json"
+SERVICE_CONFIG_FILE = DEFINITION_FILE
 SUPERVISOR_SPEC_FILE = "supervisor.json"
 SUPERVISOR_STATE_FILE = "state.json"
 SERVICE_LOG_FILE = "service.log"
@@ -235,7 +238,7 @@ class LocalDaemonService(BaseService):
         that finds the service's own module from the runtime directory."""
         env = dict(self.config.env)
         env.update({k: v.get_secret_value() for k, v in self.config.secret_env.items()})
-        module_root = _module_root(type(self))
+        module_root = loadable_module_root(type(self))
         if module_root:
             existing = env.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
             env["PYTHONPATH"] = os.pathsep.join(p for p in (module_root, existing) if p)
@@ -244,17 +247,7 @@ class LocalDaemonService(BaseService):
     def check_importable(self) -> None:
         """Refuse early what the daemon could not load back: a class defined inside a function,
         or in ``__main__`` without a script file, or not at the top level of its script."""
-        cls = type(self)
-        if "<locals>" in cls.__qualname__:
-            raise UnknownServiceTypeError(
-                self.type, "it is defined inside a function, so the daemon cannot load it by name"
-            )
-        if cls.__module__ in ("__main__", "__mp_main__") and not reloadable_from_script(cls):
-            raise UnknownServiceTypeError(
-                self.type,
-                "it was defined in __main__ but not at the top level of a script file the "
-                "daemon can load again",
-            )
+        require_loadable(self, "the daemon")
 
     # -- backend contract -----------------------------------------------------------------------
 
@@ -265,19 +258,21 @@ class LocalDaemonService(BaseService):
         one running the service, and :meth:`start` then calls :meth:`run` itself."""
         if not self.config.blocking:
             self.check_importable()
-        runtime = self._prepare_runtime_dir()
+        files = RuntimeFiles.prepare(
+            str(self.uuid), self.config.root_runtime_path, self.config.singleton
+        )
+        runtime = files.path
+        self.status.runtime_path = str(runtime)
+        self.status.silent_daemon = self.config.silent_daemon
         if self.endpoint is not None:
             self.endpoint.prepare_for_start(owner=str(self.uuid))
-        self.status.clear_error()
-        self.status.update_state(ServiceState.PENDING_STARTUP)
-        self.status.consecutive_failures = self.status.consecutive_successes = 0
-        self.status.ready_once = False
+        self.status.reset_for_launch()
         if self.config.blocking:
             from plugin_core.backends.in_process import record_in_process_run
 
             record_in_process_run(self, runtime)
             return
-        write_private(runtime / SERVICE_CONFIG_FILE, self.to_json(), durable=False)
+        files.write_definition(self, durable=False)
         (runtime / SUPERVISOR_STATE_FILE).unlink(missing_ok=True)
         spec = self._supervisor_spec(runtime)
         spec_path = runtime / "supervisor.marshal"  # read by the supervisor without json
@@ -295,12 +290,12 @@ class LocalDaemonService(BaseService):
 
     def deprovision(self, force: bool = False) -> None:
         """Stop the whole tree: supervisor, service and everything they ever started."""
-        self._take_down(0.0 if force else self.config.stop_grace_period)
+        self._take_down(bounded_grace(self.config.stop_grace_period, force=force))
 
     def deprovision_within(self, timeout: float, force: bool = False) -> None:
         """A stop that must end within ``timeout`` seconds: the grace period is shortened to
         it for this stop only (it reaches the supervisor in ``stop.request``, not the config)."""
-        self._take_down(0.0 if force else min(self.config.stop_grace_period, max(timeout, 0.0)))
+        self._take_down(bounded_grace(self.config.stop_grace_period, timeout, force))
 
     def _take_down(self, grace: float) -> None:
         """Record the stop request, let the supervisor stop the tree, then sweep what is left.
@@ -430,26 +425,45 @@ class LocalDaemonService(BaseService):
         lines: Iterator[str]
         if follow:
             lines = follow_lines(path, tail=tail, keep_going=self._process_alive)
-        elif tail is None:
-            lines = iter(path.read_text(errors="replace").splitlines() if path.exists() else [])
         else:
-            lines = iter(tail_lines(path, tail))
+            lines = saved_log_lines(path, tail)
         for line in lines:
             if (yield line):
                 return
 
-    # -- helpers --------------------------------------------------------------------------------
+    def runtime_files(self) -> RuntimeFiles | None:
+        """The runtime directory: definition, supervisor spec and record, log, stop request."""
+        return RuntimeFiles.recorded(self.status.runtime_path, self.config.singleton)
 
-    def _prepare_runtime_dir(self) -> Path:
-        root = (
-            Path(self.config.root_runtime_path)
-            if self.config.root_runtime_path
-            else services_root()
-        )
-        runtime = private_dir(root if self.config.singleton else root / str(self.uuid))
-        self.status.runtime_path = str(runtime)
-        self.status.silent_daemon = self.config.silent_daemon
-        return runtime
+    @classmethod
+    def leftover_activity(cls, directory: Path) -> str:
+        """A supervisor or service process that the directory's ``state.json`` names and that
+        still runs (checked by pid and start time, so a reused pid is not mistaken for it)."""
+        try:
+            record = json.loads((directory / SUPERVISOR_STATE_FILE).read_text())
+        except (OSError, ValueError):
+            return ""
+        for role in ("supervisor", "child"):
+            pid, token = record.get(f"{role}_pid"), record.get(f"{role}_token")
+            if isinstance(pid, int) and isinstance(token, str) and ProcessIdentity(pid, token).is_alive():
+                return f"{role} process {pid} still runs; stop it before pruning"
+        return ""
+
+    def prediction_path(self) -> str:
+        """``config.prediction_path``."""
+        return self.config.prediction_path
+
+    def runtime_facts(self) -> dict[str, Any]:
+        """The service's pid, its supervisor's, and how often the supervisor restarted it."""
+        status = self.status
+        return {"pid": status.pid, "supervisor_pid": status.supervisor_pid,
+                "restarts": status.restarts}
+
+    def restart_policy(self) -> RestartPolicy:
+        """``config.restart``: the supervisor applies it."""
+        return self.config.restart
+
+    # -- helpers --------------------------------------------------------------------------------
 
     def _supervisor_spec(self, runtime: Path) -> dict[str, Any]:
         argv = self.daemon_argv()
@@ -490,18 +504,6 @@ class LocalDaemonService(BaseService):
         return supervisor is not None and supervisor.is_alive()
 
 
-def _module_root(cls: type) -> str | None:
-    """The sys.path entry the class's module was imported from, so the daemon finds it too."""
-    module = sys.modules.get(cls.__module__)
-    file = getattr(module, "__file__", None)
-    if not file or cls.__module__.startswith("plugin_core."):
-        return None
-    root = Path(file).resolve().parent
-    for _ in range(cls.__module__.count(".")):
-        root = root.parent
-    return str(root)
-
-
 def http_endpoint(
     port: int | None = None,
     *,
@@ -511,24 +513,7 @@ def http_endpoint(
     probe: Any = None,
 ) -> LocalDaemonServiceEndpoint:
     """An HTTP endpoint with an HTTP health monitor on ``health_path``: the common case."""
-    from plugin_core.model.monitors import (
-        HTTPEndpointHealthMonitor,
-        HTTPEndpointHealthMonitorConfig,
-    )
-
-    monitor_config = HTTPEndpointHealthMonitorConfig(healthcheck_uri_path=health_path)
-    if probe is not None:
-        monitor_config = HTTPEndpointHealthMonitorConfig(
-            healthcheck_uri_path=health_path, probe=probe
-        )
-    if port is not None and not 1 <= port <= 65535:
-        raise ConfigError(f"port must be between 1 and 65535, got {port}")
-    return LocalDaemonServiceEndpoint(
-        config=LocalDaemonServiceEndpointConfig(
-            protocol=ServiceEndpointProtocol.HTTP,
-            ip_address=host,
-            port=port,
-            allocate_port=allocate_port,
-        ),
-        monitor=HTTPEndpointHealthMonitor(config=monitor_config),
+    return http_endpoint_of(
+        LocalDaemonServiceEndpoint, LocalDaemonServiceEndpointConfig, port=port,
+        health_path=health_path, host=host, allocate_port=allocate_port, probe=probe,
     )

@@ -42,6 +42,7 @@ from plugin_core.backends._serve_model import (
     RayServeServiceStatus,
 )
 from plugin_core.backends._serve_state import judge
+from plugin_core.backends.contract import bounded_grace
 from plugin_core.errors import ConfigError
 from plugin_core.model.endpoint import (
     ServiceEndpointConfig,
@@ -106,7 +107,7 @@ class RayServeService(BaseService):
     def provision(self) -> None:
         """Put this app into the cluster's config (in place if it is there), without waiting."""
         api = self.api()
-        self._reset_status()
+        self.status.reset_for_launch()
         app = self.app_config(self._runtime_env(api))
         with self._config_claim():
             config = api.config()
@@ -120,11 +121,11 @@ class RayServeService(BaseService):
 
     def deprovision(self, force: bool = False) -> None:
         """Remove only this app from the config, then wait (unless ``force``) until it is gone."""
-        self._remove(0.0 if force else self.config.stop_grace_period)
+        self._remove(bounded_grace(self.config.stop_grace_period, force=force))
 
     def deprovision_within(self, timeout: float, force: bool = False) -> None:
         """Like :meth:`deprovision`, waiting at most ``timeout`` seconds for Serve to finish."""
-        self._remove(0.0 if force else min(self.config.stop_grace_period, max(timeout, 0.0)))
+        self._remove(bounded_grace(self.config.stop_grace_period, timeout, force))
 
     def _remove(self, wait: float) -> None:
         api = self.api()
@@ -201,13 +202,6 @@ class RayServeService(BaseService):
                 return
             first = False
             time.sleep(LOG_POLL_INTERVAL)
-
-    def log_tail(self, lines: int = 50) -> list[str]:
-        """The last log lines, or none when the cluster cannot be asked (never masks an error)."""
-        try:
-            return list(self.get_logs(tail=lines))
-        except (RayClusterError, OSError):
-            return []
 
     def get_prediction_url(self) -> str | None:
         """The proxy's URL of this app: route prefix plus ``prediction_path``."""
@@ -286,12 +280,6 @@ class RayServeService(BaseService):
     def _place_endpoint(self, status: dict[str, Any]) -> None:
         if self.endpoint is not None:
             self.endpoint.place(self.config.address, status.get("http_options") or {})
-
-    def _reset_status(self) -> None:
-        self.status.clear_error()
-        self.status.update_state(ServiceState.PENDING_STARTUP)
-        self.status.consecutive_failures = self.status.consecutive_successes = 0
-        self.status.ready_once = False
 
     def _replica_logs(self, api: ServeApi, tail: int | None) -> Iterator[tuple[str, list[str]]]:
         app = (api.status().get("applications") or {}).get(self.app_name) or {}

@@ -44,3 +44,12 @@ class ServiceStatus(BaseTypedModel):
         """Forget the sticky error, e.g. when a new start begins."""
         self.last_error = ""
         self.exit_code = None
+
+    def reset_for_launch(self) -> None:
+        """Forget what the previous run showed (error, probe counters, readiness) as a new
+        launch begins: a new process must prove itself again. Backends whose status keeps
+        more facts of a run extend this."""
+        self.clear_error()
+        self.update_state(ServiceState.PENDING_STARTUP)
+        self.consecutive_failures = self.consecutive_successes = 0
+        self.ready_once = False
