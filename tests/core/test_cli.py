@@ -244,7 +244,8 @@ def test_prune_removes_inactive_and_failed_keeps_active_and_live_dirs(
     orphan = services / str(uuid.uuid4())
     orphan.mkdir()
     live = services / str(uuid.uuid4())  # no record, but "its" process still runs: keep it
-    live.mkdir()
+    live.mkdir()  # its definition names the backend that prune asks about what still runs
+    (live / "service.json").write_text(json.dumps({"type": "plugin_core.backends.command.CommandService"}))
     me = identity_of(os.getpid())
     assert me is not None
     (live / "state.json").write_text(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import plugin_core
 
@@ -78,3 +81,95 @@ def test_registry_does_not_depend_on_backends() -> None:
 
     for path in (Path(plugin_core.__file__).parent / "registry").rglob("*.py"):
         assert "backends" not in path.read_text(), path
+
+
+# -- the backend contract's layers ----------------------------------------------------------------
+
+BACKENDS = Path(plugin_core.__file__).parent / "backends"
+#: What every backend may import: the contract and the helpers it offers for reuse.
+SHARED = {"contract", "runtime_dir", "templating", "loadable", "endpoints"}
+#: A backend and the private modules that serve it alone. A module not listed here (a new
+#: backend) is a family of its own.
+FAMILIES = {
+    "local": {"local", "in_process", "_supervisor", "_daemon"},
+    "command": {"command"},
+    "container": {"container", "_container_args", "_docker_engine", "_container_entrypoint"},
+    "ray_serve": {"ray_serve", "_serve_api", "_serve_model", "_serve_state"},
+}
+#: Where the lifecycle's decisions are made: they reach backends through the contract only.
+CONTRACT_USERS = ("lifecycle.py", "prune.py", "snapshots.py", "health.py", "hosts.py", "cli")
+
+
+def _imports(path: Path) -> list[tuple[str, list[str]]]:
+    """Every import in ``path`` (function-level ones too) as (module, imported names)."""
+    found: list[tuple[str, list[str]]] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.append((node.module, [alias.name for alias in node.names]))
+        elif isinstance(node, ast.Import):
+            found.extend((alias.name, []) for alias in node.names)
+    return found
+
+
+def _family(module: str) -> str:
+    for family, members in FAMILIES.items():
+        if module in members:
+            return family
+    return "shared" if module in SHARED else module
+
+
+def _backend_imports(path: Path) -> list[tuple[str, list[str]]]:
+    """(backend module, names) for each import of a module under ``plugin_core.backends``; a
+    ``from plugin_core.backends import X`` counts as importing module X."""
+    found = []
+    for module, names in _imports(path):
+        if module == "plugin_core.backends":
+            found.extend((name, []) for name in names)
+        elif module.startswith("plugin_core.backends."):
+            found.append((module.split(".")[2], names))
+    return found
+
+
+def test_no_backend_imports_another_backends_private_names() -> None:
+    """A backend uses another one's public names only (a subclass of LocalDaemonService is
+    fine; its ``_module_root`` is not), and never another backend's private module."""
+    problems = []
+    for path in BACKENDS.glob("*.py"):
+        mine = _family(path.stem)
+        for module, names in _backend_imports(path):
+            theirs = _family(module)
+            if theirs in (mine, "shared"):
+                continue
+            if module.startswith("_"):
+                problems.append(f"{path.name} imports {theirs}'s private module {module}")
+            problems += [f"{path.name} imports {module}.{n}" for n in names if n.startswith("_")]
+    assert problems == []
+
+
+def test_the_contract_and_its_helpers_depend_on_no_backend() -> None:
+    for name in SHARED:
+        used = {module for module, _ in _backend_imports(BACKENDS / f"{name}.py")}
+        assert used <= SHARED, (name, used - SHARED)
+
+
+def test_the_lifecycle_reaches_backends_through_the_contract_only() -> None:
+    """lifecycle, prune, snapshots, health, hosts and the CLI import no backend module and
+    read no backend field by name (``getattr(service.config, ...)``): a backend that names
+    its fields differently loses nothing."""
+    root = Path(plugin_core.__file__).parent
+    paths = [p for name in CONTRACT_USERS for p in ([root / name] if name.endswith(".py")
+                                                      else sorted((root / name).rglob("*.py")))]
+    for path in paths:
+        used = {module for module, _ in _backend_imports(path)}
+        assert used <= SHARED, (path.name, used - SHARED)
+        text = path.read_text()
+        for pattern in (r"getattr\(\s*\w*\.?config\b", r"getattr\(\s*\w*\.?status\b"):
+            assert not re.search(pattern, text), (path.name, pattern)
+
+
+def test_prefect_and_airflow_adapters_do_not_import_each_other() -> None:
+    root = Path(plugin_core.__file__).parent.parent
+    for package, other in (("prefect_ext", "airflow_ext"), ("airflow_ext", "prefect_ext")):
+        for path in (root / package).rglob("*.py"):
+            modules = {module.split(".")[0] for module, _ in _imports(path)}
+            assert other not in modules, f"{path} imports {other}"
