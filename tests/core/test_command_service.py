@@ -425,6 +425,23 @@ def test_update_of_a_stopped_service_keeps_its_logs_and_files() -> None:
     assert not runtime.exists()
 
 
+def test_missing_ok_makes_stop_and_delete_of_an_unknown_name_a_no_op() -> None:
+    """A clean-up step that runs twice: the second stop and delete find nothing and say so
+    with None; without ``missing_ok`` the name is reported."""
+    from plugin_core import ServiceNotFoundError, delete_service
+
+    service = web("twice")
+    service.start(timeout=20)
+    deleted = delete_service("twice", missing_ok=True)
+    assert deleted is not None and deleted.uuid == service.uuid
+    assert stop_service("twice", missing_ok=True) is None
+    assert delete_service("twice", missing_ok=True) is None
+    with pytest.raises(ServiceNotFoundError, match="twice"):
+        stop_service("twice")
+    with pytest.raises(ServiceNotFoundError, match="twice"):
+        delete_service("twice")
+
+
 def test_stop_does_not_wait_out_the_grace_when_sigterm_works() -> None:
     service = web("quick")
     service.start(timeout=20)
