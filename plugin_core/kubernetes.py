@@ -137,8 +137,11 @@ def _container_port(service: BaseService) -> int:
     endpoint = service.endpoint
     if endpoint is None:
         return DEFAULT_PORT
-    inside = getattr(endpoint.config, "container_port", None)
-    return int(inside or endpoint.config.port or DEFAULT_PORT)
+    from plugin_core.backends.container import ContainerServiceEndpointConfig
+
+    config = endpoint.config
+    inside = config.container_port if isinstance(config, ContainerServiceEndpointConfig) else None
+    return int(inside or config.port or DEFAULT_PORT)
 
 
 def _fill(text: str, port: int) -> str:
