@@ -1,8 +1,10 @@
 """``CommandService``: any program as a service (``python -m http.server {port}``, ``redis-server``).
 
-It is a :class:`LocalDaemonService` whose supervisor runs the command itself
-instead of the daemon entrypoint, so it gets the same detachment, identity,
-stop-the-tree, logs and restart policy, with no Python start-up in between.
+It shares :class:`~plugin_core.backends.supervised.SupervisedService` with
+:class:`~plugin_core.backends.local.LocalDaemonService`: the supervisor runs the command
+itself instead of the daemon entrypoint, so it gets the same detachment, identity,
+stop-the-tree, logs and restart policy, with no Python start-up in between, and none of
+what only a ``run()`` method has (``blocking``, the importability check).
 """
 
 from __future__ import annotations
@@ -11,14 +13,19 @@ import os
 import shlex
 from typing import Any, ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import Field, SerializeAsAny, field_validator, model_validator
 
-from plugin_core.backends.local import LocalDaemonService, LocalDaemonServiceConfig, http_endpoint
+from plugin_core.backends.local import (
+    LocalDaemonServiceEndpoint,
+    LocalDaemonServiceStatus,
+    http_endpoint,
+)
+from plugin_core.backends.supervised import SupervisedService, SupervisedServiceConfig
 from plugin_core.backends.templating import fill_address
 from plugin_core.model.service_type import ServiceType
 
 
-class CommandServiceConfig(LocalDaemonServiceConfig):
+class CommandServiceConfig(SupervisedServiceConfig):
     """The program to run: ``command`` is an argv list (or a shell-like string, split with shlex).
 
     ``{port}`` and ``{host}`` in the command, ``env`` values and ``cwd`` are replaced by the
@@ -41,17 +48,21 @@ class CommandServiceConfig(LocalDaemonServiceConfig):
             raise ValueError("command[0] (the program) must not be empty")
         return value
 
-    @field_validator("blocking")
+    @model_validator(mode="before")
     @classmethod
-    def _never_blocking(cls, value: bool) -> bool:
-        if value:
+    def _never_blocking(cls, data: Any) -> Any:
+        """``blocking`` belongs to ``run()`` services; records written while this config still
+        carried the field hold ``blocking: false``, which is dropped."""
+        if not isinstance(data, dict) or "blocking" not in data:
+            return data
+        if data["blocking"]:
             raise ValueError(
                 "blocking=True is not supported by CommandService: it runs a LocalDaemonService's "
                 "run() in the calling process, and a command service has no run(). Leave "
                 "blocking False (the command then runs detached), or run the program in the "
                 "foreground yourself with subprocess.run(command)."
             )
-        return value
+        return {key: value for key, value in data.items() if key != "blocking"}
 
     @field_validator("cwd")
     @classmethod
@@ -61,7 +72,7 @@ class CommandServiceConfig(LocalDaemonServiceConfig):
         return os.path.expanduser(value) if value else value
 
 
-class CommandService(LocalDaemonService):
+class CommandService(SupervisedService):
     """Run ``config.command`` as a detached, supervised service."""
 
     SERVICE_TYPE: ClassVar[ServiceType] = ServiceType(
@@ -69,6 +80,10 @@ class CommandService(LocalDaemonService):
     )
 
     config: CommandServiceConfig
+    status: SerializeAsAny[LocalDaemonServiceStatus] = Field(
+        default_factory=LocalDaemonServiceStatus
+    )
+    endpoint: SerializeAsAny[LocalDaemonServiceEndpoint] | None = None
 
     @classmethod
     def http(
@@ -85,13 +100,6 @@ class CommandService(LocalDaemonService):
             config=CommandServiceConfig(name=name, command=command, **config),
             endpoint=http_endpoint(port, health_path=health_path),
         )
-
-    def run(self) -> None:
-        """Not used: the supervisor runs the command directly."""
-        raise NotImplementedError("CommandService runs its command; it has no run()")
-
-    def check_importable(self) -> None:
-        """Nothing to import: the command is an external program."""
 
     def daemon_argv(self) -> list[str]:
         """The command with ``{port}`` and ``{host}`` filled in."""

@@ -1,10 +1,10 @@
 """``LocalDaemonService``: a service run as a detached local process that outlives its starter.
 
 Subclass it and implement :meth:`LocalDaemonService.run`, as with ZenML; ``start()``
-launches the supervisor (:mod:`plugin_core.backends._supervisor`) in a new session,
+launches the supervisor (:mod:`plugin_core.backends.supervised`) in a new session,
 which runs ``python -m plugin_core.backends._daemon`` to load the service back from
 its config file and call ``run()``. :class:`~plugin_core.backends.command.CommandService`
-reuses all of this to run any program instead of ``run()``.
+shares the supervised base to run any program instead of ``run()``.
 
 A subclass defined in the script being run (``__main__``) works too: its stored type names
 the script's path, and the daemon loads that script as ``__mp_main__``, as ``multiprocessing``
@@ -14,146 +14,60 @@ systems without daemons).
 
 from __future__ import annotations
 
-import json
-import marshal
 import os
-import shutil
 import sys
-import time
-from collections.abc import Generator, Iterator
-from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import Field, SecretStr, SerializeAsAny, model_validator
+from pydantic import Field, SerializeAsAny
 
-from plugin_core.backends.contract import bounded_grace
 from plugin_core.backends.endpoints import http_endpoint_of
-from plugin_core.backends.loadable import module_root as loadable_module_root, require_loadable
-from plugin_core.backends.runtime_dir import DEFINITION_FILE, RuntimeFiles, saved_log_lines
-from plugin_core.errors import DaemonSpawnError
-from plugin_core.logs import follow_lines
-from plugin_core.model.config import ServiceConfig
-from plugin_core.model.endpoint import (
-    BaseServiceEndpoint,
-    ServiceEndpointConfig,
-    ServiceEndpointStatus,
+from plugin_core.backends.loadable import module_root, require_loadable
+from plugin_core.backends.supervised import (
+    SERVICE_CONFIG_FILE,
+    SERVICE_LOG_FILE,
+    SERVICE_PID_FILE,
+    STOP_REQUEST_FILE,
+    SUPERVISOR_SPEC_FILE,
+    SUPERVISOR_STATE_FILE,
+    SUPERVISOR_STOP_MARGIN,
+    SupervisedEndpoint,
+    SupervisedService,
+    SupervisedServiceConfig,
+    SupervisedServiceStatus,
+    read_supervisor_record,
 )
-from plugin_core.model.restart import RestartPolicy
+from plugin_core.model.endpoint import ServiceEndpointConfig, ServiceEndpointStatus
 from plugin_core.model.service_type import ServiceType
-from plugin_core.model.state import ServiceState
-from plugin_core.model.status import ServiceStatus
 from plugin_core.model.typed import reloading_script
-from plugin_core.paths import write_private
-from plugin_core.ports import release_ports, reserve_port
-from plugin_core.processes import (
-    ProcessIdentity,
-    service_environment,
-    spawn_supervisor,
-    stop_tree,
-    terminate_and_wait,
-)
-from plugin_core.service import BaseService
 
-SERVICE_CONFIG_FILE = DEFINITION_FILE
-SUPERVISOR_SPEC_FILE = "supervisor.json"
-SUPERVISOR_STATE_FILE = "state.json"
-SERVICE_LOG_FILE = "service.log"
-SERVICE_PID_FILE = "service.pid"
-STOP_REQUEST_FILE = "stop.request"
-# How long past the grace period a stopper waits for the supervisor to finish taking the
-# service down before it SIGKILLs the tree itself.
-SUPERVISOR_STOP_MARGIN = 5.0
+__all__ = [
+    "SERVICE_CONFIG_FILE", "SERVICE_LOG_FILE", "SERVICE_PID_FILE", "STOP_REQUEST_FILE",
+    "SUPERVISOR_SPEC_FILE", "SUPERVISOR_STATE_FILE", "SUPERVISOR_STOP_MARGIN",
+    "LocalDaemonService", "LocalDaemonServiceConfig", "LocalDaemonServiceEndpoint",
+    "LocalDaemonServiceEndpointConfig", "LocalDaemonServiceEndpointStatus",
+    "LocalDaemonServiceStatus", "http_endpoint", "read_supervisor_record",
+]
 
 
-class LocalDaemonServiceConfig(ServiceConfig):
-    """How to run the daemon: where its files live, its logs, restarts and grace period.
+class LocalDaemonServiceConfig(SupervisedServiceConfig):
+    """How to run the daemon: where its files live, its logs, restarts and grace period, and
+    (``blocking``) whether ``run()`` runs in the calling process instead.
 
     ``secret_env`` values reach the process through its environment only: they are
     excluded from every file and registry record.
     """
 
-    silent_daemon: bool = False
-    root_runtime_path: str | None = None
-    singleton: bool = False
     blocking: bool = False
-    env: dict[str, str] = Field(default_factory=dict)
-    secret_env: dict[str, SecretStr] = Field(default_factory=dict, exclude=True)
-    restart: RestartPolicy = Field(default_factory=RestartPolicy)
-    stop_grace_period: float = Field(default=10.0, ge=0, le=3600)
-    startsecs: float = Field(default=1.0, ge=0, le=3600)
-    log_max_bytes: int = Field(default=50 * 1024 * 1024, ge=0)
-    log_backups: int = Field(default=5, ge=0, le=100)
-    prediction_path: str = ""
 
 
-class LocalDaemonServiceStatus(ServiceStatus):
+class LocalDaemonServiceStatus(SupervisedServiceStatus):
     """Where the daemon's files are, which process supervises it and which one runs it.
 
-    :attr:`pid` is, as in ZenML, the process that runs the service (``run()`` or the
-    command); ``supervisor_pid`` (with its start token) is the process that watches it,
-    restarts it and records its exit.
+    :attr:`pid` is, as in ZenML, the process that runs the service (``run()``, or a
+    :class:`~plugin_core.backends.command.CommandService`'s program);
+    ``supervisor_pid`` (with its start token) is the process that watches it, restarts it
+    and records its exit.
     """
-
-    runtime_path: str | None = None
-    silent_daemon: bool = False
-    supervisor_pid: int | None = None
-    supervisor_token: str | None = None
-    child_pid: int | None = None
-    restarts: int = 0
-
-    @model_validator(mode="before")
-    @classmethod
-    def _records_before_the_rename(cls, data: Any) -> Any:
-        """Records written before ``pid`` meant the service's own process named the supervisor
-        ``pid``/``pid_token``."""
-        if isinstance(data, dict) and ("pid" in data or "pid_token" in data):
-            data = dict(data)
-            data.setdefault("supervisor_pid", data.pop("pid", None))
-            data.setdefault("supervisor_token", data.pop("pid_token", None))
-        return data
-
-    @property
-    def pid(self) -> int | None:
-        """The pid of the process running the service, while it runs (read from the
-        supervisor's record and checked against the process's start time); else None."""
-        record = read_supervisor_record(self)
-        pid, token = record.get("child_pid"), record.get("child_token")
-        if isinstance(pid, int) and isinstance(token, str) and ProcessIdentity(pid, token).is_alive():
-            return pid
-        return None
-
-    @property
-    def config_file(self) -> str | None:
-        """The service JSON the daemon loads itself from."""
-        return os.path.join(self.runtime_path, SERVICE_CONFIG_FILE) if self.runtime_path else None
-
-    @property
-    def log_file(self) -> str | None:
-        """The service's log, or None for a silent daemon."""
-        if not self.runtime_path or self.silent_daemon:
-            return None
-        return os.path.join(self.runtime_path, SERVICE_LOG_FILE)
-
-    @property
-    def pid_file(self) -> str | None:
-        """Holds the supervisor's pid (identity is also checked against its start time)."""
-        return os.path.join(self.runtime_path, SERVICE_PID_FILE) if self.runtime_path else None
-
-
-def read_supervisor_record(status: LocalDaemonServiceStatus) -> dict[str, Any]:
-    """The supervisor's ``state.json`` for this run, or {} (none yet, or left by an earlier run)."""
-    if not status.runtime_path:
-        return {}
-    try:
-        with open(os.path.join(status.runtime_path, SUPERVISOR_STATE_FILE)) as handle:
-            record = json.load(handle)
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(record, dict):
-        return {}
-    if status.supervisor_pid is not None and record.get("supervisor_pid") != status.supervisor_pid:
-        return {}
-    return record
 
 
 class LocalDaemonServiceEndpointConfig(ServiceEndpointConfig):
@@ -164,7 +78,7 @@ class LocalDaemonServiceEndpointStatus(ServiceEndpointStatus):
     """The local address the daemon was given."""
 
 
-class LocalDaemonServiceEndpoint(BaseServiceEndpoint):
+class LocalDaemonServiceEndpoint(SupervisedEndpoint):
     """An endpoint whose port is reserved before the daemon starts, so it can be passed in."""
 
     config: SerializeAsAny[LocalDaemonServiceEndpointConfig] = Field(
@@ -174,27 +88,13 @@ class LocalDaemonServiceEndpoint(BaseServiceEndpoint):
         default_factory=LocalDaemonServiceEndpointStatus
     )
 
-    def prepare_for_start(self, owner: str = "") -> None:
-        """Reserve the port (preferred, else the last one, else a free one) and record it."""
-        preferred = self.config.port or self.status.port
-        port = reserve_port(
-            owner or "anonymous",
-            host=self.config.ip_address,
-            preferred=preferred,
-            allocate=self.config.allocate_port or (self.config.port is None),
-        )
-        self.status.protocol = self.config.protocol
-        self.status.hostname = self.config.ip_address
-        self.status.port = port
 
-
-class LocalDaemonService(BaseService):
+class LocalDaemonService(SupervisedService):
     """A service run by a detached local process. Subclass it and implement :meth:`run`."""
 
     SERVICE_TYPE: ClassVar[ServiceType] = ServiceType(
         type="local", flavor="daemon", name="Local daemon", description="A local process"
     )
-    HOST_BOUND: ClassVar[bool] = True
 
     config: SerializeAsAny[LocalDaemonServiceConfig] = Field(
         default_factory=LocalDaemonServiceConfig
@@ -221,6 +121,7 @@ class LocalDaemonService(BaseService):
         if self.status.supervisor_pid == os.getpid():  # else the same service already runs
             run_in_process(self)
 
+
     # -- what the supervisor runs ---------------------------------------------------------------
 
     def daemon_argv(self) -> list[str]:
@@ -228,20 +129,14 @@ class LocalDaemonService(BaseService):
         assert self.status.config_file is not None
         return [sys.executable, "-m", "plugin_core.backends._daemon", self.status.config_file]
 
-    def daemon_cwd(self) -> str:
-        """The daemon's working directory: its own runtime directory, which nobody deletes."""
-        assert self.status.runtime_path is not None
-        return self.status.runtime_path
-
     def daemon_env(self) -> dict[str, str]:
         """Extra environment for the daemon: its config's env, secrets, and an import path
         that finds the service's own module from the runtime directory."""
-        env = dict(self.config.env)
-        env.update({k: v.get_secret_value() for k, v in self.config.secret_env.items()})
-        module_root = loadable_module_root(type(self))
-        if module_root:
+        env = super().daemon_env()
+        root = module_root(type(self))
+        if root:
             existing = env.get("PYTHONPATH", os.environ.get("PYTHONPATH", ""))
-            env["PYTHONPATH"] = os.pathsep.join(p for p in (module_root, existing) if p)
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (root, existing) if p)
         return env
 
     def check_importable(self) -> None:
@@ -249,7 +144,6 @@ class LocalDaemonService(BaseService):
         or in ``__main__`` without a script file, or not at the top level of its script."""
         require_loadable(self, "the daemon")
 
-    # -- backend contract -----------------------------------------------------------------------
 
     def provision(self) -> None:
         """Launch the supervisor (which launches the daemon) and record its identity.
@@ -258,250 +152,11 @@ class LocalDaemonService(BaseService):
         one running the service, and :meth:`start` then calls :meth:`run` itself."""
         if not self.config.blocking:
             self.check_importable()
-        files = RuntimeFiles.prepare(
-            str(self.uuid), self.config.root_runtime_path, self.config.singleton
-        )
-        runtime = files.path
-        self.status.runtime_path = str(runtime)
-        self.status.silent_daemon = self.config.silent_daemon
-        if self.endpoint is not None:
-            self.endpoint.prepare_for_start(owner=str(self.uuid))
-        self.status.reset_for_launch()
-        if self.config.blocking:
-            from plugin_core.backends.in_process import record_in_process_run
-
-            record_in_process_run(self, runtime)
+            super().provision()
             return
-        files.write_definition(self, durable=False)
-        (runtime / SUPERVISOR_STATE_FILE).unlink(missing_ok=True)
-        spec = self._supervisor_spec(runtime)
-        spec_path = runtime / "supervisor.marshal"  # read by the supervisor without json
-        fd = os.open(spec_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, marshal.dumps(spec))
-        finally:
-            os.close(fd)
-        env = service_environment(self.daemon_env(), marker=str(self.uuid))
-        launch = (spec["argv"], spec["cwd"], bool(spec["log_path"]))
-        identity = spawn_supervisor(spec_path, env=env, cwd=runtime, launch=launch)
-        write_private(runtime / SUPERVISOR_SPEC_FILE, json.dumps(spec), durable=False)  # for people
-        self.status.supervisor_pid, self.status.supervisor_token = identity.pid, identity.token
-        write_private(runtime / SERVICE_PID_FILE, f"{identity.pid}\n", durable=False)
+        from plugin_core.backends.in_process import record_in_process_run
 
-    def deprovision(self, force: bool = False) -> None:
-        """Stop the whole tree: supervisor, service and everything they ever started."""
-        self._take_down(bounded_grace(self.config.stop_grace_period, force=force))
-
-    def deprovision_within(self, timeout: float, force: bool = False) -> None:
-        """A stop that must end within ``timeout`` seconds: the grace period is shortened to
-        it for this stop only (it reaches the supervisor in ``stop.request``, not the config)."""
-        self._take_down(bounded_grace(self.config.stop_grace_period, timeout, force))
-
-    def _take_down(self, grace: float) -> None:
-        """Record the stop request, let the supervisor stop the tree, then sweep what is left.
-
-        The request is on disk before any signal is sent, so whatever is killed next (the
-        supervisor included), the stop is judged a stop, never a crash."""
-        supervisor, child = self._supervisor(), self._child()
-        if self.status.runtime_path and Path(self.status.runtime_path).is_dir():
-            # "GRACE SUPERVISOR_PID": it concerns that supervisor only, so a later launch needs
-            # not delete it (a reader holding the old record still sees that it was stopped).
-            target = supervisor.pid if supervisor is not None else "-"
-            write_private(
-                Path(self.status.runtime_path) / STOP_REQUEST_FILE,
-                f"{grace!r} {target}\n",
-                durable=False,
-            )
-        alive = supervisor is not None and supervisor.is_alive()
-        if supervisor is not None and alive:
-            terminate_and_wait(supervisor, grace + SUPERVISOR_STOP_MARGIN)
-        roots = [i for i in (supervisor, child) if i is not None]
-        # With a supervisor, the grace was given already: what is left now is killed at once.
-        stop_tree(roots, grace=0.0 if alive else grace, marker=str(self.uuid))
-        if self.status.pid_file:
-            Path(self.status.pid_file).unlink(missing_ok=True)
-        release_ports(str(self.uuid))
-        self.status.supervisor_pid = self.status.supervisor_token = None
-
-    def check_status(self) -> tuple[ServiceState, str]:
-        """Judge by process identity and the supervisor's record, never by a bare pid."""
-        record = self._supervisor_record()
-        self.status.restarts = int(record.get("restarts") or 0)
-        supervisor, child = self._supervisor(), self._child(record)
-        supervisor_alive = supervisor is not None and supervisor.is_alive()
-        child_alive = child is not None and child.is_alive()
-        phase = record.get("phase")
-        if self._stop_was_requested(record):
-            # Read first: a requested stop is never a crash, however its processes ended.
-            if supervisor_alive or child_alive:
-                return ServiceState.PENDING_SHUTDOWN, ""
-            return self._judge_ended({**record, "phase": "stopped"})
-        if child is not None and child.pid != self.status.child_pid:
-            # A restarted process must prove readiness again, whatever its predecessor did.
-            self.status.child_pid = child.pid
-            self.status.ready_once = False
-            self.status.consecutive_successes = self.status.consecutive_failures = 0
-        if child_alive and phase in ("running", None):
-            return self._judge_uptime(record)
-        if supervisor_alive:
-            if phase == "running" and child is not None and not child_alive:
-                record = self._await_exit_record(record)
-                phase = record.get("phase")
-            if phase in ("exited", "failed", "stopped"):
-                return self._judge_ended(record)
-            if phase == "running":
-                # The supervisor still has not recorded the exit; a dead process is not starting.
-                if self.config.restart.mode == "never":
-                    return ServiceState.ERROR, "the service process ended"
-                return ServiceState.PENDING_STARTUP, "the service process ended; restarting"
-            if phase == "backoff":
-                return ServiceState.PENDING_STARTUP, str(record.get("reason", "restarting"))
-            if phase == "stopping":
-                return ServiceState.PENDING_SHUTDOWN, ""
-            return ServiceState.PENDING_STARTUP, "process starting"
-        return self._judge_ended(record)
-
-    def _await_exit_record(self, record: dict[str, Any], patience: float = 0.2) -> dict[str, Any]:
-        """The service just died: give its supervisor a moment to record the exit code."""
-        deadline = time.monotonic() + patience
-        while record.get("phase") == "running" and time.monotonic() < deadline:
-            time.sleep(0.005)
-            record = self._supervisor_record()
-        return record
-
-    def _judge_uptime(self, record: dict[str, Any]) -> tuple[ServiceState, str]:
-        """Without a health monitor, a process counts as started once it has stayed up
-        ``startsecs`` (as supervisord does), so a crash right after launch is not ACTIVE."""
-        if self.endpoint is not None and self.endpoint.monitor is not None:
-            return ServiceState.ACTIVE, ""
-        if self.status.ready_once:
-            return ServiceState.ACTIVE, ""
-        uptime = time.time() - float(record.get("child_started_at") or 0.0)
-        if uptime < self.config.startsecs:
-            return (
-                ServiceState.PENDING_STARTUP,
-                f"process up for {uptime:.2f}s of {self.config.startsecs:g}s",
-            )
-        self.status.ready_once = True
-        return ServiceState.ACTIVE, ""
-
-    def _judge_ended(self, record: dict[str, Any]) -> tuple[ServiceState, str]:
-        phase, code = record.get("phase"), record.get("exit_code")
-        if code is not None:
-            self.status.exit_code = int(code)
-        if phase == "stopped" or (self.status.supervisor_pid is None and not record):
-            return ServiceState.INACTIVE, ""
-        if self.admin_state == ServiceState.INACTIVE and phase in ("exited", "failed"):
-            return ServiceState.INACTIVE, str(record.get("reason", ""))
-        if phase == "exited" and code == 0:
-            return ServiceState.INACTIVE, str(record.get("reason", ""))  # run() returned
-        if phase in ("exited", "failed"):
-            return ServiceState.ERROR, str(record.get("reason", "service exited"))
-        return ServiceState.ERROR, "the service's processes are gone and left no exit record"
-
-    def _stop_was_requested(self, record: dict[str, Any]) -> bool:
-        """A stop was asked for this run: the supervisor recorded it, or a stopper wrote it."""
-        if record.get("stop_requested") or record.get("phase") == "stopped":
-            return True
-        if not self.status.runtime_path:
-            return False
-        try:
-            with open(os.path.join(self.status.runtime_path, STOP_REQUEST_FILE)) as handle:
-                fields = handle.read().split()
-        except OSError:
-            return False
-        target = fields[1] if len(fields) > 1 else "-"
-        supervisor = self.status.supervisor_pid
-        return supervisor is None or target == str(supervisor)
-
-    def get_logs(
-        self, follow: bool = False, tail: int | None = None
-    ) -> Generator[str, bool, None]:
-        """Lines of the service's log file (stdout and stderr, rotated by size). Following
-        ends when the service ends or when the caller sends ``True`` (ZenML's way)."""
-        if self.status.log_file is None:
-            return
-        path = Path(self.status.log_file)
-        lines: Iterator[str]
-        if follow:
-            lines = follow_lines(path, tail=tail, keep_going=self._process_alive)
-        else:
-            lines = saved_log_lines(path, tail)
-        for line in lines:
-            if (yield line):
-                return
-
-    def runtime_files(self) -> RuntimeFiles | None:
-        """The runtime directory: definition, supervisor spec and record, log, stop request."""
-        return RuntimeFiles.recorded(self.status.runtime_path, self.config.singleton)
-
-    @classmethod
-    def leftover_activity(cls, directory: Path) -> str:
-        """A supervisor or service process that the directory's ``state.json`` names and that
-        still runs (checked by pid and start time, so a reused pid is not mistaken for it)."""
-        try:
-            record = json.loads((directory / SUPERVISOR_STATE_FILE).read_text())
-        except (OSError, ValueError):
-            return ""
-        for role in ("supervisor", "child"):
-            pid, token = record.get(f"{role}_pid"), record.get(f"{role}_token")
-            if isinstance(pid, int) and isinstance(token, str) and ProcessIdentity(pid, token).is_alive():
-                return f"{role} process {pid} still runs; stop it before pruning"
-        return ""
-
-    def prediction_path(self) -> str:
-        """``config.prediction_path``."""
-        return self.config.prediction_path
-
-    def runtime_facts(self) -> dict[str, Any]:
-        """The service's pid, its supervisor's, and how often the supervisor restarted it."""
-        status = self.status
-        return {"pid": status.pid, "supervisor_pid": status.supervisor_pid,
-                "restarts": status.restarts}
-
-    def restart_policy(self) -> RestartPolicy:
-        """``config.restart``: the supervisor applies it."""
-        return self.config.restart
-
-    # -- helpers --------------------------------------------------------------------------------
-
-    def _supervisor_spec(self, runtime: Path) -> dict[str, Any]:
-        argv = self.daemon_argv()
-        if not argv or not shutil.which(argv[0], path=self.config.env.get("PATH")):
-            raise DaemonSpawnError(
-                f"Service {self.config.service_name!r}: cannot run {argv[:1]!r}: "
-                "the program was not found on PATH; give its full path in `command`."
-            )
-        return {
-            "argv": argv,
-            "cwd": self.daemon_cwd(),
-            "log_path": self.status.log_file,
-            "log_max_bytes": self.config.log_max_bytes,
-            "log_backups": self.config.log_backups,
-            "restart": self.config.restart.model_dump(),
-            "grace": self.config.stop_grace_period,
-            "state_path": str(runtime / SUPERVISOR_STATE_FILE),
-            "stop_path": str(runtime / STOP_REQUEST_FILE),
-        }
-
-    def _supervisor_record(self) -> dict[str, Any]:
-        return read_supervisor_record(self.status)
-
-    def _supervisor(self) -> ProcessIdentity | None:
-        if self.status.supervisor_pid is None or self.status.supervisor_token is None:
-            return None
-        return ProcessIdentity(self.status.supervisor_pid, self.status.supervisor_token)
-
-    def _child(self, record: dict[str, Any] | None = None) -> ProcessIdentity | None:
-        record = self._supervisor_record() if record is None else record
-        pid, token = record.get("child_pid"), record.get("child_token")
-        if not isinstance(pid, int) or not isinstance(token, str):
-            return None
-        return ProcessIdentity(pid, token)
-
-    def _process_alive(self) -> bool:
-        supervisor = self._supervisor()
-        return supervisor is not None and supervisor.is_alive()
+        record_in_process_run(self, self.prepare_launch().path)
 
 
 def http_endpoint(
@@ -517,3 +172,4 @@ def http_endpoint(
         LocalDaemonServiceEndpoint, LocalDaemonServiceEndpointConfig, port=port,
         health_path=health_path, host=host, allocate_port=allocate_port, probe=probe,
     )
+

@@ -91,7 +91,8 @@ SHARED = {"contract", "runtime_dir", "templating", "loadable", "endpoints"}
 #: A backend and the private modules that serve it alone. A module not listed here (a new
 #: backend) is a family of its own.
 FAMILIES = {
-    "local": {"local", "in_process", "_supervisor", "_daemon"},
+    "supervised": {"supervised", "_supervisor"},
+    "local": {"local", "in_process", "_daemon"},
     "command": {"command"},
     "container": {"container", "_container_args", "_docker_engine", "_container_entrypoint"},
     "ray_serve": {"ray_serve", "_serve_api", "_serve_model", "_serve_state"},

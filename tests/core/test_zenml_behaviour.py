@@ -192,6 +192,15 @@ class TestBlockingAndPid:
         with pytest.raises(ValueError, match="blocking=True is not supported by CommandService"):
             CommandServiceConfig(name="cmd", command=["true"], blocking=True)
 
+    def test_a_command_record_from_before_the_split_still_loads(self) -> None:
+        """CommandServiceConfig no longer has ``blocking`` (only run() services do); records
+        written when it did carry ``blocking: false``, which loads as before."""
+        config = CommandServiceConfig.from_dict({
+            "type": "plugin_core.backends.command.CommandServiceConfig",
+            "name": "old-cmd", "command": ["true"], "blocking": False,
+        })
+        assert config.command == ["true"] and "blocking" not in config.to_dict()
+
     def test_pid_is_the_process_running_the_service(self) -> None:
         service = CommandService.http("pid-cmd", [sys.executable, "-m", "http.server", "{port}"])
         service.start(timeout=30)
