@@ -52,6 +52,7 @@ STOP_REQUEST_FILE = "stop.request"
 # service down before it SIGKILLs the tree itself.
 SUPERVISOR_STOP_MARGIN = 5.0
 
+
 class SupervisedServiceConfig(ServiceConfig):
     """How to run a supervised process: where its files live, its logs, restarts and grace
     period, and the environment it gets.
@@ -127,7 +128,6 @@ class SupervisedServiceStatus(ServiceStatus):
         return os.path.join(self.runtime_path, SERVICE_PID_FILE) if self.runtime_path else None
 
 
-
 def read_supervisor_record(status: SupervisedServiceStatus) -> dict[str, Any]:
     """The supervisor's ``state.json`` for this run, or {} (none yet, or left by an earlier run)."""
     if not status.runtime_path:
@@ -160,7 +160,6 @@ class SupervisedEndpoint(BaseServiceEndpoint):
         self.status.protocol = self.config.protocol
         self.status.hostname = self.config.ip_address
         self.status.port = port
-
 
 
 class SupervisedService(BaseService):
