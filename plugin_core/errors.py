@@ -100,15 +100,20 @@ class ConcurrentUpdateError(RegistryError):
 
 
 class CorruptRecordError(RegistryError):
-    """One registry record cannot be decoded. Other records stay readable."""
+    """One registry record cannot be decoded. Other records stay readable.
 
-    def __init__(self, name: str, uuid: str, reason: str) -> None:
+    ``fix`` replaces the default advice (delete the record) when the reason already says
+    what to do, e.g. for a record a newer outlive wrote, which must not be deleted."""
+
+    def __init__(self, name: str, uuid: str, reason: str, fix: str | None = None) -> None:
         self.service_name = name
         self.uuid = uuid
         self.reason = reason
+        headline = "is corrupted and cannot be loaded" if fix is None else "cannot be loaded"
+        if fix is None:
+            fix = f"Delete it with `outlive delete {name} --force` and start the service again."
         super().__init__(
-            f"Registry record {name!r} ({uuid}) is corrupted and cannot be loaded: {reason}. "
-            f"Delete it with `outlive delete {name} --force` and start the service again."
+            f"Registry record {name!r} ({uuid}) {headline}: {reason.rstrip('.')}. {fix}".rstrip()
         )
 
 

@@ -144,8 +144,9 @@ def document_json(model: BaseTypedModel) -> str:
 
 def resolve_type(type_name: str) -> builtins.type[BaseTypedModel]:
     """Find the class for a stored ``type`` name, importing it when needed."""
-    found: Any = _resolve_class(type_name)
-    return found  # type_names hands out registered model classes only
+    found = _resolve_class(type_name)
+    assert issubclass(found, BaseTypedModel)  # type_names hands out model classes only
+    return found
 
 
 def check_record_format(found: Any, what: str) -> int:

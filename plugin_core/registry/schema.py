@@ -1,4 +1,9 @@
-"""Registry tables (SQLAlchemy Core): one row per service, one row per label for fast lookups."""
+"""Registry tables (SQLAlchemy Core): one row per service, one row per label for fast lookups.
+
+This is the schema at revision :data:`plugin_core.registry.migrate.SCHEMA_HEAD`; databases get
+there through the migrations in :mod:`plugin_core.registry.migrations`, never from this module
+(change both together).
+"""
 
 from __future__ import annotations
 
@@ -31,6 +36,9 @@ services = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("version", Integer, nullable=False, default=1),
+    # The record format the row was written in (plugin_core.model.typed.RECORD_FORMAT); rows
+    # from 0.1.0, and from 0.1.0 writers sharing an upgraded database, are format 1.
+    Column("record_format", Integer, nullable=False, server_default="1"),
 )
 
 service_labels = Table(

@@ -1,8 +1,9 @@
 """The registry store: SQLite by default, any SQLAlchemy URL (PostgreSQL for several machines).
 
-Every SQLAlchemy error is translated into a :class:`RegistryError` in
-:func:`_translated`, the one place this module touches the database driver's
-exceptions. Writes are single transactions; updates carry the version read, so
+Every SQLAlchemy error is translated into a :class:`RegistryError` by
+:func:`plugin_core.registry.sql_errors.translated`, the one place outlive touches the database
+driver's exceptions. Opening a registry brings its schema up to date
+(:mod:`plugin_core.registry.migrate`). Writes are single transactions; updates carry the version read, so
 two writers never silently overwrite each other. :meth:`ServiceRegistry.claim` is the
 registry-wide lock for a read-decide-write that must not interleave with another host's
 (a start, stop or update of one name; any shared document's read-modify-write).
@@ -11,7 +12,9 @@ Every row read goes through one quarantine path: :meth:`ServiceRegistry._record`
 columns as stored (timestamps too, as raw values) and notes what is malformed in
 ``ServiceRecord.defect``; :meth:`ServiceRegistry._load` turns a defect, or anything that does
 not load back into a service, into a :class:`CorruptRecordError` naming the record and the
-fix. One bad row never breaks a listing, and ``delete`` still finds it by name or uuid.
+fix. One bad row never breaks a listing, and ``delete`` still finds it by name or uuid. A row
+in a record format newer than this outlive reads is quarantined the same way, with "upgrade
+outlive" as the fix instead.
 """
 
 from __future__ import annotations
@@ -32,11 +35,11 @@ from plugin_core.errors import (
     CorruptRecordError,
     DuplicateServiceError,
     OutliveError,
-    RegistryError,
     ServiceNotFoundError,
 )
 from plugin_core.locks import advisory_key, file_lock, held_once, memory_lock
 from plugin_core.paths import outlive_home
+from plugin_core.registry.sql_errors import translated
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine, Row
@@ -67,6 +70,7 @@ class ServiceRecord:
     updated_at: datetime | None
     version: int
     defect: str = ""  # why this row cannot be loaded ("" when it can, as far as the row shows)
+    record_format: int = 1  # the record format the row was written in (see model.typed)
 
 
 def default_registry_url() -> str:
@@ -108,24 +112,9 @@ class ServiceRegistry:
         SQLite registry serves one host. Claims nest within a thread. ``scope`` keeps claims
         of different kinds of things (a service, a shared config document) apart.
         """
-        with held_once(f"{self.url}\0{scope}\0{name}", lambda: self._lock(scope, name)):
-            yield
-
-    def _lock(self, scope: str, name: str) -> AbstractContextManager[None]:
         engine = self.engine
-        if engine.dialect.name == "postgresql":
-            return _advisory_lock(self.url, name, advisory_key(scope, name))
-        database = engine.url.database
-        if engine.dialect.name == "sqlite" and database and database != ":memory:":
-            return file_lock(Path(database).parent / f"{Path(database).name}.locks", scope, name)
-        if engine.dialect.name == "sqlite":
-            return memory_lock(self.url, scope, name)
-        logger.warning(
-            "Registry %s (%s) has no cross-host lock in outlive: claims on %r hold on this "
-            "host only; use PostgreSQL to share a registry between hosts.",
-            _redacted(self.url), engine.dialect.name, name,
-        )
-        return file_lock(outlive_home() / "locks", self.url, scope, name)
+        with held_once(f"{self.url}\0{scope}\0{name}", lambda: _lock(engine, self.url, scope, name)):
+            yield
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -137,7 +126,7 @@ class ServiceRegistry:
 
         row = _row_of(service)
         now = datetime.now(timezone.utc)
-        with _translated(service.config.service_name), self.engine.begin() as conn:
+        with translated(f"service {service.config.service_name!r}"), self.engine.begin() as conn:
             version = service.registry_version
             if version is None:
                 self._ensure_name_free(conn, service)
@@ -161,7 +150,7 @@ class ServiceRegistry:
         from plugin_core.registry.schema import service_labels, services
 
         record = self.get_record(key)
-        with _translated(key), self.engine.begin() as conn:
+        with translated(f"service {key!r}"), self.engine.begin() as conn:
             conn.execute(delete(service_labels).where(service_labels.c.uuid == record.uuid))
             conn.execute(delete(services).where(services.c.uuid == record.uuid))
 
@@ -184,7 +173,7 @@ class ServiceRegistry:
 
         from plugin_core.registry.schema import services
 
-        with _translated(key), self.engine.connect() as conn:
+        with translated(f"service {key!r}"), self.engine.connect() as conn:
             row = conn.execute(
                 _raw_select().where(or_(services.c.name == key, services.c.uuid == key))
             ).first()
@@ -199,7 +188,7 @@ class ServiceRegistry:
 
         from plugin_core.registry.schema import services
 
-        with _translated(key), self.engine.connect() as conn:
+        with translated(f"service {key!r}"), self.engine.connect() as conn:
             row = conn.execute(
                 select(services.c.uuid, services.c.version).where(
                     or_(services.c.name == key, services.c.uuid == key)
@@ -252,8 +241,10 @@ class ServiceRegistry:
         query = _raw_select().order_by(services.c.created_at)
         if name is not None:
             query = query.where(services.c.name == name)
-        if type is not None:
-            query = query.where(services.c.type == type)
+        if type is not None:  # any name records of that class hold (0.1.0 stored import paths)
+            from plugin_core.model.type_names import names_of
+
+            query = query.where(services.c.type.in_(sorted(names_of(type))))
         if state is not None:
             query = query.where(services.c.state == state)
         for key, value in (labels or {}).items():
@@ -261,7 +252,7 @@ class ServiceRegistry:
                 service_labels.c.key == key, service_labels.c.value == value
             )
             query = query.where(services.c.uuid.in_(matching))
-        with _translated(name or "services"), self.engine.connect() as conn:
+        with translated(f"service {name!r}" if name else "the service list"), self.engine.connect() as conn:
             rows = conn.execute(query).all()
             return [self._record(conn, row, fetch_labels=False) for row in rows]
 
@@ -320,6 +311,10 @@ class ServiceRegistry:
         if not isinstance(version, int) or isinstance(version, bool):
             defects.append(f"column version holds {version!r}, not an integer")
             version = 0
+        record_format = row.record_format
+        if not isinstance(record_format, int) or isinstance(record_format, bool):
+            defects.append(f"column record_format holds {record_format!r}, not an integer")
+            record_format = 1
         for column in ("name", "type", "admin_state", "config", "status"):
             if not isinstance(getattr(row, column), str):
                 defects.append(f"column {column} holds {getattr(row, column)!r}, not text")
@@ -337,15 +332,20 @@ class ServiceRegistry:
             updated_at=updated_at,
             version=version,
             defect="; ".join(defects),
+            record_format=record_format,
         )
 
     def _load(self, record: ServiceRecord) -> BaseService:
         """The service a record describes, or CorruptRecordError naming it and the fix."""
         from plugin_core.model.addresses import stored_records
+        from plugin_core.model.typed import RECORD_FORMAT, newer_format_message
         from plugin_core.service import BaseService
 
         if record.defect:
             raise CorruptRecordError(record.name, record.uuid, record.defect)
+        if record.record_format > RECORD_FORMAT:
+            reason = newer_format_message("it", record.record_format)
+            raise CorruptRecordError(record.name, record.uuid, reason, fix="")
         try:
             with stored_records():
                 service = BaseService.from_model(record)
@@ -360,6 +360,23 @@ class ServiceRegistry:
             raise CorruptRecordError(record.name, record.uuid, reason) from None
         service.attach_registry(self)
         return service
+
+
+def _lock(engine: Engine, url: str, scope: str, name: str) -> AbstractContextManager[None]:
+    """The registry-wide lock on ``name`` that this kind of database can enforce."""
+    if engine.dialect.name == "postgresql":
+        return _advisory_lock(url, name, advisory_key(scope, name))
+    database = engine.url.database
+    if engine.dialect.name == "sqlite" and database and database != ":memory:":
+        return file_lock(Path(database).parent / f"{Path(database).name}.locks", scope, name)
+    if engine.dialect.name == "sqlite":
+        return memory_lock(url, scope, name)
+    logger.warning(
+        "Registry %s (%s) has no cross-host lock in outlive: claims on %r hold on this "
+        "host only; use PostgreSQL to share a registry between hosts.",
+        _redacted(url), engine.dialect.name, name,
+    )
+    return file_lock(outlive_home() / "locks", url, scope, name)
 
 
 def _raw_select() -> Any:
@@ -444,7 +461,7 @@ def _session_lock(engine: Engine, subject: str, key: int) -> Iterator[None]:
     from sqlalchemy import text
     from sqlalchemy.exc import SQLAlchemyError
 
-    with _translated(subject):
+    with translated(f"the claim on {subject!r}"):
         conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
             conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
@@ -464,6 +481,8 @@ def _session_lock(engine: Engine, subject: str, key: int) -> Iterator[None]:
 
 
 def _row_of(service: BaseService) -> dict[str, Any]:
+    from plugin_core.model.typed import RECORD_FORMAT, document_json
+
     return {
         "uuid": str(service.uuid),
         "name": service.config.service_name,
@@ -471,16 +490,17 @@ def _row_of(service: BaseService) -> dict[str, Any]:
         "flavor": service.SERVICE_TYPE.flavor,
         "admin_state": service.admin_state.value,
         "state": service.status.state.value,
-        "config": service.config.to_json(),
-        "status": service.status.to_json(),
-        "endpoint": service.endpoint.to_json() if service.endpoint is not None else None,
+        "config": document_json(service.config),
+        "status": document_json(service.status),
+        "endpoint": document_json(service.endpoint) if service.endpoint is not None else None,
+        "record_format": RECORD_FORMAT,
     }
 
 
 def _create_engine(url: str) -> Engine:
     from sqlalchemy import create_engine, event
 
-    from plugin_core.registry.schema import metadata
+    from plugin_core.registry.migrate import ensure_current
 
     if url.startswith("sqlite"):
         _make_private_sqlite_file(url)
@@ -497,23 +517,8 @@ def _create_engine(url: str) -> Engine:
 
     else:
         engine = create_engine(url, pool_pre_ping=True)
-    create_schema(engine, metadata)
+    ensure_current(engine, lambda: _lock(engine, url, "schema", "registry"))
     return engine
-
-
-def create_schema(engine: Engine, metadata: Any) -> None:
-    """Create missing tables; processes opening a new database at once may race, so a
-    "table already exists" from the loser is retried (the tables are there by then)."""
-    for attempt in range(5):
-        try:
-            with _translated("schema"):
-                metadata.create_all(engine, checkfirst=True)
-            return
-        except RegistryError as exc:
-            cause = str(exc.__context__).lower()
-            racing = "already exists" in cause or "duplicate" in cause
-            if not racing or attempt == 4:
-                raise
 
 
 def _make_private_sqlite_file(url: str) -> None:
@@ -532,21 +537,6 @@ def _make_private_sqlite_file(url: str) -> None:
             f"Cannot use {db} as the SQLite registry: {exc.strerror or exc}{where}. Fix: give "
             "--registry / OUTLIVE_REGISTRY_URL a file path inside a writable directory."
         ) from None
-
-
-@contextmanager
-def _translated(subject: str) -> Iterator[None]:
-    """Turn driver errors into RegistryError subclasses: the one edge to the database."""
-    from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-
-    try:
-        yield
-    except IntegrityError as exc:
-        raise DuplicateServiceError(
-            f"Service {subject!r} is already registered by another writer: {exc.orig}"
-        ) from None
-    except SQLAlchemyError as exc:
-        raise RegistryError(f"Registry error while handling {subject!r}: {exc}") from None
 
 
 def _redacted(url: str) -> str:

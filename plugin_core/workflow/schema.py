@@ -2,19 +2,16 @@
 
 They live beside the core's ``outlive_services`` in the same database, so the
 registry stays the one control plane: replicas (membership and heartbeats) and
-session state. Created on first use; the core schema is never touched.
+session state. They are created and changed by the registry's migrations, like the core's.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Column, Float, Index, Integer, MetaData, String, Table, Text
 
-from plugin_core.errors import RegistryError
+from plugin_core.registry.sql_errors import translated as translated
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -45,34 +42,11 @@ replicas = Table(
 
 Index("ix_outlive_workflow_replicas_service", replicas.c.service_name)
 
-_READY: set[str] = set()
-_LOCK = threading.Lock()
-
 
 def engine_for(url: str | None) -> Engine:
-    """The registry's shared engine for ``url`` (None: the default registry), with our tables.
-
-    Table creation goes through the core's ``create_schema``, which already copes with two
-    processes (replicas starting together) creating a fresh database at the same moment.
-    """
+    """The registry's shared engine for ``url`` (None: the default registry), with our tables:
+    they are part of the registry schema, which opening the registry brings up to date
+    (:mod:`plugin_core.registry.migrate`)."""
     from plugin_core.registry import ServiceRegistry
-    from plugin_core.registry.store import create_schema
 
-    registry = ServiceRegistry(url)
-    engine = registry.engine
-    with _LOCK:
-        if registry.url not in _READY:
-            create_schema(engine, metadata)
-            _READY.add(registry.url)
-    return engine
-
-
-@contextmanager
-def translated(subject: str) -> Iterator[None]:
-    """Turn SQLAlchemy errors into :class:`RegistryError`: this package's one edge to the driver."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    try:
-        yield
-    except SQLAlchemyError as exc:
-        raise RegistryError(f"Registry error while handling {subject}: {exc}") from None
+    return ServiceRegistry(url).engine

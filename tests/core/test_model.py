@@ -53,8 +53,11 @@ class TestRoundTrip:
         assert type(loaded.monitor) is TCPEndpointHealthMonitor
 
     def test_type_field_names_the_class(self) -> None:
-        """The discriminator is the import path a fresh process would use."""
-        assert CommandService.http("a", "true").type == "plugin_core.backends.command.CommandService"
+        """The discriminator is the class's registered name, not where its code lives."""
+        service = CommandService.http("a", "true")
+        assert (service.type, service.config.type) == ("outlive.command", "outlive.command-config")
+        assert service.endpoint is not None and service.endpoint.monitor is not None
+        assert service.endpoint.monitor.type == "outlive.http-monitor"
 
 
 class TestUnknownTypes:

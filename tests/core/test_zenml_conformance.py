@@ -37,8 +37,9 @@ FUNCTION_MODULES = {
 # Deliberate differences, each with the reason (mirrored in README "Coming from ZenML").
 # Key: (class, member); member "" is the class's constructor, class "" a module function.
 # Every `type` field also differs in the same way, checked once in test_type_fields:
-#   ZenML types it `Literal["<import path>"]`; ours is a `str` holding our import path (or the
-#   script path for classes defined in __main__), filled in when the model is built.
+#   ZenML types it `Literal["<import path>"]`; ours is a `str` holding the class's registered
+#   name (`outlive.command`; an import path for a user class that declares none, the script
+#   path for classes defined in __main__), filled in when the model is built.
 DIFFERENCES: dict[tuple[str, str], str] = {
     # -- lifecycle semantics ---------------------------------------------------------------
     ("BaseService", "start"): (
@@ -276,10 +277,10 @@ def test_documented_item(key: tuple[str, str]) -> None:
 
 
 def test_type_fields() -> None:
-    """The one systematic difference: `type` holds our import path as a str."""
+    """The one systematic difference: `type` holds our registered type name as a str."""
     service = plugin_core.CommandService.http("t", "true")
-    assert service.type == "plugin_core.backends.command.CommandService"
-    assert service.config.type == "plugin_core.backends.command.CommandServiceConfig"
+    assert service.type == "outlive.command"
+    assert service.config.type == "outlive.command-config"
 
 
 def test_every_difference_is_documented_in_the_readme() -> None:
