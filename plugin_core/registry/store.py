@@ -50,7 +50,7 @@ logger = logging.getLogger(__name__)
 REGISTRY_URL_ENV = "OUTLIVE_REGISTRY_URL"
 _ENGINES: dict[str, Engine] = {}
 _CLAIM_ENGINES: dict[str, Engine] = {}
-_ENGINES_LOCK = threading.Lock()
+_ENGINES_LOCK = threading.RLock()  # reentrant: creating an engine upgrades its schema under a claim
 
 
 @dataclass(frozen=True)
