@@ -9,14 +9,15 @@ from typing import Any
 from plugin_core.errors import ConfigError
 from plugin_core.service import BaseService
 
-#: Short names usable as ``type`` in definitions, so a YAML file need not spell import paths.
+#: Short names usable as ``type`` in definitions, for the registered type names (which, like
+#: a package's names and a dotted class path, are accepted as they are).
 TYPE_ALIASES = {
-    "command": "plugin_core.backends.command.CommandService",
-    "container": "plugin_core.backends.container.ContainerService",
-    "workflow": "plugin_core.workflow.service.WorkflowService",
-    "ray-serve": "plugin_core.backends.ray_serve.RayServeService",
-    "http": "plugin_core.model.monitors.HTTPEndpointHealthMonitor",
-    "tcp": "plugin_core.model.monitors.TCPEndpointHealthMonitor",
+    "command": "outlive.command",
+    "container": "outlive.container",
+    "workflow": "outlive.workflow",
+    "ray-serve": "outlive.ray-serve",
+    "http": "outlive.http-monitor",
+    "tcp": "outlive.tcp-monitor",
 }
 
 
