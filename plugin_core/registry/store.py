@@ -19,6 +19,7 @@ outlive" as the fix instead.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -234,26 +235,16 @@ class ServiceRegistry:
         state: str | None = None,
     ) -> list[ServiceRecord]:
         """Raw records matching the filters, oldest first."""
-        from sqlalchemy import select
-
-        from plugin_core.registry.schema import service_labels, services
-
-        query = _raw_select().order_by(services.c.created_at)
-        if name is not None:
-            query = query.where(services.c.name == name)
+        query = _listing(name is not None, type is not None, state is not None, len(labels or {}))
+        params: dict[str, Any] = {"name": name, "state": state}
         if type is not None:  # any name records of that class hold (0.1.0 stored import paths)
             from plugin_core.model.type_names import names_of
 
-            query = query.where(services.c.type.in_(sorted(names_of(type))))
-        if state is not None:
-            query = query.where(services.c.state == state)
-        for key, value in (labels or {}).items():
-            matching = select(service_labels.c.uuid).where(
-                service_labels.c.key == key, service_labels.c.value == value
-            )
-            query = query.where(services.c.uuid.in_(matching))
+            params["types"] = sorted(names_of(type))
+        for index, (key, value) in enumerate((labels or {}).items()):
+            params[f"key_{index}"], params[f"value_{index}"] = key, value
         with translated(f"service {name!r}" if name else "the service list"), self.engine.connect() as conn:
-            rows = conn.execute(query).all()
+            rows = conn.execute(query, params).all()
             return [self._record(conn, row, fetch_labels=False) for row in rows]
 
     # -- helpers --------------------------------------------------------------------------------
@@ -377,6 +368,30 @@ def _lock(engine: Engine, url: str, scope: str, name: str) -> AbstractContextMan
         _redacted(url), engine.dialect.name, name,
     )
     return file_lock(outlive_home() / "locks", url, scope, name)
+
+
+@functools.lru_cache(maxsize=64)
+def _listing(name: bool, type: bool, state: bool, labels: int) -> Any:
+    """The listing query for one shape of filters, values left as bound parameters: built
+    once, so a lookup spends its time in the database, not in composing SQL."""
+    from sqlalchemy import bindparam, select
+
+    from plugin_core.registry.schema import service_labels, services
+
+    query = _raw_select().order_by(services.c.created_at)
+    if name:
+        query = query.where(services.c.name == bindparam("name"))
+    if type:
+        query = query.where(services.c.type.in_(bindparam("types", expanding=True)))
+    if state:
+        query = query.where(services.c.state == bindparam("state"))
+    for index in range(labels):
+        matching = select(service_labels.c.uuid).where(
+            service_labels.c.key == bindparam(f"key_{index}"),
+            service_labels.c.value == bindparam(f"value_{index}"),
+        )
+        query = query.where(services.c.uuid.in_(matching))
+    return query
 
 
 def _raw_select() -> Any:
