@@ -226,3 +226,39 @@ def test_moving_a_class_between_modules_is_a_code_change_only(tmp_path: Path) ->
     run(SAVE, site, url)
     install(site, PACKAGE_V2, "shop.serving.http:ShopServer")
     assert run(LOAD, site, url) == "shop.serving.http shop.server"
+
+
+def test_moving_one_of_outlives_classes_is_a_code_change_only(tmp_path: Path) -> None:
+    """CommandService moves to another module (a copy of plugin_core where
+    ``backends/command.py`` becomes ``backends/process_command.py``, every import and the one
+    line of the type-name table following it): a record this outlive wrote and the 0.1.0
+    records, which name the old module, load into the moved class."""
+    registry = legacy_registry(tmp_path)
+    registry.save(CommandService.http("new-web", "true"))
+    site = tmp_path / "site"
+    shutil.copytree(ROOT / "plugin_core", site / "plugin_core",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    backends = site / "plugin_core" / "backends"
+    (backends / "command.py").rename(backends / "process_command.py")
+    for source in (site / "plugin_core").rglob("*.py"):
+        text = source.read_text()
+        if source.name == "type_names.py":  # the table moves; what 0.1.0 stored stays as it was
+            moved = text.replace('"plugin_core.backends.command:', '"plugin_core.backends.process_command:')
+        else:
+            moved = text.replace("plugin_core.backends.command", "plugin_core.backends.process_command")
+        source.write_text(moved)
+    load = (
+        "import sys\nfrom plugin_core import ServiceRegistry\n"
+        "registry = ServiceRegistry(sys.argv[1])\n"
+        "for name in ('legacy-web', 'new-web'):\n"
+        "    service = registry.get(name)\n"
+        "    print(name, type(service).__module__, service.type, service.config.type)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    done = subprocess.run([sys.executable, "-c", load, registry.url], env=env,
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        f"{name} plugin_core.backends.process_command outlive.command outlive.command-config"
+        for name in ("legacy-web", "new-web")
+    ]
