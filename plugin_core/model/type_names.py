@@ -59,6 +59,10 @@ BUILTIN_TYPES: dict[str, str] = {
     "outlive.http-monitor-config": "plugin_core.model.monitors:HTTPEndpointHealthMonitorConfig",
     "outlive.tcp-monitor": "plugin_core.model.monitors:TCPEndpointHealthMonitor",
     "outlive.tcp-monitor-config": "plugin_core.model.monitors:TCPEndpointHealthMonitorConfig",
+    "outlive.supervised": "plugin_core.backends.supervised:SupervisedService",
+    "outlive.supervised-config": "plugin_core.backends.supervised:SupervisedServiceConfig",
+    "outlive.supervised-status": "plugin_core.backends.supervised:SupervisedServiceStatus",
+    "outlive.supervised-endpoint": "plugin_core.backends.supervised:SupervisedEndpoint",
     "outlive.local-daemon": "plugin_core.backends.local:LocalDaemonService",
     "outlive.local-daemon-config": "plugin_core.backends.local:LocalDaemonServiceConfig",
     "outlive.local-daemon-status": "plugin_core.backends.local:LocalDaemonServiceStatus",
@@ -199,7 +203,9 @@ def _check_declared(cls: type, name: str) -> None:
             f"{where}, but {holder.__module__}.{holder.__qualname__} already has that name: "
             "one name, one class; choose another."
         )
-    if name not in BUILTIN_TYPES and name not in _entry_points():
+    if name not in BUILTIN_TYPES and name not in _entry_points() and name not in _entry_points(
+        rescan=True
+    ):
         raise ConfigError(
             f"{where}, but no installed package publishes it in the entry point group "
             f"{ENTRY_POINT_GROUP!r}, so a process that has not imported {cls.__qualname__} (the "
@@ -224,7 +230,7 @@ def _resolve(type_name: str) -> type:
     try:
         return _import_class(name)
     except UnknownServiceTypeError:
-        entry_point = _entry_points().get(name)
+        entry_point = _entry_points().get(name) or _entry_points(rescan=True).get(name)
         if entry_point is None:
             raise
     return _from_entry_point(name, entry_point)
@@ -245,12 +251,13 @@ def _builtin(name: str, location: str) -> type:
     return _model_class(name, found)
 
 
-def _entry_points() -> dict[str, EntryPoint]:
+def _entry_points(rescan: bool = False) -> dict[str, EntryPoint]:
     """The ``outlive.services`` entry points by name: one scan of the installed packages'
-    metadata per process (tens of milliseconds), done only when a name needs it."""
+    metadata (tens of milliseconds), done when a name first needs it and again only for a
+    name the last scan did not have (a package installed since)."""
     global _ENTRY_POINTS
     with _SCAN:
-        if _ENTRY_POINTS is None:
+        if _ENTRY_POINTS is None or rescan:
             from importlib.metadata import entry_points
 
             _ENTRY_POINTS = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
