@@ -15,10 +15,12 @@ one defined in a script run as __main__    ``/abs/path/script.py:QualName``     
 =========================================  ======================================  =====================================
 
 A subclass does not inherit its parent's name: a user's ``class MyDaemon(LocalDaemonService)``
-is stored by its import path until it declares a name of its own. A declared name must be
-published as an entry point of that name (``[project.entry-points."outlive.services"]
-"acme.web" = "acme.serving:Web"``), else the class is refused where it is defined: a process
-that has not imported it (the daemon, the CLI) could never read its records.
+is stored by its import path until it declares a name of its own. A service class's declared
+name must be published as an entry point of that name (``[project.entry-points.
+"outlive.services"] "acme.web" = "acme.serving:Web"``), else the class is refused where it is
+defined: a process that has not imported it (the daemon, the CLI) could never read its records.
+Its config, status and endpoint models may declare names without one: a record is read service
+first, and importing the service's module defines them.
 
 Reading resolves a stored name, in order: classes already defined in this process; outlive's
 names; the import paths outlive 0.1.0 stored for its own classes (:data:`LEGACY_TYPES`, frozen:
@@ -203,6 +205,8 @@ def _check_declared(cls: type, name: str) -> None:
             f"{where}, but {holder.__module__}.{holder.__qualname__} already has that name: "
             "one name, one class; choose another."
         )
+    if not hasattr(cls, "SERVICE_TYPE"):
+        return  # a service's part: found once the service's module is imported for its record
     if name not in BUILTIN_TYPES and name not in _entry_points() and name not in _entry_points(
         rescan=True
     ):

@@ -187,33 +187,39 @@ class TestTypeNames:
 PACKAGE_V1 = {
     "shop/__init__.py": "",
     "shop/servers.py": """
-        from plugin_core import CommandService
+        from plugin_core import CommandService, CommandServiceConfig
+
+        class ShopConfig(CommandServiceConfig, type_name="shop.server-config"):
+            pass  # a service's part: named without an entry point of its own
 
         class ShopServer(CommandService, type_name="shop.server"):
-            pass
+            config: ShopConfig
     """,
 }
 PACKAGE_V2 = {  # the class moved to another module; servers.py is gone
     "shop/__init__.py": "",
     "shop/serving/__init__.py": "",
     "shop/serving/http.py": """
-        from plugin_core import CommandService
+        from plugin_core import CommandService, CommandServiceConfig
+
+        class ShopConfig(CommandServiceConfig, type_name="shop.server-config"):
+            pass  # a service's part: named without an entry point of its own
 
         class ShopServer(CommandService, type_name="shop.server"):
-            pass
+            config: ShopConfig
     """,
 }
 SAVE = """
 import sys
-from shop.servers import ShopServer
+from shop.servers import ShopConfig, ShopServer
 from plugin_core import ServiceRegistry
-ServiceRegistry(sys.argv[1]).save(ShopServer.http("shop", "true"))
+ServiceRegistry(sys.argv[1]).save(ShopServer(config=ShopConfig(name="shop", command="true")))
 """
 LOAD = """
 import sys
 from plugin_core import ServiceRegistry
 service = ServiceRegistry(sys.argv[1]).get("shop")
-print(type(service).__module__, service.type)
+print(type(service).__module__, service.type, service.config.type)
 """
 
 
@@ -246,7 +252,7 @@ def test_moving_a_class_between_modules_is_a_code_change_only(tmp_path: Path) ->
     install(site, PACKAGE_V1, "shop.servers:ShopServer")
     run(SAVE, site, url)
     install(site, PACKAGE_V2, "shop.serving.http:ShopServer")
-    assert run(LOAD, site, url) == "shop.serving.http shop.server"
+    assert run(LOAD, site, url) == "shop.serving.http shop.server shop.server-config"
 
 
 def test_moving_one_of_outlives_classes_is_a_code_change_only(tmp_path: Path) -> None:
