@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from tests.airflow.conftest import AirflowEnv
 
 APPS = Path(__file__).resolve().parent / "apps"
+DAGS = Path(__file__).resolve().parent / "airflow_dags.py"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -67,8 +68,9 @@ def app_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def airflow(outlive_home: Path, tmp_path: Path) -> AirflowEnv:
-    """Airflow as tests/airflow runs it: a private AIRFLOW_HOME with a migrated SQLite DB, and
-    ``airflow dags test`` in a subprocess that shares this test's outlive registry."""
+    """Airflow as tests/airflow runs it: a private AIRFLOW_HOME with a migrated SQLite DB, a DAG
+    folder holding tests/ray/airflow_dags.py, and ``airflow dags test`` in a subprocess that
+    shares this test's outlive registry."""
     if importlib.util.find_spec("airflow") is None:
         if in_ci():
             pytest.fail("Airflow is not installed: the ray-airflow session installs "
@@ -84,6 +86,8 @@ def airflow(outlive_home: Path, tmp_path: Path) -> AirflowEnv:
     from tests.airflow.conftest import AIRFLOW, AirflowEnv
 
     env.pop("OUTLIVE_REGISTRY_URL", None)
+    (tmp_path / "dags").mkdir()
+    (tmp_path / "dags" / DAGS.name).symlink_to(DAGS)  # Airflow parses files in its bundle only
     airflow = AirflowEnv(root=tmp_path, env=env)
     migrated = airflow.run([AIRFLOW, "db", "migrate"], timeout=300, log_name="db-migrate")
     assert migrated.returncode == 0, migrated.stdout[-3000:]

@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-DAGS = Path(__file__).resolve().with_name("airflow_dags.py")
 
 
 def test_a_prefect_flow_deploys_a_model_that_outlives_the_run(
@@ -76,7 +75,7 @@ def test_an_airflow_dag_deploys_a_model_that_outlives_the_run(
     bystander = start_service(model_service("bystander", ray_cluster, app_dir), timeout=120)
     conf = {"name": "dag-model", "address": ray_cluster.dashboard_url,
             "working_dir": str(app_dir)}
-    deployed = airflow.dags_test("ray_deploy_model", conf=conf, dag_file=DAGS)
+    deployed = airflow.dags_test("ray_deploy_model", conf=conf)
     assert (deployed.state, deployed.returncode) == ("success", 0), deployed.output[-5000:]
     assert deployed.task("wait_until_serving")["state"] == "success"
 
@@ -92,7 +91,7 @@ def test_an_airflow_dag_deploys_a_model_that_outlives_the_run(
     assert states == {"dag-model": "active", "bystander": "active"}
     assert serve_apps(ray_cluster)["dag-model"]["status"] == "RUNNING"
 
-    retired = airflow.dags_test("ray_retire_model", conf=conf, dag_file=DAGS)
+    retired = airflow.dags_test("ray_retire_model", conf=conf)
     assert (retired.state, retired.returncode) == ("success", 0), retired.output[-5000:]
     apps = serve_apps(ray_cluster)
     assert "dag-model" not in apps and apps["bystander"]["status"] == "RUNNING"
