@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -148,6 +149,9 @@ def test_following_the_logs_streams_each_request_until_the_app_is_stopped(
         stop_service(model)
         assert followed.done(timeout=60)
         assert cli.wait(timeout=60) == 0, printed.lines[-20:]
+        # Each follow's streams (a thread and a request per replica) end with it.
+        eventually(lambda: not [t for t in threading.enumerate() if t.name.startswith("outlive-log-")],
+                   timeout=30)
     finally:
         if cli.poll() is None:
             cli.kill()
