@@ -126,17 +126,6 @@ MATRIX: dict[str, Matrix] = {
         absent=("apache-airflow",),
         lane=2,
     ),
-    "ray-airflow": Matrix(
-        # The other orchestrator's side of the cluster: outlive[ray,airflow] on the newest
-        # Airflow, and only the tests that run a DAG (the `ray` session runs the rest).
-        "ray,airflow,test",
-        ("tests/ray",),
-        "An Airflow DAG deploys a Ray Serve app to the two-node cluster; it outlives the run.",
-        markers="airflow",
-        alongside=("ray[serve]", f"apache-airflow=={NEWEST_AIRFLOW}.*"),
-        newest={"ray": "ray", "apache-airflow": f"apache-airflow=={NEWEST_AIRFLOW}.*"},
-        absent=("prefect",),
-    ),
     "airflow-3.1": Matrix(
         "airflow,test",
         AIRFLOW_TESTS,
@@ -162,6 +151,19 @@ MATRIX: dict[str, Matrix] = {
         "Airflow 3.3 already installed, then outlive[airflow]; plus the scheduler/triggerer tests.",
         preinstalled=("apache-airflow==3.3.*",),
         newest={"apache-airflow": "apache-airflow==3.3.*"},
+        absent=("prefect",),
+    ),
+    "ray-airflow": Matrix(
+        # The other orchestrator's side of the cluster: outlive[ray,airflow] on the newest
+        # Airflow, and only the tests that run a DAG (the `ray` session runs the rest). ~4 min
+        # (2.5 of them pip), in lane 1 beside the heavier lane 2 (containers, ray); last in its
+        # lane, so its cluster rarely runs while the `ray` session's does.
+        "ray,airflow,test",
+        ("tests/ray",),
+        "An Airflow DAG deploys a Ray Serve app to the two-node cluster; it outlives the run.",
+        markers="airflow",
+        alongside=("ray[serve]", f"apache-airflow=={NEWEST_AIRFLOW}.*"),
+        newest={"ray": "ray", "apache-airflow": f"apache-airflow=={NEWEST_AIRFLOW}.*"},
         absent=("prefect",),
     ),
 }
