@@ -126,8 +126,10 @@ class _Followers:
                 return
             if kind == "line":
                 yield replica_id, text
-            elif replica_id in self.followers:  # "failed":
-                del self.followers[replica_id]  # not open yet (no file): tried again next look
+                continue
+            if kind == "empty" and self.initial is not None:
+                self.initial.discard(replica_id)  # all its lines come after the follow began
+            self.followers.pop(replica_id, None)  # "empty" or "failed": not open, tried again
 
     def close(self) -> None:
         for follower in self.followers.values():
@@ -135,12 +137,24 @@ class _Followers:
         self.followers.clear()
 
     def _read(self, follower: _Follower, node: str, path: str, lines: int | None) -> None:
-        """The thread: stream one file into the queue until it ends or ``follower.stop``."""
+        """The thread: stream one file into the queue until it ends or ``follower.stop``.
+
+        A file with no line yet (Ray answers 500 for a missing and for an empty file alike)
+        is not streamed: Ray sends a stream's headers only with its first chunk, and a
+        request waiting for them could not be aborted. It is tried again at the next look,
+        from its start, since all its lines come after the follow began. Ray's agent reads
+        ``lines=0`` as 1000, so a tail of 0 asks for the last line and drops it.
+        """
         rid = follower.replica_id
         try:
-            # Ray's agent reads lines=0 as 1000: ask for the last line, and drop it if the
-            # file already had one (it was written before the follow began).
-            skip = 1 if lines == 0 and self.api.log_lines(node, path, 1) else 0
+            has_lines = bool(self.api.log_lines(node, path, 1))
+        except RayClusterError:
+            has_lines = False
+        if not has_lines:
+            self.queue.put(("empty", rid, ""))
+            return
+        skip = 1 if lines == 0 else 0
+        try:
             with self.api.log_stream(node, path, 1 if lines == 0 else lines) as stream:
                 follower.stream = stream
                 for text in stream.lines():
@@ -152,4 +166,4 @@ class _Followers:
                     self.queue.put(("line", rid, text))
         except RayClusterError:
             if follower.stream is None and not follower.stop.is_set():
-                self.queue.put(("failed", rid, ""))
+                self.queue.put(("failed", rid, ""))  # tried again at the next look
