@@ -110,8 +110,8 @@ def test_following_the_logs_streams_each_request_until_the_app_is_stopped(
     ray_cluster: RayCluster, app_dir: Path
 ) -> None:
     """`outlive logs -f` and ``get_logs(follow=True)`` print the replica's line for each request
-    while they follow (only new lines with a tail of 0), and end by themselves once the app is
-    stopped; a caller may also end one by sending True."""
+    while they follow (only new lines with a tail of 0), pick up a replica that appears, and
+    end by themselves once the app is stopped; a caller may also end one by sending True."""
     model = start_service(model_service("model-follow", ray_cluster, app_dir), timeout=120)
     url = model.get_prediction_url() or ""
     predict(url + "/before")
@@ -145,6 +145,13 @@ def test_following_the_logs_streams_each_request_until_the_app_is_stopped(
         assert next(logs).startswith(f"[{replica}] ")
         with pytest.raises(StopIteration):
             logs.send(True)
+
+        # A replica that appears while following (here a scale-up) is followed from its start.
+        scaled = model.config.model_copy(update={"num_replicas": 2})
+        model = update_service("model-follow", scaled, timeout=120)
+        (added,) = replica_ids(ray_cluster, "model-follow") - {replica}
+        eventually(lambda: followed.having(f"[{added}] "), timeout=30)
+        assert any("initializing replica" in line for line in followed.having(f"[{added}] "))
 
         stop_service(model)
         assert followed.done(timeout=60)
