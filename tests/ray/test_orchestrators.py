@@ -90,6 +90,7 @@ def test_an_airflow_dag_deploys_a_model_that_outlives_the_run(
     states = {info["name"]: info["state"] for info in json.loads(listing)}
     assert states == {"dag-model": "active", "bystander": "active"}
     assert serve_apps(ray_cluster)["dag-model"]["status"] == "RUNNING"
+    assert get_service("dag-model").status.replica_states == {"RUNNING": 2}
 
     retired = airflow.dags_test("ray_retire_model", conf=conf)
     assert (retired.state, retired.returncode) == ("success", 0), retired.output[-5000:]
