@@ -13,8 +13,9 @@ Each session checks that pip resolved what it meant to test (the orchestrator se
 newest release where that is the point) and fails otherwise; it writes the versions it got
 and its wall time to ``.nox/_reports/<session>.json``. Test directories map to sessions
 (``tests/<dir>`` -> the session of that dir, the ``postgres`` marker -> ``postgres``, the
-``airflow_servers`` marker -> the one Airflow session that starts a scheduler and triggerer),
-so new tests land in the right session by where they are.
+``airflow_servers`` marker -> the one Airflow session that starts a scheduler and triggerer,
+the ``airflow`` marker in tests/ray -> ``ray-airflow``), so new tests land in the right
+session by where they are.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ TEST_DIRS = {
     "workflow": "workflow",
     "prefect": "prefect",
     "airflow": "airflow-*",
-    "ray": "ray",
+    "ray": "ray, ray-airflow (marker airflow)",
 }
 # The newest Airflow series pip offers; `airflow-<it>` also checks that a plain
 # `pip install 'outlive[airflow]'` lands in it (add a session when a newer series appears).
@@ -119,6 +120,7 @@ MATRIX: dict[str, Matrix] = {
         "ray,postgres,prefect,test",
         ("tests/ray",),
         "Ray Serve apps on a real two-node Ray cluster (head and worker on loopback).",
+        markers="not airflow",
         alongside=("ray[serve]",),
         newest={"ray": "ray"},
         absent=("apache-airflow",),
@@ -149,6 +151,19 @@ MATRIX: dict[str, Matrix] = {
         "Airflow 3.3 already installed, then outlive[airflow]; plus the scheduler/triggerer tests.",
         preinstalled=("apache-airflow==3.3.*",),
         newest={"apache-airflow": "apache-airflow==3.3.*"},
+        absent=("prefect",),
+    ),
+    "ray-airflow": Matrix(
+        # The other orchestrator's side of the cluster: outlive[ray,airflow] on the newest
+        # Airflow, and only the tests that run a DAG (the `ray` session runs the rest). ~4 min
+        # (2.5 of them pip), in lane 1 beside the heavier lane 2 (containers, ray); last in its
+        # lane, so its cluster rarely runs while the `ray` session's does.
+        "ray,airflow,test",
+        ("tests/ray",),
+        "An Airflow DAG deploys a Ray Serve app to the two-node cluster; it outlives the run.",
+        markers="airflow",
+        alongside=("ray[serve]", f"apache-airflow=={NEWEST_AIRFLOW}.*"),
+        newest={"ray": "ray", "apache-airflow": f"apache-airflow=={NEWEST_AIRFLOW}.*"},
         absent=("prefect",),
     ),
 }

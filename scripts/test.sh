@@ -6,8 +6,8 @@
 #
 # System packages (PostgreSQL, Redis, a Docker engine, debootstrap) come from Debian via
 # scripts/system_deps.sh. A small tools venv (.venv-tools) holds nox; nox gives each
-# environment of noxfile.py (core, postgres, containers, workflow, prefect, ray, airflow-3.1,
-# airflow-3.2, airflow-3.3, lint) a fresh venv with outlive installed from its wheel, all
+# environment of noxfile.py (core, postgres, containers, workflow, prefect, ray, ray-airflow,
+# airflow-3.1, airflow-3.2, airflow-3.3, lint) a fresh venv with outlive installed from its wheel, all
 # sharing pip's cache. The Docker engine and the test images are started and built (once) by
 # the container tests' own fixtures. Without arguments the sessions run in two lanes side by
 # side. At the end it prints what each session resolved and its wall time (.nox/_reports).

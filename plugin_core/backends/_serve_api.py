@@ -11,7 +11,8 @@ the cluster's Python version. Everything that talks to the dashboard lives here:
   ``DELETE /api/serve/applications/`` is never sent: it shuts all of Serve down.
 * file packages (``working_dir``), uploaded under a content-hash name like Ray's job SDK does
   (``GET``/``PUT /api/packages/gcs/<name>``), so a changed directory is never served stale;
-* log files through Ray's state API (``/api/v0/logs/file``).
+* log files through Ray's state API: read once (``/api/v0/logs/file``) or followed as they
+  grow (``/api/v0/logs/stream``, a response that stays open: :class:`LogStream`).
 
 :func:`cluster_errors` is the one translation point: httpx's errors and refusals become a
 :class:`RayClusterError` naming the service, the action, the dashboard and the fix. httpx
@@ -23,18 +24,23 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import socket
 import stat
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from plugin_core.errors import BackendError
+
+if TYPE_CHECKING:
+    import httpx
 
 APPLICATIONS = "/api/serve/applications/"
 ADDRESS_ENV = ("RAY_DASHBOARD_ADDRESS", "RAY_ADDRESS")
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
+LOG_STREAM_INTERVAL = 0.5  # seconds between the node agent's looks for new bytes in a file
 _SKIPPED_DIRS = {"__pycache__", ".git", ".venv", ".mypy_cache", ".pytest_cache"}
 
 
@@ -150,6 +156,46 @@ class ServeApi:
                                  params=params)
         text: str = response.text
         return text.splitlines()
+
+    @contextmanager
+    def log_stream(self, node_id: str, filename: str, lines: int | None) -> Iterator[LogStream]:
+        """A log file on a node, followed: its last ``lines`` lines (all: None; Ray's agent
+        reads 0 as 1000), then what is appended, sent by the node's agent as it appears. The
+        response stays open until the caller leaves the block or aborts the stream."""
+        import httpx
+
+        params = {"node_id": node_id, "filename": filename.lstrip("/"),
+                  "lines": str(-1 if lines is None else lines),
+                  "interval": str(LOG_STREAM_INTERVAL)}
+        # No read timeout: a quiet replica sends nothing for as long as it is quiet.
+        timeout = httpx.Timeout(self.timeout, read=None)
+        with cluster_errors(self.service_name, "follow a replica's log", self.address), \
+                httpx.stream("GET", self.address + "/api/v0/logs/stream", params=params,
+                             timeout=timeout) as response:
+            if response.is_error:
+                response.read()  # the error's text, for the message
+                response.raise_for_status()
+            yield LogStream(response)
+
+
+class LogStream:
+    """An open log stream: its lines, and a way to end it from another thread."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._response = response
+
+    def lines(self) -> Iterator[str]:
+        """The lines as they arrive (blocks while the file does not grow)."""
+        return self._response.iter_lines()
+
+    def abort(self) -> None:
+        """Wake a reader blocked in :meth:`lines` on another thread, which then sees the stream
+        end. The socket is shut down rather than closed: closing it would not wake the reader."""
+        network = self._response.extensions.get("network_stream")
+        sock = network.get_extra_info("socket") if network is not None else None
+        if isinstance(sock, socket.socket):
+            with suppress(OSError):  # already shut down by the other side
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 def package_directory(directory: Path) -> tuple[str, bytes]:

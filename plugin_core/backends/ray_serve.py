@@ -18,7 +18,7 @@ The lifecycle, as for every backend, goes through :mod:`plugin_core.lifecycle`:
   ones, and rolls code changes replica by replica;
 * stop removes only this app from the config (never ``DELETE``, which shuts all of Serve down);
 * status maps Serve's app, deployment and replica states (:mod:`._serve_state`);
-* logs are the replicas' log files, read through Ray's state API.
+* logs are the replicas' log files, read or followed through Ray's log API.
 
 The app carries ``OUTLIVE_SERVICE_UUID`` in its ``runtime_env``: outlive never replaces or
 removes an app of that name that is not this service's.
@@ -26,8 +26,7 @@ removes an app of that name that is not this service's.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, ClassVar
@@ -35,6 +34,7 @@ from typing import Any, ClassVar
 from pydantic import Field, SerializeAsAny
 
 from plugin_core.backends._serve_api import RayClusterError, ServeApi, package_directory
+from plugin_core.backends._serve_logs import follow_logs, read_logs
 from plugin_core.backends._serve_model import (
     RayActorOptions,
     RayServeEndpoint,
@@ -64,7 +64,6 @@ __all__ = [
 ]
 
 UUID_ENV = "OUTLIVE_SERVICE_UUID"
-LOG_POLL_INTERVAL = 1.0
 CLAIM_SCOPE = "ray-serve-config"
 
 
@@ -183,25 +182,17 @@ class RayServeService(BaseService):
         self, follow: bool = False, tail: int | None = None
     ) -> Generator[str, bool, None]:
         """The last ``tail`` lines of each replica's log file (Serve's ``log_file_path``, read
-        through Ray's state API), prefixed with the replica's id; with ``follow``, new lines
-        as they come (the files are re-read every second, until interrupted, or until the
-        caller sends ``True``, as in ZenML)."""
+        through Ray's log API), prefixed with the replica's id; with ``follow``, then new lines
+        as they are written, streamed from the nodes (:mod:`._serve_logs`), until the app is
+        gone or the caller sends ``True``, as in ZenML."""
         api = self.api()
-        seen: dict[str, int] = {}
-        first = True
-        while True:
-            for replica_id, lines in self._replica_logs(api, None if follow else tail):
-                start = seen.get(replica_id, 0)
-                if first and tail is not None and follow:
-                    start = max(0, len(lines) - tail)
-                for line in lines[start:]:
-                    if (yield f"[{replica_id}] {line}"):
-                        return
-                seen[replica_id] = len(lines)
-            if not follow:
-                return
-            first = False
-            time.sleep(LOG_POLL_INTERVAL)
+        if follow:
+            yield from follow_logs(api, self.app_name, tail)
+            return
+        for replica_id, lines in read_logs(api, self.app_name, tail):
+            for line in lines:
+                if (yield f"[{replica_id}] {line}"):
+                    return
 
     def get_prediction_url(self) -> str | None:
         """The proxy's URL of this app: route prefix plus ``prediction_path``."""
@@ -280,16 +271,3 @@ class RayServeService(BaseService):
     def _place_endpoint(self, status: dict[str, Any]) -> None:
         if self.endpoint is not None:
             self.endpoint.place(self.config.address, status.get("http_options") or {})
-
-    def _replica_logs(self, api: ServeApi, tail: int | None) -> Iterator[tuple[str, list[str]]]:
-        app = (api.status().get("applications") or {}).get(self.app_name) or {}
-        for deployment in (app.get("deployments") or {}).values():
-            for replica in deployment.get("replicas") or []:
-                path, node = replica.get("log_file_path"), replica.get("node_id")
-                if not (path and node):
-                    continue
-                try:
-                    lines = api.log_lines(node, path, tail)
-                except RayClusterError:  # a replica still starting has no file yet
-                    continue
-                yield str(replica.get("replica_id")), lines

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -60,3 +62,24 @@ def eventually(check: Any, timeout: float = 60.0, interval: float = 0.2) -> Any:
             return last
         time.sleep(interval)
     raise AssertionError(f"not reached within {timeout}s; last: {last!r}")
+
+
+class Collected:
+    """The lines of ``source`` (a log generator, a process's output), gathered by a thread as
+    they come; ``done`` once the source ends by itself."""
+
+    def __init__(self, source: Iterable[str]) -> None:
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._gather, args=(source,), daemon=True)
+        self._thread.start()
+
+    def _gather(self, source: Iterable[str]) -> None:
+        for line in source:
+            self.lines.append(line.rstrip("\n"))
+
+    def having(self, fragment: str) -> list[str]:
+        return [line for line in list(self.lines) if fragment in line]
+
+    def done(self, timeout: float) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()

@@ -1,9 +1,12 @@
-"""A model server deployed to the two-node cluster from a Prefect flow, alive after the run.
+"""A model server deployed to the two-node cluster from a Prefect flow and from an Airflow DAG,
+alive after the run.
 
 The flow runs in its own process (with Prefect's ephemeral API, as ``python flow.py`` does for
-a user) and exits; the app must keep answering on the cluster, and outlive's registry must
-know it. Needs Prefect in the environment (``outlive[ray,prefect]``): skipped without it,
-failing under CI.
+a user) and exits; the DAG runs in ``airflow dags test`` on SQLite, as a user first tries a
+DAG. Either way the app must keep answering on the cluster, and outlive's registry must know
+it. Users install one orchestrator: the Prefect test needs ``outlive[ray,prefect]`` (the
+``ray`` session), the Airflow test ``outlive[ray,airflow]`` (marked ``airflow`` by its
+fixture: the ``ray-airflow`` session); skipped without it, failing under CI.
 """
 
 from __future__ import annotations
@@ -15,13 +18,17 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from plugin_core import ServiceState, get_service, stop_service
+from plugin_core import ServiceState, get_service, start_service, stop_service
 from tests.conftest import in_ci
 from tests.ray.cluster import RayCluster
-from tests.ray.helpers import predict, serve_apps
+from tests.ray.helpers import model_service, predict, serve_apps
+
+if TYPE_CHECKING:
+    from tests.airflow.conftest import AirflowEnv
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,3 +66,36 @@ def test_a_prefect_flow_deploys_a_model_that_outlives_the_run(
     assert predict(service.get_prediction_url() or "")["prediction"] > 0
     stop_service(service)
     assert "flow-model" not in serve_apps(ray_cluster)
+
+
+def test_an_airflow_dag_deploys_a_model_that_outlives_the_run(
+    ray_cluster: RayCluster, airflow: AirflowEnv, app_dir: Path
+) -> None:
+    # Another app on the cluster, which the DAGs must leave alone.
+    bystander = start_service(model_service("bystander", ray_cluster, app_dir), timeout=120)
+    conf = {"name": "dag-model", "address": ray_cluster.dashboard_url,
+            "working_dir": str(app_dir)}
+    deployed = airflow.dags_test("ray_deploy_model", conf=conf)
+    assert (deployed.state, deployed.returncode) == ("success", 0), deployed.output[-5000:]
+    assert deployed.task("wait_until_serving")["state"] == "success"
+
+    # The run is over: the app answers through Serve's proxy, and `outlive list` shows it.
+    url = deployed.xcom("wait_until_serving")["prediction_url"]
+    assert url == f"{ray_cluster.proxy_url}/dag-model"
+    assert predict(url)["prediction"] > 0
+    listing = subprocess.run(
+        [sys.executable, "-c", "from plugin_core.cli import main; main()", "list", "--json"],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout
+    states = {info["name"]: info["state"] for info in json.loads(listing)}
+    assert states == {"dag-model": "active", "bystander": "active"}
+    assert serve_apps(ray_cluster)["dag-model"]["status"] == "RUNNING"
+    assert get_service("dag-model").status.replica_states == {"RUNNING": 2}
+
+    retired = airflow.dags_test("ray_retire_model", conf=conf)
+    assert (retired.state, retired.returncode) == ("success", 0), retired.output[-5000:]
+    apps = serve_apps(ray_cluster)
+    assert "dag-model" not in apps and apps["bystander"]["status"] == "RUNNING"
+    assert predict(bystander.get_prediction_url() or "")["prediction"] > 0
+    assert get_service("dag-model").status.state == ServiceState.INACTIVE
+    stop_service(bystander)

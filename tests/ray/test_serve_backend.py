@@ -1,10 +1,11 @@
 """The Ray Serve backend on a real two-node cluster: deploy, reuse, update in place, stop only
-its app, a bad import path, logs, and what a user sees in `outlive list`."""
+its app, a bad import path, logs (read and followed), and what a user sees in `outlive list`."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,14 @@ from plugin_core import (
     update_service,
 )
 from tests.ray.cluster import HEAD_IP, WORKER_IP, RayCluster
-from tests.ray.helpers import model_service, predict, replica_ids, serve_apps
+from tests.ray.helpers import (
+    Collected,
+    eventually,
+    model_service,
+    predict,
+    replica_ids,
+    serve_apps,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -96,6 +104,64 @@ def test_logs_come_from_the_replicas(ray_cluster: RayCluster, app_dir: Path) -> 
     assert any("predicting for /model-logs/hello" in line for line in lines), lines
     (replica,) = replica_ids(ray_cluster, "model-logs")
     assert all(line.startswith(f"[{replica}] ") for line in lines)
+
+
+def test_following_the_logs_streams_each_request_until_the_app_is_stopped(
+    ray_cluster: RayCluster, app_dir: Path
+) -> None:
+    """`outlive logs -f` and ``get_logs(follow=True)`` print the replica's line for each request
+    while they follow (only new lines with a tail of 0), pick up a replica that appears, and
+    end by themselves once the app is stopped; a caller may also end one by sending True."""
+    model = start_service(model_service("model-follow", ray_cluster, app_dir), timeout=120)
+    url = model.get_prediction_url() or ""
+    predict(url + "/before")
+    cli = subprocess.Popen(
+        [sys.executable, "-c", "from plugin_core.cli import main; main()",
+         "logs", "--follow", "--tail", "0", "model-follow"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    printed = Collected(cli.stdout or ())
+    followed = Collected(model.get_logs(follow=True, tail=0))
+    try:
+        # Each follower opens its streams in its own time: knock until both show a request.
+        def both_follow() -> bool:
+            predict(url + "/knock")
+            return bool(printed.having("/model-follow/knock") and followed.having("/model-follow/knock"))
+
+        eventually(both_follow, timeout=90, interval=1.0)
+        for n in range(3):
+            predict(f"{url}/request-{n}")
+        for lines in (printed, followed):
+            eventually(lambda lines=lines: lines.having("/model-follow/request-2"), timeout=30)
+            served = [lines.having(f"predicting for /model-follow/request-{n}") for n in range(3)]
+            assert [len(found) for found in served] == [1, 1, 1], lines.lines
+            assert lines.lines.index(served[0][0]) < lines.lines.index(served[2][0])
+            assert not lines.having("/model-follow/before")  # --tail 0: only new lines
+        (replica,) = replica_ids(ray_cluster, "model-follow")
+        assert all(line.startswith(f"[{replica}] ") for line in followed.lines)
+
+        # ZenML's protocol: sending True ends a follow.
+        logs = model.get_logs(follow=True, tail=1)
+        assert next(logs).startswith(f"[{replica}] ")
+        with pytest.raises(StopIteration):
+            logs.send(True)
+
+        # A replica that appears while following (here a scale-up) is followed from its start.
+        scaled = model.config.model_copy(update={"num_replicas": 2})
+        model = update_service("model-follow", scaled, timeout=120)
+        (added,) = replica_ids(ray_cluster, "model-follow") - {replica}
+        eventually(lambda: followed.having(f"[{added}] "), timeout=30)
+        assert any("initializing replica" in line for line in followed.having(f"[{added}] "))
+
+        stop_service(model)
+        assert followed.done(timeout=60)
+        assert cli.wait(timeout=60) == 0, printed.lines[-20:]
+        # Each follow's streams (a thread and a request per replica) end with it.
+        eventually(lambda: not [t for t in threading.enumerate() if t.name.startswith("outlive-log-")],
+                   timeout=30)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
 
 
 def test_outlive_list_shows_the_cluster_service(ray_cluster: RayCluster, app_dir: Path) -> None:
