@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import os
-import socket
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -37,7 +36,7 @@ Relation = Literal["here", "ended", "elsewhere"]
 class HostIdentity(BaseModel):
     """Where a process was launched: enough to tell whether its pid is visible from here."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     hostname: str
     machine_id: str = ""
@@ -72,7 +71,7 @@ def _pid_namespace() -> str:
 def this_host() -> HostIdentity:
     """The identity of the host (boot, PID namespace) this process runs on."""
     return HostIdentity(
-        hostname=socket.gethostname(),
+        hostname=os.uname().nodename,  # gethostname(2); the socket module is not needed for it
         machine_id=_read("/etc/machine-id") or _read("/var/lib/dbus/machine-id"),
         boot_id=_read("/proc/sys/kernel/random/boot_id"),
         pid_namespace=_pid_namespace(),

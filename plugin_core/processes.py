@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -119,6 +117,8 @@ def spawn_supervisor(
     command line, so the supervisor spawns the service before importing json for the rest
     of the spec: the service starts ~8 ms sooner.
     """
+    import subprocess
+
     supervisor = [sys.executable, "-S", "-E", "-c", _SUPERVISOR_STUB, str(SUPERVISOR.parent)]
     if launch is None:
         argv = [*supervisor, str(spec_path)]
@@ -185,6 +185,8 @@ def stop_tree(
 ) -> list[int]:
     """SIGTERM every live process of the trees under ``roots`` (and marked ones), wait ``grace``
     seconds, SIGKILL survivors. Returns the pids that had to be killed."""
+
+    import signal
 
     targets = _collect(roots, marker)
     if not targets:
@@ -304,6 +306,8 @@ def _signal(process: psutil.Process, signum: int) -> None:
 
 def terminate_and_wait(identity: ProcessIdentity, timeout: float) -> bool:
     """SIGTERM this very process and wait up to ``timeout`` seconds; True if it ended."""
+    import signal
+
     if not identity.is_alive():
         return True
     try:

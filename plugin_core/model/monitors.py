@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 class ProbeResult(BaseModel):
     """Outcome of one health check: ``ok`` and a human-readable ``detail``."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     ok: bool
     detail: str = ""

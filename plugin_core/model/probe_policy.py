@@ -15,7 +15,7 @@ class ProbePolicy(BaseModel):
     count against ``failure_threshold``, which only judges a service that was ready once.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
 
     initial_interval: float = Field(default=0.002, gt=0, le=60)
     fast_phase: float = Field(default=0.25, ge=0)

@@ -18,7 +18,7 @@ class RestartPolicy(BaseModel):
     ``reset_after`` seconds resets the count.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
 
     mode: Literal["never", "on-failure", "always"] = "never"
     max_restarts: int | None = Field(default=5, ge=0)

@@ -20,7 +20,6 @@ import builtins
 import importlib
 import importlib.machinery
 import importlib.util
-import json
 import os
 import sys
 import threading
@@ -92,7 +91,9 @@ class BaseTypedModel(BaseModel):
     """A pydantic model with a ``type`` discriminator naming its concrete class."""
 
     # Infinity and NaN are refused in every float field: a NaN timeout would wait forever.
-    model_config = ConfigDict(validate_assignment=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        validate_assignment=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     type: str = ""
     _registered: ClassVar[bool] = False
@@ -132,6 +133,8 @@ class BaseTypedModel(BaseModel):
     @classmethod
     def from_json(cls: builtins.type[T], json_str: str) -> T:
         """Like :meth:`from_dict`, from a JSON string."""
+        import json  # on first use: defining a service class should not pay for it
+
         try:
             data = json.loads(json_str)
         except json.JSONDecodeError as exc:
