@@ -79,7 +79,7 @@ def main() -> int:
     base_best, base_med = summary(samples, "pydantic")
     pkg_best, pkg_med = summary(samples, "package")
     ours_best, ours_med = summary(samples, "services")
-    base_cpu_best, base_cpu = summary(samples, "pydantic_cpu")
+    _, base_cpu = summary(samples, "pydantic_cpu")
     ours_cpu_best, ours_cpu = summary(samples, "services_cpu")
     use_best, use_med = summary(samples, "first_use")
     heavy = sorted({m for s in samples for m in s["heavy"]})  # type: ignore[attr-defined]
