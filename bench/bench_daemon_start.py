@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -36,14 +35,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _loopback import free_port, http_ok
+from _measure import children_cpu, figure
 from bench_start import POLL_INTERVAL, server_command
 
 TARGET_RATIO = 2.0
-
-
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def baseline_trial() -> tuple[float, float]:
@@ -122,6 +117,8 @@ def main() -> int:
     print(f"ratio ours/baseline: wall (medians) {o / b:.2f}x, median of paired ratios {paired:.2f}x, "
           f"cpu {oc / bc:.2f}x  (target <= {TARGET_RATIO}x wall, both)")
     ok = max(o / b, paired) <= TARGET_RATIO
+    figure("P1b", "run() daemon start / bare http.server", f"{o / b:.2f}x wall ({paired:.2f}x paired), "
+           f"{oc / bc:.2f}x cpu; {o:.0f} vs {b:.0f} ms", f"<= {TARGET_RATIO}x", ok)
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 
