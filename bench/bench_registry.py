@@ -52,6 +52,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _measure import figure
+
 FIND_TARGET_MS = 5.0
 STATUS_TARGET_MS = 150.0  # the first figure, now informational
 STATUS_TARGET_RATIO = 1.5
@@ -178,6 +181,8 @@ def find_part(records: int, trials: int) -> bool:
     b_med = line("baseline raw sqlite3 label query (1 hit)", b)
     o_med = line("ours ServiceRegistry.find(labels={rid}) (1 hit)", o)
     print(f"  ratio ours/baseline: {o_med / b_med:.1f}x   target: ours <= {FIND_TARGET_MS:g} ms")
+    figure("find", f"find by label among {records} records", f"{o_med:.2f} ms median",
+           f"<= {FIND_TARGET_MS:g} ms", o_med <= FIND_TARGET_MS)
     team = [
         timed(lambda: registry.find(labels={"team": "team-7"})) for _ in range(max(5, trials // 4))
     ]
@@ -277,6 +282,9 @@ def status_part(live: int, trials: int, workdir: Path) -> bool:
         f"target (P6): wall <= {STATUS_TARGET_RATIO:g}x   info: ours <= {STATUS_TARGET_MS:g} ms "
         f"{'yes' if o_med <= STATUS_TARGET_MS else 'no'}"
     )
+    figure("P6", f"status of {live} live / hand check (pool {POOL})",
+           f"{ratio:.2f}x wall, {o_cpu / b_cpu:.2f}x cpu; {o_med:.0f} vs {b_med:.0f} ms",
+           f"<= {STATUS_TARGET_RATIO:g}x", ratio <= STATUS_TARGET_RATIO)
     return ratio <= STATUS_TARGET_RATIO
 
 
@@ -303,6 +311,8 @@ def fleet_curve(sizes: list[int], live_cap: int, trials: int, workdir: Path) -> 
             f"  {rows:6d} {counted:5d} {ow * 1000:8.1f}ms {oc * 1000:7.1f}ms {bw * 1000:8.1f}ms "
             f"{ow / bw:5.2f}x"
         )
+        figure("P6 curve", f"status of {rows} rows ({counted} live)",
+               f"{ow * 1000:.0f} ms wall, {oc * 1000:.0f} ms cpu; {ow / bw:.2f}x hand", "printed", True)
 
 
 def stop_everything() -> None:
