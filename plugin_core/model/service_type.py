@@ -25,13 +25,15 @@ class ServiceType(BaseModel):
     def __init__(
         self, *, type: str, flavor: str, name: str = "", description: str = "", logo_url: str = ""
     ) -> None:
-        values = {
+        given = {
             "type": type, "flavor": flavor, "name": name, "description": description,
             "logo_url": logo_url,
         }  # fmt: skip
-        wrong = [field for field, value in values.items() if not isinstance(value, str)]
+        wrong = [field for field, value in given.items() if not isinstance(value, str)]
         if wrong:
             raise TypeError(f"ServiceType fields must be strings: {', '.join(wrong)}")
-        built = self.model_construct(**values)
+        built = self.__class__.model_construct(
+            type=type, flavor=flavor, name=name, description=description, logo_url=logo_url
+        )
         for slot in ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__"):
             object.__setattr__(self, slot, getattr(built, slot))
