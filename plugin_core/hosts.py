@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict
 
 from plugin_core.errors import ServiceOnOtherHostError
+from plugin_core.model.deferred import DeferredSignature
 
 if TYPE_CHECKING:
     from plugin_core.service import BaseService
@@ -37,6 +38,7 @@ class HostIdentity(BaseModel):
     """Where a process was launched: enough to tell whether its pid is visible from here."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+    __signature__ = DeferredSignature()
 
     hostname: str
     machine_id: str = ""

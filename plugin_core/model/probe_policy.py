@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from plugin_core.model.deferred import DeferredSignature
+
 
 class ProbePolicy(BaseModel):
     """Probe timing and thresholds, in the spirit of Kubernetes readiness and liveness probes.
@@ -16,6 +18,7 @@ class ProbePolicy(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
+    __signature__ = DeferredSignature()
 
     initial_interval: float = Field(default=0.002, gt=0, le=60)
     fast_phase: float = Field(default=0.25, ge=0)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from plugin_core.model.deferred import DeferredSignature
+
 
 class ServiceType(BaseModel):
     """A frozen descriptor of a service kind: ``type`` is the category, ``flavor`` the implementation.
@@ -15,6 +17,7 @@ class ServiceType(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True, defer_build=True)
+    __signature__ = DeferredSignature()
 
     type: str
     flavor: str

@@ -29,6 +29,7 @@ from typing import Any, ClassVar, TypeVar
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from plugin_core.errors import ConfigError, UnknownServiceTypeError
+from plugin_core.model.deferred import DeferredSignature
 
 T = TypeVar("T", bound="BaseTypedModel")
 
@@ -97,11 +98,14 @@ class BaseTypedModel(BaseModel):
 
     type: str = ""
     _registered: ClassVar[bool] = False
+    __signature__ = DeferredSignature()  # the build is deferred: see plugin_core.model.deferred
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
         _CLASSES[type_name_of(cls)] = cls
+        if not cls.__pydantic_complete__:  # a built parent's signature must not stand for ours
+            type.__setattr__(cls, "__signature__", DeferredSignature())
 
     @model_validator(mode="wrap")
     @classmethod
