@@ -16,6 +16,7 @@ fix. One bad row never breaks a listing, and ``delete`` still finds it by name o
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -39,7 +40,7 @@ from plugin_core.locks import advisory_key, file_lock, held_once, memory_lock
 from plugin_core.paths import outlive_home
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection, Engine, Row
+    from sqlalchemy.engine import Connection, Engine
 
     from plugin_core.service import BaseService
 
@@ -48,6 +49,19 @@ REGISTRY_URL_ENV = "OUTLIVE_REGISTRY_URL"
 _ENGINES: dict[str, Engine] = {}
 _CLAIM_ENGINES: dict[str, Engine] = {}
 _ENGINES_LOCK = threading.Lock()
+# The listing every status query, ``outlive list`` and prune start with: the SQLite text of
+# ``_raw_select().order_by(created_at)`` (tests/core/test_registry.py pins the two together).
+# On an existing SQLite file it runs through the stdlib's sqlite3, so a CLI listing does not
+# import SQLAlchemy (~70 ms, more than the rest of ``outlive list``); whatever that read cannot
+# do (no such table or column yet, a locked file) goes the SQLAlchemy way, which also creates
+# and upgrades the schema. Writes always go through SQLAlchemy.
+LISTING_SQL = (
+    "SELECT outlive_services.uuid, outlive_services.name, outlive_services.type, "
+    "outlive_services.flavor, outlive_services.admin_state, outlive_services.state, "
+    "outlive_services.config, outlive_services.status, outlive_services.endpoint, "
+    "outlive_services.created_at AS created_at, outlive_services.updated_at AS updated_at, "
+    "outlive_services.version FROM outlive_services ORDER BY outlive_services.created_at"
+)
 
 
 @dataclass(frozen=True)
@@ -245,6 +259,10 @@ class ServiceRegistry:
         state: str | None = None,
     ) -> list[ServiceRecord]:
         """Raw records matching the filters, oldest first."""
+        if name is None and type is None and labels is None and state is None:
+            listed = _sqlite_listing(self.url)
+            if listed is not None:
+                return [self._record(None, row, fetch_labels=False) for row in listed]
         from sqlalchemy import select
 
         from plugin_core.registry.schema import service_labels, services
@@ -293,13 +311,15 @@ class ServiceRegistry:
                 [{"uuid": uuid, "key": key, "value": value} for key, value in labels.items()],
             )
 
-    def _record(self, conn: Connection, row: Row[Any], fetch_labels: bool = True) -> ServiceRecord:
+    def _record(self, conn: Connection | None, row: Any, fetch_labels: bool = True) -> ServiceRecord:
         """A row as plain data, never raising for what it holds: a malformed column (a bad
         timestamp, a non-integer version, a non-text label) becomes the record's ``defect``."""
         labels: dict[str, str] = {}
         defects: list[str] = []
         if fetch_labels:
             from sqlalchemy import select
+
+            assert conn is not None, "labels are read through SQLAlchemy"
 
             from plugin_core.registry.schema import service_labels
 
@@ -360,6 +380,24 @@ class ServiceRegistry:
             raise CorruptRecordError(record.name, record.uuid, reason) from None
         service.attach_registry(self)
         return service
+
+
+def _sqlite_listing(url: str) -> list[Any] | None:
+    """The rows of :data:`LISTING_SQL` from an existing SQLite registry file through the
+    stdlib's sqlite3 (attribute access, as SQLAlchemy rows), or None: take the SQLAlchemy way."""
+    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else ""
+    if not path or "?" in path or path == ":memory:" or not os.path.isfile(path):
+        return None
+    import sqlite3
+    from types import SimpleNamespace
+
+    try:
+        with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
+            cursor = db.execute(LISTING_SQL)
+            names = [column[0] for column in cursor.description]
+            return [SimpleNamespace(**dict(zip(names, values, strict=True))) for values in cursor]
+    except sqlite3.Error:
+        return None
 
 
 def _raw_select() -> Any:
