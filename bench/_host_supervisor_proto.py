@@ -10,11 +10,10 @@ the marginal memory of a service under one host supervisor. It has no restart po
 state records or stop requests: those are a few hundred bytes of state per service.
 """
 
+import _signal as signal
 import os
 import select
 import sys
-
-import _signal as signal
 
 _r, _w = os.pipe()
 os.set_blocking(_w, False)

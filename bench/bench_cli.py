@@ -32,6 +32,7 @@ from pathlib import Path
 HELP_TARGET_MS = 80.0
 LIST_TARGET_MS = 150.0
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _measure import figure  # noqa: E402
 from bench_registry import TINY_SERVER, start_live, stop_everything  # noqa: E402
 
 
@@ -98,14 +99,18 @@ def main() -> int:
             assert states.count("active") == args.services, states
             _, _, out = run([*outlive, "--help"])
             assert b"list" in out and b"start" in out, out
-            help_wall, _ = measure("outlive --help", [*outlive, "--help"], args.runs, floor)
-            list_wall, _ = measure(
+            help_wall, help_cpu = measure("outlive --help", [*outlive, "--help"], args.runs, floor)
+            list_wall, list_cpu = measure(
                 f"outlive list ({args.services} live)", [*outlive, "list"], args.runs, floor
             )
         finally:
             stop_everything()
     print(f"load average: {os.getloadavg()[0]:.2f}")
     help_ok, list_ok = help_wall <= HELP_TARGET_MS, list_wall <= LIST_TARGET_MS
+    figure("P10", "outlive --help", f"{help_wall:.0f} ms wall, {help_cpu:.0f} ms cpu",
+           f"<= {HELP_TARGET_MS:g} ms", help_ok)
+    figure("P10", f"outlive list ({args.services} live)", f"{list_wall:.0f} ms wall, {list_cpu:.0f} ms cpu",
+           f"<= {LIST_TARGET_MS:g} ms", list_ok)
     print(f"outlive --help <= {HELP_TARGET_MS:g} ms:", "PASS" if help_ok else "FAIL")
     print(f"outlive list <= {LIST_TARGET_MS:g} ms:", "PASS" if list_ok else "FAIL")
     return 0 if help_ok and list_ok else 1

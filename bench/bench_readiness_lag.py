@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 from _loopback import free_port, http_ok
+from _measure import figure
 
 TARGET_MS = 10.0
 POLL_INTERVAL = 0.002
@@ -132,6 +133,8 @@ def report(base: list[float], ours: list[float]) -> bool:
     print(f"ratio ours/baseline (medians): {o / b:.2f}x   target: ours median <= {TARGET_MS:g} ms")
     print(f"info: 90th percentile of ours {sorted(ours)[int(0.9 * (len(ours) - 1))] * 1000:.2f} ms")
     ok = o <= TARGET_MS
+    figure("lag", "readiness lag (server ready -> start() returns)", f"{o:.2f} ms median (hand {b:.2f})",
+           f"<= {TARGET_MS:g} ms", ok)
     print("PASS" if ok else "FAIL")
     return ok
 

@@ -38,6 +38,7 @@ import psutil
 TARGET_MB = 1.5
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from _measure import figure  # noqa: E402
 from bench_registry import TINY_SERVER, start_live, stop_everything  # noqa: E402
 
 
@@ -116,6 +117,9 @@ def main() -> int:
           "(below the interpreter floor: not reachable by a per-service Python process)"
           if floor > TARGET_MB else "")
     print(f"prototype per service <= {TARGET_MB} MB USS:", "PASS" if proto_ok else "FAIL")
+    figure("P9", "USS per service: ours / host-supervisor prototype",
+           f"{statistics.median(ours):.2f} MB / {many / n:.2f} MB (floor {floor:.2f})",
+           f"<= {TARGET_MB} MB (design: one per host)", ours_ok or proto_ok)
     return 0 if ours_ok or proto_ok else 1
 
 

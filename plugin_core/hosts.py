@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import functools
 import os
-import socket
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from plugin_core.errors import ServiceOnOtherHostError
+from plugin_core.model.deferred import DeferredSignature
 
 if TYPE_CHECKING:
     from plugin_core.service import BaseService
@@ -37,7 +37,8 @@ Relation = Literal["here", "ended", "elsewhere"]
 class HostIdentity(BaseModel):
     """Where a process was launched: enough to tell whether its pid is visible from here."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+    __signature__ = DeferredSignature()
 
     hostname: str
     machine_id: str = ""
@@ -72,7 +73,7 @@ def _pid_namespace() -> str:
 def this_host() -> HostIdentity:
     """The identity of the host (boot, PID namespace) this process runs on."""
     return HostIdentity(
-        hostname=socket.gethostname(),
+        hostname=os.uname().nodename,  # gethostname(2); the socket module is not needed for it
         machine_id=_read("/etc/machine-id") or _read("/var/lib/dbus/machine-id"),
         boot_id=_read("/proc/sys/kernel/random/boot_id"),
         pid_namespace=_pid_namespace(),

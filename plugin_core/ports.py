@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import errno
 import os
-import socket
 import time
 from pathlib import Path
 
@@ -39,6 +38,8 @@ def reserve_port(owner: str, *, host: str, preferred: int | None, allocate: bool
 
 def check_local_address(host: str) -> None:
     """ConfigError unless a server on this machine can listen on ``host`` (any port)."""
+    import socket  # on first use: a service class's import should not pay for it
+
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
         with socket.socket(family, socket.SOCK_STREAM) as probe:
@@ -64,6 +65,8 @@ def release_ports(owner: str) -> None:
 
 def is_port_free(host: str, port: int) -> bool:
     """True when a server could bind ``host:port`` now (with SO_REUSEADDR, as servers do)."""
+    import socket
+
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -112,6 +115,8 @@ def _read_owner(path: Path) -> str | None:
 
 
 def _ephemeral_port(host: str) -> int:
+    import socket
+
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))

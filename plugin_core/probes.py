@@ -8,12 +8,16 @@ is used, so probing costs no import time.
 
 from __future__ import annotations
 
-import asyncio
 import socket
-import ssl
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
+from urllib.parse import SplitResult, urlsplit
 
 from plugin_core.model.monitors import ProbeResult
+
+if TYPE_CHECKING:
+    import ssl
+
+_MAX_STATUS_LINE = 8192
 
 
 def probe_tcp(host: str, port: int, *, timeout: float) -> ProbeResult:
@@ -27,61 +31,83 @@ def probe_tcp(host: str, port: int, *, timeout: float) -> ProbeResult:
 
 async def aprobe_tcp(host: str, port: int, *, timeout: float) -> ProbeResult:
     """:func:`probe_tcp` without blocking the event loop."""
+    import asyncio  # loaded already by the caller's event loop; sync callers never pay for it
+
     try:
         _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
     except (OSError, asyncio.TimeoutError) as exc:
-        return ProbeResult(ok=False, detail=f"tcp {host}:{port}: {_describe(exc)}")
+        detail = _describe(exc, (TimeoutError, asyncio.TimeoutError))
+        return ProbeResult(ok=False, detail=f"tcp {host}:{port}: {detail}")
     writer.close()
     return ProbeResult(ok=True, detail=f"tcp {host}:{port} accepted a connection")
 
 
 def probe_http(url: str, *, method: str, accepted: set[int], timeout: float) -> ProbeResult:
-    """Healthy when ``method url`` answers with a status code in ``accepted``."""
-    import http.client
+    """Healthy when ``method url`` answers with a status code in ``accepted``.
 
+    Only the status line is read, over a plain socket: a status query of hundreds of
+    services should not parse every answer's headers (``http.client`` costs ~3x more)."""
     parts = urlsplit(url)
-    host = parts.hostname or "127.0.0.1"
-    connection: http.client.HTTPConnection
-    if parts.scheme == "https":
-        connection = http.client.HTTPSConnection(host, parts.port, timeout=timeout, context=_lenient_tls())
-    else:
-        connection = http.client.HTTPConnection(host, parts.port, timeout=timeout)
+    host, port = _address(parts)
     try:
-        connection.request(method, _path(url), headers={"Connection": "close"})
-        status = connection.getresponse().status
-    except (OSError, http.client.HTTPException) as exc:
+        with socket.create_connection((host, port), timeout=timeout) as raw:
+            sock = _lenient_tls().wrap_socket(raw, server_hostname=host) if _tls(parts) else raw
+            sock.sendall(_request(method, url, parts))
+            status_line = b""
+            while b"\n" not in status_line and len(status_line) < _MAX_STATUS_LINE:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                status_line += chunk
+    except OSError as exc:
         return ProbeResult(ok=False, detail=f"{method} {url}: {_describe(exc)}")
-    finally:
-        connection.close()
-    return _judge(method, url, status, accepted)
+    return _answer(method, url, status_line.split(b"\n", 1)[0], accepted)
 
 
 async def aprobe_http(url: str, *, method: str, accepted: set[int], timeout: float) -> ProbeResult:
-    """:func:`probe_http` without blocking the event loop (HTTP/1.0 over asyncio streams)."""
+    """:func:`probe_http` without blocking the event loop (the same request, over asyncio streams)."""
+    import asyncio
+
     parts = urlsplit(url)
-    host = parts.hostname or "127.0.0.1"
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    ssl_context = _lenient_tls() if parts.scheme == "https" else None
+    host, port = _address(parts)
     try:
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, ssl=ssl_context), timeout
+            asyncio.open_connection(host, port, ssl=_lenient_tls() if _tls(parts) else None), timeout
         )
         try:
-            request = f"{method} {_path(url)} HTTP/1.0\r\nHost: {parts.netloc}\r\n\r\n"
-            writer.write(request.encode("latin-1"))
+            writer.write(_request(method, url, parts))
             await writer.drain()
             status_line = await asyncio.wait_for(reader.readline(), timeout)
         finally:
             writer.close()
     except (OSError, asyncio.TimeoutError) as exc:
-        return ProbeResult(ok=False, detail=f"{method} {url}: {_describe(exc)}")
+        detail = _describe(exc, (TimeoutError, asyncio.TimeoutError))
+        return ProbeResult(ok=False, detail=f"{method} {url}: {detail}")
+    return _answer(method, url, status_line, accepted)
+
+
+def _tls(parts: SplitResult) -> bool:
+    return parts.scheme == "https"
+
+
+def _address(parts: SplitResult) -> tuple[str, int]:
+    return parts.hostname or "127.0.0.1", parts.port or (443 if _tls(parts) else 80)
+
+
+def _request(method: str, url: str, parts: SplitResult) -> bytes:
+    """One HTTP/1.1 request that asks the server to close the connection after answering."""
+    return (
+        f"{method} {_path(url)} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        "User-Agent: outlive-probe\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    ).encode("latin-1")
+
+
+def _answer(method: str, url: str, status_line: bytes, accepted: set[int]) -> ProbeResult:
+    """The verdict on a status line (``HTTP/1.1 200 OK``)."""
     fields = status_line.split()
-    if len(fields) < 2 or not fields[1].isdigit():
+    if len(fields) < 2 or not fields[0].startswith(b"HTTP/") or not fields[1].isdigit():
         return ProbeResult(ok=False, detail=f"{method} {url}: not an HTTP answer {status_line!r}")
-    return _judge(method, url, int(fields[1]), accepted)
-
-
-def _judge(method: str, url: str, status: int, accepted: set[int]) -> ProbeResult:
+    status = int(fields[1])
     if status in accepted:
         return ProbeResult(ok=True, detail=f"{method} {url} -> {status}")
     wanted = ", ".join(str(code) for code in sorted(accepted))
@@ -93,8 +119,10 @@ def _path(url: str) -> str:
     return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, (socket.timeout, asyncio.TimeoutError, TimeoutError)):
+def _describe(exc: BaseException, timeouts: tuple[type[BaseException], ...] = (TimeoutError,)) -> str:
+    """One phrase for a failed probe. ``timeouts``: the async probes add asyncio's TimeoutError,
+    which is not the builtin one before Python 3.11 (socket.timeout is, since 3.10)."""
+    if isinstance(exc, timeouts):
         return "timed out"
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
@@ -103,6 +131,8 @@ def _describe(exc: BaseException) -> str:
 
 def _lenient_tls() -> ssl.SSLContext:
     """Health checks of self-signed local servers must not fail on certificates."""
+    import ssl
+
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE

@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,7 +28,6 @@ if TYPE_CHECKING:
     import psutil
 
 MARKER_ENV = "OUTLIVE_SERVICE_UUID"
-PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 _DROPPED_ENV_PREFIXES = ("AIRFLOW_CTX_", "PREFECT__", "_AIRFLOW", "OUTLIVE_SERVICE_")
 SUPERVISOR = Path(__file__).parent / "backends" / "_supervisor.py"
 # Run as ``python -c STUB``, not ``python _supervisor.py``: a script is compiled from source on
@@ -119,6 +116,10 @@ def spawn_supervisor(
     command line, so the supervisor spawns the service before importing json for the rest
     of the spec: the service starts ~8 ms sooner.
     """
+    import subprocess
+
+    from plugin_core.subreaper import subreaper_launch
+
     supervisor = [sys.executable, "-S", "-E", "-c", _SUPERVISOR_STUB, str(SUPERVISOR.parent)]
     if launch is None:
         argv = [*supervisor, str(spec_path)]
@@ -132,9 +133,10 @@ def spawn_supervisor(
             service_cwd, "log" if logged else "nolog", str(fifo), *supervisor, str(spec_path),
             *service_argv,
         ]  # fmt: skip
+    prefix, preexec = subreaper_launch()
     try:
         process = subprocess.Popen(
-            argv,
+            [*prefix, *argv],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -142,7 +144,7 @@ def spawn_supervisor(
             env=dict(env),
             close_fds=True,
             start_new_session=True,
-            preexec_fn=_subreaper_setter(),  # one syscall, prepared in the parent
+            preexec_fn=preexec,  # None with the native wrapper: then subprocess can vfork
         )
     except (OSError, subprocess.SubprocessError) as exc:
         raise DaemonSpawnError(f"Could not launch the service supervisor: {exc}") from exc
@@ -154,37 +156,13 @@ def spawn_supervisor(
     return ProcessIdentity(process.pid, token)
 
 
-_SUBREAPER: Callable[[], None] | None = None
-
-
-def _subreaper_setter() -> Callable[[], None]:
-    """A function that makes the calling process a child subreaper (Linux ``prctl``).
-
-    Run in the launcher between fork and exec: the setting survives ``execve``, so the shell
-    launcher and the supervisor it becomes are subreapers before the service exists, and no
-    double-fork, however early, can reparent a process to init. The ctypes lookup happens
-    here, in the parent; the child only makes the call."""
-    global _SUBREAPER
-    if _SUBREAPER is None:
-        import ctypes
-
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-        prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
-        prctl.restype = ctypes.c_int
-
-        def become_subreaper() -> None:
-            if prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-                raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
-
-        _SUBREAPER = become_subreaper
-    return _SUBREAPER
-
-
 def stop_tree(
     roots: Iterable[ProcessIdentity], *, grace: float, marker: str | None = None
 ) -> list[int]:
     """SIGTERM every live process of the trees under ``roots`` (and marked ones), wait ``grace``
     seconds, SIGKILL survivors. Returns the pids that had to be killed."""
+
+    import signal
 
     targets = _collect(roots, marker)
     if not targets:
@@ -304,6 +282,8 @@ def _signal(process: psutil.Process, signum: int) -> None:
 
 def terminate_and_wait(identity: ProcessIdentity, timeout: float) -> bool:
     """SIGTERM this very process and wait up to ``timeout`` seconds; True if it ended."""
+    import signal
+
     if not identity.is_alive():
         return True
     try:

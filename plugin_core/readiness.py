@@ -4,9 +4,12 @@
 (the CLI's ``outlive wait``, Prefect's task), ``check_service_once`` (an Airflow sensor's poke)
 and ``await_service_active`` (the Airflow trigger) all look through it, so they agree:
 
-* each look re-reads the registry record's stamp (uuid and version) and reloads the record
-  when someone else changed it, so a restart, stop or replacement elsewhere is seen at once,
-  never a stale copy; an unchanged record keeps this waiter's own probe counts;
+* the registry record's stamp (uuid and version) is re-read before every verdict and at
+  least every :data:`STAMP_PERIOD` seconds in between, and the record reloaded when someone
+  else changed it, so a restart, stop or replacement elsewhere is seen within that period and
+  never judged on a stale copy; an unchanged record keeps this waiter's own probe counts.
+  (Not at every look: a start's first looks come 2 ms apart, and a registry read each time
+  cost the starter more CPU than the rest of its wait, on the cores the service starts on);
 * ACTIVE ends the wait, ERROR ends it at once (nothing more can come of waiting);
 * a name nobody registered raises :class:`~plugin_core.errors.ServiceNotFoundError` at the
   first look, unless the caller opts in with ``wait_for_registration=True`` (a sensor that may
@@ -16,6 +19,7 @@ and ``await_service_active`` (the Airflow trigger) all look through it, so they 
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from plugin_core.errors import ServiceNotFoundError
@@ -25,6 +29,8 @@ from plugin_core.model.state import ServiceState
 if TYPE_CHECKING:
     from plugin_core.registry.store import ServiceRegistry
     from plugin_core.service import BaseService
+
+STAMP_PERIOD = 0.05
 
 
 class ActiveWatch:
@@ -51,6 +57,7 @@ class ActiveWatch:
         self.key = str(ref.uuid) if isinstance(ref, BaseService) else ref
         # An object nobody saved (a test's, a blocking run's) is watched as it is.
         self.unregistered_object = self.service is not None and self.service.registry_version is None
+        self._stamped_at = float("-inf")
 
     @property
     def name(self) -> str:
@@ -60,21 +67,28 @@ class ActiveWatch:
     def look(self, probe_timeout: float | None = None) -> ServiceState | None:
         """One observation: the final state (ACTIVE, ERROR; INACTIVE when ``launched``), or
         None for "not yet". Raises ServiceNotFoundError by the module's rule."""
-        service = self.refresh()
+        recent = time.monotonic() - self._stamped_at < STAMP_PERIOD
+        service = self.service if recent and self.service is not None else self.refresh()
         if service is None:
             return None
         state = observe(service, probe_timeout=probe_timeout)
-        if state in (ServiceState.ACTIVE, ServiceState.ERROR):
-            return state
-        if self.launched and state == ServiceState.INACTIVE:
-            return state
-        return None
+        if not self._final(state):
+            return None
+        if recent and self.refresh() is not service:
+            return None  # changed meanwhile: the next look judges the new record
+        return state
+
+    def _final(self, state: ServiceState) -> bool:
+        return state in (ServiceState.ACTIVE, ServiceState.ERROR) or (
+            self.launched and state == ServiceState.INACTIVE
+        )
 
     def refresh(self) -> BaseService | None:
         """The freshest copy of the service: ours while the record is unchanged, else reloaded
         (None while waiting for a registration). Raises ServiceNotFoundError by the rule."""
         if self.unregistered_object:
             return self.service
+        self._stamped_at = time.monotonic()
         stamp = self.registry.stamp(self.key)
         if stamp is None:
             if not self.wait_for_registration:

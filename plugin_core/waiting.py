@@ -8,7 +8,6 @@ little, everywhere alike.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -81,6 +80,8 @@ async def await_until(
     clock: Callable[[], float] = time.monotonic,
 ) -> T | None:
     """The asyncio twin of :func:`wait_until`, sharing its schedule."""
+    import asyncio  # here, not at module level: sync callers (the CLI) never load it
+
     policy = policy or ProbePolicy()
     deadline = clock() + check_timeout(timeout)
     for interval in intervals(policy):

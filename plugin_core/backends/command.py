@@ -10,7 +10,6 @@ what only a ``run()`` method has (``blocking``, the importability check).
 from __future__ import annotations
 
 import os
-import shlex
 from typing import Any, ClassVar
 
 from pydantic import Field, SerializeAsAny, field_validator, model_validator
@@ -39,6 +38,8 @@ class CommandServiceConfig(SupervisedServiceConfig):
     @classmethod
     def _split_string(cls, value: Any) -> Any:
         if isinstance(value, str):
+            import shlex
+
             value = shlex.split(value)
         if isinstance(value, list) and (not value or not all(isinstance(v, str) for v in value)):
             raise ValueError(

@@ -9,8 +9,6 @@ rest is the backend's own. Directories are 0700 and files 0600, written atomical
 
 from __future__ import annotations
 
-import json
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,11 +54,15 @@ class RuntimeFiles:
     def discard(self) -> None:
         """Remove the directory, unless it is shared."""
         if not self.shared:
+            import shutil  # here: a service class's import should not pay for it
+
             shutil.rmtree(self.path, ignore_errors=True)
 
 
 def definition_type(directory: Path) -> str | None:
     """The ``type`` of the service whose definition ``directory`` holds, if it can be read."""
+    import json
+
     try:
         data = json.loads((directory / DEFINITION_FILE).read_text())
     except (OSError, ValueError):

@@ -11,10 +11,8 @@ subclass says that and inherits nothing it must refuse.
 
 from __future__ import annotations
 
-import json
 import marshal
 import os
-import shutil
 import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -130,6 +128,8 @@ class SupervisedServiceStatus(ServiceStatus):
 
 def read_supervisor_record(status: SupervisedServiceStatus) -> dict[str, Any]:
     """The supervisor's ``state.json`` for this run, or {} (none yet, or left by an earlier run)."""
+    import json  # here, not at module level: defining a service class should not pay for it
+
     if not status.runtime_path:
         return {}
     try:
@@ -196,6 +196,8 @@ class SupervisedService(BaseService):
 
     def provision(self) -> None:
         """Launch the supervisor (which launches the program) and record its identity."""
+        import json
+
         files = self.prepare_launch()
         runtime = files.path
         files.write_definition(self, durable=False)
@@ -377,6 +379,8 @@ class SupervisedService(BaseService):
     def leftover_activity(cls, directory: Path) -> str:
         """A supervisor or service process that the directory's ``state.json`` names and that
         still runs (checked by pid and start time, so a reused pid is not mistaken for it)."""
+        import json
+
         try:
             record = json.loads((directory / SUPERVISOR_STATE_FILE).read_text())
         except (OSError, ValueError):
@@ -404,6 +408,8 @@ class SupervisedService(BaseService):
     # -- helpers --------------------------------------------------------------------------------
 
     def _supervisor_spec(self, runtime: Path) -> dict[str, Any]:
+        import shutil
+
         argv = self.daemon_argv()
         if not argv or not shutil.which(argv[0], path=self.config.env.get("PATH")):
             raise DaemonSpawnError(

@@ -32,7 +32,7 @@ from plugin_core.errors import ConfigError, LifecycleError, OutliveError, Servic
 from plugin_core.model.state import ServiceState
 
 if TYPE_CHECKING:
-    from plugin_core.cli import views
+    from plugin_core.cli import views as views  # re-exported (lazily, below) for watching.py
     from plugin_core.cli.views import ProgressView
     from plugin_core.registry.store import ServiceRegistry
     from plugin_core.service import BaseService

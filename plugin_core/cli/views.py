@@ -17,7 +17,6 @@ from typing import Any
 
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
-from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
@@ -161,6 +160,8 @@ class ProgressView:
         self.state: str | None = None
         self.last_probe = ""
         self.started = time.monotonic()
+        from rich.spinner import Spinner  # only a live wait shows it
+
         self._spinner = Spinner("dots", style="cyan")
 
     def update(self, state: str, last_probe: str) -> None:

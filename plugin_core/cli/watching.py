@@ -13,8 +13,7 @@ from typing import Annotated
 
 import typer
 
-from plugin_core.cli import views
-from plugin_core.cli.app import _registry, app
+from plugin_core.cli.app import _registry, app, views  # views: lazy, imports rich when used
 
 
 @app.command()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validator
 
+from plugin_core.model.deferred import DeferredSignature
 from plugin_core.model.probe_policy import ProbePolicy
 from plugin_core.model.state import ServiceState
 from plugin_core.model.typed import BaseTypedModel
@@ -27,7 +28,8 @@ if TYPE_CHECKING:
 class ProbeResult(BaseModel):
     """Outcome of one health check: ``ok`` and a human-readable ``detail``."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
+    __signature__ = DeferredSignature()
 
     ok: bool
     detail: str = ""

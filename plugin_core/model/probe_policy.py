@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from plugin_core.model.deferred import DeferredSignature
+
 
 class ProbePolicy(BaseModel):
     """Probe timing and thresholds, in the spirit of Kubernetes readiness and liveness probes.
@@ -15,7 +17,8 @@ class ProbePolicy(BaseModel):
     count against ``failure_threshold``, which only judges a service that was ready once.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
+    __signature__ = DeferredSignature()
 
     initial_interval: float = Field(default=0.002, gt=0, le=60)
     fast_phase: float = Field(default=0.25, ge=0)

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from plugin_core.model.deferred import DeferredSignature
+
 
 class RestartPolicy(BaseModel):
     """Restart rules applied by the service's supervisor.
@@ -18,7 +20,8 @@ class RestartPolicy(BaseModel):
     ``reset_after`` seconds resets the count.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
+    __signature__ = DeferredSignature()
 
     mode: Literal["never", "on-failure", "always"] = "never"
     max_restarts: int | None = Field(default=5, ge=0)

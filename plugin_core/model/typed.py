@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from plugin_core.errors import ConfigError
+from plugin_core.model.deferred import DeferredSignature
 from plugin_core.model.scripts import (
     is_script_type as is_script_type,
     load_script as load_script,
@@ -63,13 +64,22 @@ class BaseTypedModel(BaseModel):
     """
 
     # Infinity and NaN are refused in every float field: a NaN timeout would wait forever.
-    model_config = ConfigDict(validate_assignment=True, extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(
+        validate_assignment=True, extra="forbid", allow_inf_nan=False, defer_build=True
+    )
 
     type: str = ""
+    __signature__ = DeferredSignature()  # the build is deferred: see plugin_core.model.deferred
 
     def __init_subclass__(cls, type_name: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         register(cls, type_name)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if not cls.__pydantic_complete__:  # a built parent's signature must not stand for ours
+            type.__setattr__(cls, "__signature__", DeferredSignature())
 
     @model_validator(mode="wrap")
     @classmethod

@@ -19,6 +19,7 @@ outlive" as the fix instead.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -43,7 +44,7 @@ from plugin_core.paths import outlive_home
 from plugin_core.registry.sql_errors import translated
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection, Engine, Row
+    from sqlalchemy.engine import Connection, Engine
 
     from plugin_core.service import BaseService
 
@@ -52,6 +53,20 @@ REGISTRY_URL_ENV = "OUTLIVE_REGISTRY_URL"
 _ENGINES: dict[str, Engine] = {}
 _CLAIM_ENGINES: dict[str, Engine] = {}
 _ENGINES_LOCK = threading.RLock()  # reentrant: creating an engine upgrades its schema under a claim
+# The listing every status query, ``outlive list`` and prune start with: the SQLite text of
+# ``_raw_select().order_by(created_at)`` (tests/core/test_registry.py pins the two together).
+# On an existing SQLite file it runs through the stdlib's sqlite3, so a CLI listing does not
+# import SQLAlchemy (~70 ms, more than the rest of ``outlive list``); whatever that read cannot
+# do (no such table or column yet, a locked file) goes the SQLAlchemy way, which also creates
+# and upgrades the schema. Writes always go through SQLAlchemy.
+LISTING_SQL = (
+    "SELECT outlive_services.uuid, outlive_services.name, outlive_services.type, "
+    "outlive_services.flavor, outlive_services.admin_state, outlive_services.state, "
+    "outlive_services.config, outlive_services.status, outlive_services.endpoint, "
+    "outlive_services.created_at AS created_at, outlive_services.updated_at AS updated_at, "
+    "outlive_services.version, outlive_services.record_format "
+    "FROM outlive_services ORDER BY outlive_services.created_at"
+)
 
 
 @dataclass(frozen=True)
@@ -235,6 +250,10 @@ class ServiceRegistry:
         state: str | None = None,
     ) -> list[ServiceRecord]:
         """Raw records matching the filters, oldest first."""
+        if name is None and type is None and labels is None and state is None:
+            listed = _sqlite_listing(self.url)
+            if listed is not None:
+                return [self._record(None, row, fetch_labels=False) for row in listed]
         query = _listing(name is not None, type is not None, state is not None, len(labels or {}))
         params: dict[str, Any] = {"name": name, "state": state}
         if type is not None:  # any name records of that class hold (0.1.0 stored import paths)
@@ -275,13 +294,15 @@ class ServiceRegistry:
                 [{"uuid": uuid, "key": key, "value": value} for key, value in labels.items()],
             )
 
-    def _record(self, conn: Connection, row: Row[Any], fetch_labels: bool = True) -> ServiceRecord:
+    def _record(self, conn: Connection | None, row: Any, fetch_labels: bool = True) -> ServiceRecord:
         """A row as plain data, never raising for what it holds: a malformed column (a bad
         timestamp, a non-integer version, a non-text label) becomes the record's ``defect``."""
         labels: dict[str, str] = {}
         defects: list[str] = []
         if fetch_labels:
             from sqlalchemy import select
+
+            assert conn is not None, "labels are read through SQLAlchemy"
 
             from plugin_core.registry.schema import service_labels
 
@@ -392,6 +413,31 @@ def _listing(name: bool, type: bool, state: bool, labels: int) -> Any:
         )
         query = query.where(services.c.uuid.in_(matching))
     return query
+
+
+def _sqlite_listing(url: str) -> list[Any] | None:
+    """The rows of :data:`LISTING_SQL` from an existing SQLite registry file through the
+    stdlib's sqlite3 (attribute access, as SQLAlchemy rows), or None: take the SQLAlchemy way."""
+    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else ""
+    if not path or "?" in path or path == ":memory:" or not os.path.isfile(path):
+        return None
+    import sqlite3
+    from types import SimpleNamespace
+
+    from plugin_core.registry.migrate import SCHEMA_HEAD, VERSION_TABLE
+
+    try:
+        with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
+            # Only a registry at this outlive's schema revision: an older one is upgraded (and
+            # a newer one refused) on the SQLAlchemy way, by plugin_core.registry.migrate.
+            revision = db.execute(f"SELECT version_num FROM {VERSION_TABLE}").fetchone()
+            if revision is None or revision[0] != SCHEMA_HEAD:
+                return None
+            cursor = db.execute(LISTING_SQL)
+            names = [column[0] for column in cursor.description]
+            return [SimpleNamespace(**dict(zip(names, values, strict=True))) for values in cursor]
+    except sqlite3.Error:
+        return None
 
 
 def _raw_select() -> Any:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import stat
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from multiprocessing import get_context
@@ -230,3 +233,43 @@ def test_many_threads_claiming_one_name_never_starve_the_holder(registry: Servic
         done = list(pool.map(lambda _: _increment_under_claim((registry.url, 3)), range(20)))
     assert sum(done) == 60
     assert registry.get("counter").config.labels["n"] == "60"
+
+
+class TestSqliteListing:
+    """The listing read through the stdlib's sqlite3 (no SQLAlchemy import for ``outlive list``)."""
+
+    def test_listing_sql_is_the_schemas_select(self) -> None:
+        """LISTING_SQL is exactly what SQLAlchemy compiles from the schema for SQLite."""
+        from sqlalchemy.dialects import sqlite
+
+        from plugin_core.registry.schema import services
+        from plugin_core.registry.store import LISTING_SQL, _raw_select
+
+        compiled = _raw_select().order_by(services.c.created_at).compile(dialect=sqlite.dialect())
+        assert " ".join(str(compiled).split()) == LISTING_SQL
+
+    def test_a_listing_loads_the_same_services_without_sqlalchemy(self, outlive_home: Path) -> None:
+        """In a fresh process, find_services(refresh=False) on an existing SQLite registry gives
+        the services the registry holds, with their timestamps, and imports no SQLAlchemy."""
+        registry = ServiceRegistry()
+        for name in ("alpha", "beta"):
+            registry.save(service(name, team="x"))
+        script = (
+            "import json, sys\n"
+            "from plugin_core import find_services\n"
+            "found = find_services(refresh=False)\n"
+            "print(json.dumps({'names': [s.config.service_name for s in found],\n"
+            "                  'created': [str(s.created_at) for s in found],\n"
+            "                  'sqlalchemy': 'sqlalchemy' in sys.modules}))\n"
+        )
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+        listed = json.loads(done.stdout.splitlines()[-1])
+        assert listed["names"] == ["alpha", "beta"]
+        assert listed["created"] == [str(s.created_at) for s in registry.find()]
+        assert listed["sqlalchemy"] is False
+
+    def test_a_registry_not_created_yet_is_listed_the_sqlalchemy_way(self, outlive_home: Path) -> None:
+        """No database file yet: the listing creates the schema (through SQLAlchemy) and is empty."""
+        registry = ServiceRegistry()
+        assert registry.list_records() == []
+        assert (outlive_home / "registry.db").is_file()

@@ -1,0 +1,130 @@
+"""How the launched supervisor becomes a child subreaper before its service exists.
+
+``PR_SET_CHILD_SUBREAPER`` survives ``execve``, so whatever sets it on the launched process
+before its first exec makes the shell launcher, and the supervisor it becomes, the reaper of
+every orphan below it from the very first instant: no double-fork, however early, can
+reparent a process to init (``tests/core/test_stop_truth.py`` holds us to that).
+
+Two ways, the same guarantee:
+
+* a tiny native exec wrapper (:data:`WRAPPER_SOURCE`: ``prctl`` then ``execv``), compiled once
+  per machine with the system C compiler into ``$XDG_CACHE_HOME/outlive`` and run in front of
+  the launcher. The launch then needs no Python code in the child, so ``subprocess`` uses
+  ``vfork``: a fork of a 30-150 MB caller (a worker, a notebook) costs 5-40 ms, a vfork well
+  under one;
+* without a compiler (or where the cache cannot hold an executable), a ``preexec_fn`` that
+  makes the same ``prctl`` call between fork and exec: correct, but it forces a real fork.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
+WRAPPER_SOURCE = b"""\
+#include <sys/prctl.h>
+#include <unistd.h>
+/* outlive-subreaper PROGRAM ARGS...: become a child subreaper, then exec PROGRAM. */
+int main(int argc, char **argv) {
+    if (argc < 2 || prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) return 127;
+    execv(argv[1], argv + 1);
+    return 127;
+}
+"""
+_LOCK = threading.Lock()
+_WRAPPER: list[str] | None = None  # [path] once built, [] when this machine cannot build it
+_SETTER: Callable[[], None] | None = None
+
+
+def subreaper_launch() -> tuple[list[str], Callable[[], None] | None]:
+    """``(argv prefix, preexec_fn)`` that make the launched program a child subreaper:
+    ``([wrapper], None)`` when the native wrapper is available, else ``([], setter)``."""
+    global _WRAPPER
+    with _LOCK:
+        if _WRAPPER is None:
+            wrapper = _built_wrapper()
+            _WRAPPER = [str(wrapper)] if wrapper is not None else []
+    if _WRAPPER:
+        return list(_WRAPPER), None
+    return [], _subreaper_setter()
+
+
+def _wrapper_path() -> Path:
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    digest = hashlib.sha256(WRAPPER_SOURCE + os.uname().machine.encode()).hexdigest()[:12]
+    return Path(cache) / "outlive" / f"subreaper-{digest}"
+
+
+def _built_wrapper() -> Path | None:
+    """The compiled wrapper (built now if missing), or None if it cannot be built and run here."""
+    path = _wrapper_path()
+    if not (os.access(path, os.X_OK) and _works(path)):
+        try:
+            _compile(path)
+        except (OSError, ValueError):
+            return None
+        if not _works(path):
+            return None
+    return path
+
+
+def _compile(path: Path) -> None:
+    import shutil
+    import subprocess
+
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if not compiler:
+        raise ValueError("no C compiler")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    source = path.with_name(f".{path.name}.{os.getpid()}.c")
+    binary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    source.write_bytes(WRAPPER_SOURCE)
+    try:
+        subprocess.run(
+            [compiler, "-O2", "-o", str(binary), str(source)],
+            check=True, capture_output=True, timeout=60, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        os.chmod(binary, 0o700)
+        os.replace(binary, path)  # atomic: concurrent builders each install a complete file
+    except subprocess.SubprocessError as exc:
+        raise ValueError(f"compiling the subreaper wrapper failed: {exc}") from None
+    finally:
+        source.unlink(missing_ok=True)
+        binary.unlink(missing_ok=True)
+
+
+def _works(path: Path) -> bool:
+    """The wrapper runs here (not on a noexec mount, not built for another machine) and execs."""
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            [str(path), "/bin/sh", "-c", "exit 3"], capture_output=True, timeout=10,
+            stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return done.returncode == 3
+
+
+def _subreaper_setter() -> Callable[[], None]:
+    """A function that makes the calling process a child subreaper (Linux ``prctl``), for
+    ``preexec_fn``. The ctypes lookup happens here, in the parent; the child only calls."""
+    global _SETTER
+    if _SETTER is None:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+        prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+        prctl.restype = ctypes.c_int
+
+        def become_subreaper() -> None:
+            if prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+                raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
+
+        _SETTER = become_subreaper
+    return _SETTER
