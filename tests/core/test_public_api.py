@@ -95,7 +95,7 @@ FAMILIES = {
     "local": {"local", "in_process", "_daemon"},
     "command": {"command"},
     "container": {"container", "_container_args", "_docker_engine", "_container_entrypoint"},
-    "ray_serve": {"ray_serve", "_serve_api", "_serve_model", "_serve_state"},
+    "ray_serve": {"ray_serve", "_serve_api", "_serve_logs", "_serve_model", "_serve_state"},
 }
 #: Where the lifecycle's decisions are made: they reach backends through the contract only.
 CONTRACT_USERS = ("lifecycle.py", "prune.py", "snapshots.py", "health.py", "hosts.py", "cli")
