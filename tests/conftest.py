@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 
 _skipped: list[str] = []
 
@@ -57,10 +57,8 @@ def _stop_everything(home: Path) -> None:
     if db.exists():
         registry = ServiceRegistry(f"sqlite:///{db}")
         for service in registry.find():
-            try:
+            with contextlib.suppress(Exception):  # cleanup: a broken test's service must not stop the rest
                 service.deprovision(force=True)
-            except Exception:  # noqa: BLE001 - best-effort cleanup must not mask the test result
-                pass
         for record_error in registry.corrupt_records:
             for process in marked_processes(record_error.uuid):
                 process.kill()
@@ -68,7 +66,7 @@ def _stop_everything(home: Path) -> None:
 
 def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
     """A real HTTP GET, as a user would check a service."""
-    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback only
+    with urllib.request.urlopen(url, timeout=timeout) as response:
         return response.status, response.read().decode(errors="replace")
 
 

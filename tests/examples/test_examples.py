@@ -41,7 +41,7 @@ def test_deploy_model_leaves_a_serving_model_behind(outlive_home: Path) -> None:
         service.get_prediction_url() or "", data=json.dumps({"x": [0, 0]}).encode(),
         headers={"Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+    with urllib.request.urlopen(request, timeout=10) as response:
         assert abs(json.loads(response.read())["y"] - 5.0) < 0.1
     again = run_example("deploy_model.py", outlive_home)
     assert get_service("model-server").status.pid == service.status.pid, "a rerun reuses the server"
