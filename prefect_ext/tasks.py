@@ -41,27 +41,6 @@ if TYPE_CHECKING:
 ServiceDefinition: TypeAlias = "ServiceBlock | BaseService | dict[str, Any] | str"
 """A block, a core service, or a definition (dict, JSON or YAML) for ``plugin_core.load_service``."""
 
-__all__ = [
-    "adelete_service",
-    "afind_services",
-    "aget_service_logs",
-    "aget_service_status",
-    "aprune_services",
-    "astart_service",
-    "astop_service",
-    "aupdate_service",
-    "await_for_service",
-    "delete_service",
-    "find_services",
-    "get_service_logs",
-    "get_service_status",
-    "prune_services",
-    "start_service",
-    "stop_service",
-    "update_service",
-    "wait_for_service",
-]
-
 
 def _registry(block: ServiceRegistryBlock | None) -> ServiceRegistry | None:
     """None lets the core pick its default (``OUTLIVE_REGISTRY_URL`` or the local SQLite file)."""
