@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import plugin_core
 
 ZENML_NAMES = {
@@ -61,8 +63,20 @@ def test_core_never_imports_orchestrators() -> None:
             assert banned not in text, f"{path} imports an orchestrator"
 
 
-def test_all_lists_exactly_the_lazy_exports() -> None:
-    assert sorted(plugin_core.__all__) == sorted(plugin_core._EXPORTS)
+def test_each_package_lists_its_names_once_and_loads_them_on_use() -> None:
+    """``__all__`` comes from the one ``lazy_exports`` block (each name of plugin_core loads:
+    see above), an unknown name is an AttributeError naming the package, and importing the
+    packages loads none of the modules they name."""
+    import plugin_core.workflow
+
+    for package in (plugin_core, plugin_core.workflow):
+        assert len(package.__all__) == len(set(package.__all__)), package.__name__
+        assert set(package.__all__) <= set(dir(package))
+        with pytest.raises(AttributeError, match=f"module '{package.__name__}' has no attribute"):
+            package.NoSuchName  # noqa: B018
+    code = "import sys, plugin_core.workflow; print(sorted(m for m in sys.modules if m.startswith('plugin_core.')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['plugin_core._lazy', 'plugin_core.workflow']"
 
 
 def test_adapters_import_only_the_public_core() -> None:
