@@ -16,13 +16,14 @@ import contextlib
 import os
 import sys
 import threading
-import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from plugin_core.errors import DaemonSpawnError
+from plugin_core.model.probe_policy import ProbePolicy
+from plugin_core.waiting import wait_until
 
 if TYPE_CHECKING:
     import psutil
@@ -33,6 +34,10 @@ SUPERVISOR = Path(__file__).parent / "backends" / "_supervisor.py"
 # Run as ``python -c STUB``, not ``python _supervisor.py``: a script is compiled from source on
 # every run (~1.5 ms), an imported module loads from its cached bytecode.
 _SUPERVISOR_STUB = "import sys; sys.path.insert(0, sys.argv.pop(1)); import _supervisor; sys.exit(_supervisor.main())"
+
+PROCESS_EXIT = ProbePolicy(initial_interval=0.005, fast_phase=0.25, period=0.05)
+"""How a wait for a process to end polls: every 5 ms at first (a stop is on the caller's
+path), backing off to 50 ms for one that takes its grace period."""
 
 
 # The service must not wait for a Python interpreter to boot: /bin/sh (about 1 ms) starts it,
@@ -183,13 +188,13 @@ def _wait_all(processes: list[psutil.Process], *, timeout: float) -> list[psutil
     Not ``psutil.wait_procs``: our services are not our children, so it would poll each one
     in slices and wait out a zombie that init has not reaped yet.
     """
-    deadline = time.monotonic() + timeout
     pending = list(processes)
-    while pending:
-        pending = [proc for proc in pending if _running(proc)]
-        if not pending or time.monotonic() >= deadline:
-            break
-        time.sleep(0.005)
+
+    def all_ended() -> bool | None:
+        pending[:] = [proc for proc in pending if _running(proc)]
+        return True if not pending else None
+
+    wait_until(all_ended, timeout=timeout, policy=PROCESS_EXIT)
     return pending
 
 
@@ -295,9 +300,9 @@ def terminate_and_wait(identity: ProcessIdentity, timeout: float) -> bool:
 
 def wait_gone(identity: ProcessIdentity, timeout: float) -> bool:
     """Wait up to ``timeout`` seconds for the process to end; True if it did."""
-    deadline = time.monotonic() + timeout
-    while identity.is_alive():
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.005)
-    return True
+    ended = wait_until(
+        lambda: None if identity.is_alive() else True,
+        timeout=max(timeout, 0.0),
+        policy=PROCESS_EXIT,
+    )
+    return ended is not None

@@ -3,7 +3,9 @@
 ``start(timeout)``, ``poll_service_status``, the CLI's live view, the Prefect
 task and the Airflow sensor and trigger all wait through :func:`wait_until` or
 :func:`await_until`, so a fast service is seen at once and a slow one costs
-little, everywhere alike.
+little, everywhere alike. So do the waits that are not for a service: a process
+to end, a busy workflow service's ``Retry-After``, a webhook's backoff. A loop
+elsewhere that sleeps is a timer or a worker's main loop, and says so.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from typing import TypeVar
 
 from plugin_core.errors import ConfigError
@@ -46,50 +49,100 @@ def check_timeout(value: float, field: str = "timeout") -> float:
     return float(value)
 
 
+@dataclass(frozen=True)
+class Later:
+    """A check's answer "not yet; ask again in ``seconds``", as a server's ``Retry-After``.
+
+    It stands in for the schedule's next interval (still cut to the deadline), so a
+    caller that knows when to ask again waits exactly that long and no loop of its own.
+    """
+
+    seconds: float
+
+
+class Schedule:
+    """The pauses of one wait: the policy's intervals (or a :class:`Later`) cut to the deadline.
+
+    :func:`wait_until` and :func:`await_until` both take their pauses from here, so the
+    sync and the async wait cannot drift apart. ``timeout`` None means no deadline, only
+    ``attempts`` (checks in all); one of the two must be given.
+    """
+
+    def __init__(
+        self,
+        timeout: float | None,
+        policy: ProbePolicy | None = None,
+        *,
+        attempts: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if timeout is None and attempts is None:
+            raise ConfigError("a wait needs a timeout or a number of attempts")
+        self._clock = clock
+        self._deadline = math.inf if timeout is None else clock() + check_timeout(timeout)
+        self._intervals = intervals(policy or ProbePolicy())
+        self._checks_left = math.inf if attempts is None else attempts
+
+    def pause(self, answer: object = None) -> float | None:
+        """Seconds to sleep after a check that said ``answer`` (None or a Later); None: stop."""
+        self._checks_left -= 1
+        remaining = self._deadline - self._clock()
+        if remaining <= 0 or self._checks_left <= 0:
+            return None
+        interval = next(self._intervals)
+        return min(answer.seconds if isinstance(answer, Later) else interval, remaining)
+
+
 def wait_until(
-    check: Callable[[], T | None],
+    check: Callable[[], T | Later | None],
     *,
-    timeout: float,
+    timeout: float | None,
     policy: ProbePolicy | None = None,
+    attempts: int | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T | None:
-    """Call ``check`` until it returns something other than None, or ``timeout`` passes.
+    """Call ``check`` until it returns something other than None (or a Later), or time is up.
 
-    Returns the first non-None result, or None on timeout. The last sleep is cut
-    short so the deadline is kept to within one check's duration.
+    Returns the first such result, or None once ``timeout`` has passed (or ``attempts``
+    checks were made). The last sleep is cut short so the deadline is kept to within
+    one check's duration.
     """
-    policy = policy or ProbePolicy()
-    deadline = clock() + check_timeout(timeout)
-    for interval in intervals(policy):
-        result = check()
-        if result is not None:
-            return result
-        remaining = deadline - clock()
-        if remaining <= 0:
+    schedule = Schedule(timeout, policy, attempts=attempts, clock=clock)
+    while True:
+        answer = check()
+        if answer is not None and not isinstance(answer, Later):
+            return answer
+        pause = schedule.pause(answer)
+        if pause is None:
             return None
-        sleep(min(interval, remaining))
-    return None  # pragma: no cover - intervals() never ends
+        sleep(pause)
 
 
 async def await_until(
-    check: Callable[[], Awaitable[T | None]],
+    check: Callable[[], Awaitable[T | Later | None]],
     *,
-    timeout: float,
+    timeout: float | None,
     policy: ProbePolicy | None = None,
+    attempts: int | None = None,
     clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[object]] | None = None,
 ) -> T | None:
-    """The asyncio twin of :func:`wait_until`, sharing its schedule."""
+    """The asyncio twin of :func:`wait_until`, on the same :class:`Schedule`.
+
+    ``sleep`` (default ``asyncio.sleep``) may end early (an ``asyncio.Event`` set by
+    whoever changed what ``check`` reads): the next check then comes at once, and the
+    schedule goes on from there.
+    """
     import asyncio  # here, not at module level: sync callers (the CLI) never load it
 
-    policy = policy or ProbePolicy()
-    deadline = clock() + check_timeout(timeout)
-    for interval in intervals(policy):
-        result = await check()
-        if result is not None:
-            return result
-        remaining = deadline - clock()
-        if remaining <= 0:
+    sleep = sleep or asyncio.sleep
+    schedule = Schedule(timeout, policy, attempts=attempts, clock=clock)
+    while True:
+        answer = await check()
+        if answer is not None and not isinstance(answer, Later):
+            return answer
+        pause = schedule.pause(answer)
+        if pause is None:
             return None
-        await asyncio.sleep(min(interval, remaining))
-    return None  # pragma: no cover
+        await sleep(pause)

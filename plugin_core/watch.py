@@ -28,8 +28,10 @@ from typing import TYPE_CHECKING
 
 from plugin_core.errors import ConfigError
 from plugin_core.events import EventLog, EventOutcome, ServiceEvent, report
+from plugin_core.model.probe_policy import ProbePolicy
 from plugin_core.model.restart import RestartPolicy
 from plugin_core.model.state import ServiceState
+from plugin_core.waiting import wait_until
 
 if TYPE_CHECKING:
     from plugin_core.registry.store import ServiceRegistry
@@ -50,6 +52,9 @@ Sink = Callable[[ServiceEvent], None]
 WATCH_SERVICE_NAME = "outlive-watch"
 PREFECT_SINK = "prefect_ext.sinks:PrefectEventSink"
 _log = logging.getLogger("outlive.events")
+
+_REDELIVERY = ProbePolicy(initial_interval=0.5, fast_phase=0, backoff=2, period=60)
+"""A webhook's retries: 0.5 s, then doubling (to at most a minute)."""
 
 _DOWN = (ServiceState.PENDING_STARTUP, ServiceState.INACTIVE, ServiceState.ERROR)
 
@@ -131,7 +136,11 @@ class Watcher:
         return self._catch_up()
 
     def run(self, period: float = 2.0, stop: Callable[[], bool] = lambda: False) -> None:
-        """Watch until ``stop()`` (or forever); a crash reaches the sinks within one period."""
+        """Watch until ``stop()`` (or forever); a crash reaches the sinks within one period.
+
+        A timer, not a wait: it never ends on what it sees, so it keeps a steady period
+        (the time a step took is taken off the sleep) instead of :mod:`waiting`'s backoff.
+        """
         while not stop():
             started = time.monotonic()
             self.step()
@@ -177,24 +186,27 @@ class WebhookSink:
         request = urllib.request.Request(
             self.url, data=body.encode(), headers={"Content-Type": "application/json"}
         )
-        delay = 0.5
-        for attempt in range(self.retries + 1):
+        error: Exception | None = None
+
+        def deliver() -> bool | None:
+            """True once delivered, False if refused for good, None to try again."""
+            nonlocal error
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout):
-                    return
+                    return True
             except urllib.error.HTTPError as exc:
                 if exc.code != 429 and exc.code < 500:
                     _log.warning(
                         "webhook %s refused %s: HTTP %s", self.url, event.describe(), exc.code
                     )
-                    return
-                error: Exception = exc
+                    return False
+                error = exc
             except (urllib.error.URLError, OSError) as exc:
                 error = exc
-            if attempt < self.retries:
-                time.sleep(delay)
-                delay *= 2
-        _log.warning("webhook %s: gave up delivering %s: %s", self.url, event.describe(), error)
+            return None
+
+        if wait_until(deliver, timeout=None, attempts=self.retries + 1, policy=_REDELIVERY) is None:
+            _log.warning("webhook %s: gave up delivering %s: %s", self.url, event.describe(), error)
 
     def __repr__(self) -> str:
         return f"WebhookSink({self.url!r})"
