@@ -174,7 +174,10 @@ class EventLog:
         poll: float = 0.2,
         stop: Callable[[], bool] = lambda: False,
     ) -> Iterator[ServiceEvent]:
-        """Yield events as they are appended (after the existing ones if ``from_start``)."""
+        """Yield events as they are appended (after the existing ones if ``from_start``).
+
+        A stream, not a wait: it reads again every ``poll`` seconds until ``stop()``.
+        """
         offset = 0 if from_start else self.end()
         while not stop():
             events, offset = self.read_since(offset)

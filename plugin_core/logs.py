@@ -43,7 +43,8 @@ def follow_lines(
     """Yield the last ``tail`` lines (all if None), then new lines as they are written.
 
     Survives rotation (the file is reopened when its inode changes) and ends once
-    ``keep_going()`` is False and nothing new is left to read.
+    ``keep_going()`` is False and nothing new is left to read. A stream (``tail -f``), not a
+    wait: it reads again every ``poll_interval`` for as long as the caller keeps going.
     """
     if tail is not None:
         yield from tail_lines(path, tail)

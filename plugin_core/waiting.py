@@ -33,6 +33,12 @@ def intervals(policy: ProbePolicy) -> Iterator[float]:
             interval = min(interval * policy.backoff, policy.period)
 
 
+def backoff(policy: ProbePolicy, steps: int) -> float:
+    """The interval after ``steps`` backoffs: ``initial_interval * backoff**steps``, capped at
+    ``period`` (for a wait that resumes where an earlier one left off, as after a flap)."""
+    return min(policy.period, policy.initial_interval * policy.backoff**steps)
+
+
 def check_timeout(value: float, field: str = "timeout") -> float:
     """``value`` as seconds to wait: a finite number >= 0, else a ConfigError naming ``field``.
 

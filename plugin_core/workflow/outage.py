@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from plugin_core.model.probe_policy import ProbePolicy
-from plugin_core.waiting import await_until
+from plugin_core.waiting import Later, await_until, backoff
 from plugin_core.workflow.errors import QueueUnavailableError
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,11 @@ class QueueOutage:
         self._probe = asyncio.create_task(self._watch(), name="workflow-queue-probe")
 
     async def call(self, operation: Callable[[], Awaitable[T]]) -> T:
-        """Run ``operation``, waiting out outages and retrying it until it succeeds."""
+        """Run ``operation``, waiting out outages and retrying it until it succeeds.
+
+        Not a polling loop: between tries it waits for the probe (:meth:`_watch`, which
+        polls through :func:`await_until`) to say the queue is back, or that it gave up.
+        """
         while True:
             await self._up.wait()
             if self.failed is not None:  # given up: waiters stop at once, the replica exits
@@ -106,7 +110,13 @@ class QueueOutage:
             self._probe = None
 
     async def _watch(self) -> None:
-        async def answers() -> bool | None:
+        assert self.down_since is not None
+        # back off between flaps too, instead of restarting at full speed
+        hold_off = [Later(backoff(_PROBES, self._flaps))] if self._flaps else []
+
+        async def answers() -> bool | Later | None:
+            if hold_off:
+                return hold_off.pop()
             try:
                 await self._ping()
             except QueueUnavailableError as exc:
@@ -114,9 +124,6 @@ class QueueOutage:
                 return None
             return True
 
-        assert self.down_since is not None
-        if self._flaps:  # back off between flaps too, instead of restarting at full speed
-            await asyncio.sleep(min(_PROBES.period, _PROBES.initial_interval * 2**self._flaps))
         remaining = self.limit - (time.monotonic() - self.down_since)
         if await await_until(answers, timeout=max(remaining, 0.0), policy=_PROBES):
             level = logging.DEBUG if self._flaps else logging.WARNING

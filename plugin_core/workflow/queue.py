@@ -30,6 +30,8 @@ from collections.abc import Collection
 from typing import Any
 
 from plugin_core.errors import ConfigError
+from plugin_core.model.probe_policy import ProbePolicy
+from plugin_core.waiting import await_until
 from plugin_core.workflow.models import TaskEvent, TaskRecord, TaskState
 
 _FINISHED_KEPT_IN_MEMORY = 10_000
@@ -47,6 +49,9 @@ class TaskQueue(ABC):
 
     def __init__(self, poll_interval: float = 0.1) -> None:
         self.poll_interval = poll_interval
+        self._polls = ProbePolicy(
+            initial_interval=poll_interval, fast_phase=0, backoff=1.0, period=poll_interval
+        )
         self._signals: dict[str, asyncio.Event] = {}
         self._idle = 0  # local workers waiting in claim()
         self._promised = 0  # tasks being handed to idle workers (put in progress or delivered)
@@ -161,15 +166,26 @@ class TaskQueue(ABC):
         return seq
 
     async def wait_final(self, task_id: str, timeout: float) -> TaskRecord | None:
-        """The record once final, or as it is when ``timeout`` passes; None if unknown."""
-        deadline = time.monotonic() + timeout
-        while True:
+        """The record once final, or as it is when ``timeout`` passes; None if unknown.
+
+        Between reads it sleeps on the task's signal, so a result finished in this process
+        ends the sleep at once; one written by another process is read within a poll.
+        """
+        signal = asyncio.Event()
+        last: list[TaskRecord | None] = [None]
+
+        async def settled() -> bool | None:
+            nonlocal signal
+            # a fresh signal unless one is pending, taken before reading: no wake-up is lost
             signal = self._signals.setdefault(task_id, asyncio.Event())
-            record = await self.get(task_id)
-            remaining = deadline - time.monotonic()
-            if record is None or record.is_final or remaining <= 0:
-                return record
-            await _wait_event(signal, min(remaining, self.poll_interval))
+            last[0] = record = await self.get(task_id)
+            return True if record is None or record.is_final else None
+
+        async def sleep(seconds: float) -> None:
+            await _wait_event(signal, seconds)
+
+        await await_until(settled, timeout=max(timeout, 0.0), policy=self._polls, sleep=sleep)
+        return last[0]
 
     async def wait_events(self, task_id: str, after: int, timeout: float) -> list[TaskEvent]:
         """Events after ``after``, waiting up to ``timeout`` for the first one."""

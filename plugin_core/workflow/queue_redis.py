@@ -147,7 +147,9 @@ class RedisTaskQueue(TaskQueue):
         """Wake local waiters when any replica finishes a task or stores an event.
 
         Pub/Sub may drop messages, and is down with Redis; that only costs latency,
-        because waiters also poll. The subscription is renewed after an outage.
+        because waiters also poll. The subscription is renewed after an outage: this is the
+        listener's main loop, and its pause after a lost connection only keeps it from
+        spinning while the outage probe (``outage.py``, through ``waiting``) does the waiting.
         """
         from redis.exceptions import (
             ConnectionError as RedisConnectionError,

@@ -270,6 +270,12 @@ class WorkflowRuntime:
     # -- internals ------------------------------------------------------------------------------
 
     async def _work(self) -> None:
+        """A worker's main loop: claim a task, run it, until the service drains.
+
+        Its sleeps are not waits for anything to end: a paused service (llama_deploy's
+        ``running=False``) checks again every ``step_interval``, and claiming blocks in
+        the queue itself.
+        """
         while not self._draining:
             if not self.running:  # llama_deploy's `running=False`: accept, but do not run
                 await asyncio.sleep(self.config.step_interval)
@@ -314,6 +320,7 @@ class WorkflowRuntime:
             self.on_fatal(self.fatal)
 
     async def _beat(self) -> None:
+        """A timer: one heartbeat every ``heartbeat_interval`` for the life of the service."""
         while True:
             await asyncio.sleep(self.config.heartbeat_interval)
             try:
