@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 
-from plugin_core import ProbePolicy, wait_until
-from plugin_core.waiting import intervals
+import pytest
+
+from plugin_core import ConfigError, ProbePolicy, await_until, wait_until
+from plugin_core.waiting import Later, backoff, intervals
 
 
 class FakeClock:
@@ -43,3 +46,48 @@ def test_wait_until_keeps_the_deadline() -> None:
     policy = ProbePolicy(initial_interval=0.3, fast_phase=0, period=0.3)
     assert wait_until(lambda: None, timeout=1.0, policy=policy, clock=clock, sleep=clock.sleep) is None
     assert abs(clock.now - 1.0) < 1e-9
+
+
+def test_a_later_answer_sets_the_next_pause_within_the_deadline() -> None:
+    """A check that knows when to ask again (a server's Retry-After) waits that long, never
+    beyond the deadline; the schedule's own intervals serve the other answers."""
+    clock = FakeClock()
+    policy = ProbePolicy(initial_interval=0.1, fast_phase=0, period=0.1)
+    answers = iter([Later(0.7), None, Later(5.0), None])
+    result = wait_until(lambda: next(answers), timeout=2.0, policy=policy, clock=clock, sleep=clock.sleep)
+    assert result is None
+    assert clock.sleeps == pytest.approx([0.7, 0.1, 1.2])
+
+
+def test_attempts_bound_a_wait_without_a_deadline() -> None:
+    """``timeout=None`` with ``attempts``: exactly that many checks, backing off between them."""
+    clock = FakeClock()
+    policy = ProbePolicy(initial_interval=0.5, fast_phase=0, backoff=2, period=60)
+    checks: list[float] = []
+    assert wait_until(lambda: checks.append(clock.now), timeout=None, attempts=4, policy=policy,
+                      clock=clock, sleep=clock.sleep) is None
+    assert clock.sleeps == [0.5, 1.0, 2.0] and len(checks) == 4
+    with pytest.raises(ConfigError, match="timeout or a number of attempts"):
+        wait_until(lambda: None, timeout=None)
+
+
+def test_await_until_shares_the_schedule_and_may_be_woken_early() -> None:
+    """The async wait takes the same pauses; a sleep that ends early (an event was set)
+    just brings the next check forward."""
+    clock = FakeClock()
+    policy = ProbePolicy(initial_interval=0.3, fast_phase=0, period=0.3)
+    answers = iter([None, None, "done"])
+
+    async def check() -> str | None:
+        return next(answers)
+
+    async def sleep(seconds: float) -> None:
+        clock.sleep(seconds / 3)  # woken early
+
+    result = asyncio.run(await_until(check, timeout=1.0, policy=policy, clock=clock, sleep=sleep))
+    assert result == "done" and clock.sleeps == pytest.approx([0.1, 0.1])
+
+
+def test_backoff_resumes_the_schedule_after_some_steps() -> None:
+    policy = ProbePolicy(initial_interval=0.05, backoff=2, period=1.0)
+    assert [backoff(policy, n) for n in range(7)] == pytest.approx([0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0])
