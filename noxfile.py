@@ -73,6 +73,26 @@ class Matrix:
 
 
 AIRFLOW_TESTS = ("tests/airflow",)
+
+
+def _airflow(series: str, doc: str, *, installed_first: bool, servers: bool = False,
+             lane: int = 1) -> Matrix:
+    """One Airflow series: already installed when outlive comes (it must stay as it was), or
+    requested alongside; only the ``servers`` session runs the scheduler/triggerer tests."""
+    pin = f"apache-airflow=={series}.*"
+    return Matrix(
+        "airflow,test",
+        AIRFLOW_TESTS,
+        doc,
+        markers=None if servers else "not airflow_servers",
+        preinstalled=(pin,) if installed_first else (),
+        alongside=() if installed_first else (pin,),
+        newest={"apache-airflow": pin},
+        absent=("prefect",),
+        lane=lane,
+    )
+
+
 MATRIX: dict[str, Matrix] = {
     "core": Matrix(
         "test",
@@ -126,32 +146,17 @@ MATRIX: dict[str, Matrix] = {
         absent=("apache-airflow",),
         lane=2,
     ),
-    "airflow-3.1": Matrix(
-        "airflow,test",
-        AIRFLOW_TESTS,
-        "Airflow 3.1 already installed, then outlive[airflow]: Airflow stays, DAGs run.",
-        markers="not airflow_servers",
-        preinstalled=("apache-airflow==3.1.*",),
-        newest={"apache-airflow": "apache-airflow==3.1.*"},
-        absent=("prefect",),
-        lane=2,
+    "airflow-3.1": _airflow(
+        "3.1", "Airflow 3.1 already installed, then outlive[airflow]: Airflow stays, DAGs run.",
+        installed_first=True, lane=2,
     ),
-    "airflow-3.2": Matrix(
-        "airflow,test",
-        AIRFLOW_TESTS,
-        "Airflow 3.2 requested next to outlive[airflow] (whose pins make 3.2.x run).",
-        markers="not airflow_servers",
-        alongside=("apache-airflow==3.2.*",),
-        newest={"apache-airflow": "apache-airflow==3.2.*"},
-        absent=("prefect",),
+    "airflow-3.2": _airflow(
+        "3.2", "Airflow 3.2 requested next to outlive[airflow] (whose pins make 3.2.x run).",
+        installed_first=False,
     ),
-    "airflow-3.3": Matrix(
-        "airflow,test",
-        AIRFLOW_TESTS,
-        "Airflow 3.3 already installed, then outlive[airflow]; plus the scheduler/triggerer tests.",
-        preinstalled=("apache-airflow==3.3.*",),
-        newest={"apache-airflow": "apache-airflow==3.3.*"},
-        absent=("prefect",),
+    "airflow-3.3": _airflow(
+        "3.3", "Airflow 3.3 already installed, then outlive[airflow]; plus the scheduler/triggerer tests.",
+        installed_first=True, servers=True,
     ),
     "ray-airflow": Matrix(
         # The other orchestrator's side of the cluster: outlive[ray,airflow] on the newest

@@ -139,17 +139,14 @@ class OutliveRegistryHook(BaseHook):
         """Start the service (or reuse the one of that name); see ``plugin_core.start_service``."""
         import plugin_core as core
 
-        events = _TaskEvents(self.log)
-        started = core.start_service(
+        return self._reported(
+            core.start_service,
             core.load_service(service),
-            registry=self.get_registry(),
             timeout=timeout,
             on_change=on_change,
             wait=wait,
             on_progress=on_progress,
-            on_event=events,
         )
-        return events.info(started)
 
     def update_service(
         self,
@@ -163,16 +160,13 @@ class OutliveRegistryHook(BaseHook):
         import plugin_core as core
 
         definition = core.load_service(service)
-        events = _TaskEvents(self.log)
-        updated = core.update_service(
+        return self._reported(
+            core.update_service,
             name_or_uuid or definition.config.service_name,
             definition,
-            registry=self.get_registry(),
             timeout=timeout,
             wait=wait,
-            on_event=events,
         )
-        return events.info(updated)
 
     def stop_service(
         self,
@@ -206,15 +200,9 @@ class OutliveRegistryHook(BaseHook):
         trigger saw it first."""
         import plugin_core as core
 
-        events = _TaskEvents(self.log)
-        service = core.wait_for_service(
-            name_or_uuid,
-            registry=self.get_registry(),
-            timeout=timeout,
-            on_progress=on_progress,
-            on_event=events,
+        return self._reported(
+            core.wait_for_service, name_or_uuid, timeout=timeout, on_progress=on_progress
         )
-        return events.info(service)
 
     def get_service(self, name_or_uuid: str, *, refresh: bool = True) -> dict[str, Any]:
         """The service's info; with ``refresh`` its state is observed now."""
@@ -237,6 +225,15 @@ class OutliveRegistryHook(BaseHook):
             self.log.info("No service %r is registered; nothing to delete", name_or_uuid)
             return None
         return core.service_info(deleted)
+
+    def _reported(
+        self, action: Callable[..., BaseService], *args: Any, **kwargs: Any
+    ) -> dict[str, Any]:
+        """``action`` (a core function) on this hook's registry, its events logged for the task;
+        the service's info with what the call did."""
+        events = _TaskEvents(self.log)
+        service = action(*args, registry=self.get_registry(), on_event=events, **kwargs)
+        return events.info(service)
 
     def prune_services(self, *, dry_run: bool = False) -> dict[str, Any]:
         """Remove records of stopped and failed services and orphan runtime directories."""
