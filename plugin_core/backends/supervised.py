@@ -32,6 +32,7 @@ from plugin_core.model.status import ServiceStatus
 from plugin_core.paths import write_private
 from plugin_core.ports import release_ports, reserve_port
 from plugin_core.processes import (
+    PROCESS_EXIT,
     ProcessIdentity,
     service_environment,
     spawn_supervisor,
@@ -39,6 +40,7 @@ from plugin_core.processes import (
     terminate_and_wait,
 )
 from plugin_core.service import BaseService
+from plugin_core.waiting import wait_until
 
 SERVICE_CONFIG_FILE = DEFINITION_FILE
 SUPERVISOR_SPEC_FILE = "supervisor.json"
@@ -303,10 +305,15 @@ class SupervisedService(BaseService):
 
     def _await_exit_record(self, record: dict[str, Any], patience: float = 0.2) -> dict[str, Any]:
         """The service just died: give its supervisor a moment to record the exit code."""
-        deadline = time.monotonic() + patience
-        while record.get("phase") == "running" and time.monotonic() < deadline:
-            time.sleep(0.005)
+
+        def exit_recorded() -> dict[str, Any] | None:
+            nonlocal record
+            if record.get("phase") != "running":
+                return record
             record = self._supervisor_record()
+            return None
+
+        wait_until(exit_recorded, timeout=patience, policy=PROCESS_EXIT)
         return record
 
     def _judge_uptime(self, record: dict[str, Any]) -> tuple[ServiceState, str]:

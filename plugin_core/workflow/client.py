@@ -3,9 +3,9 @@
 One core, two thin shells. :class:`_Core` holds all the logic as plain data and
 functions: which request each operation sends (a :class:`_Call`), how an answer
 maps to a record or an error, and when an operation asks again (a
-:class:`_Retry`). The shells only send: ``httpx.Client`` and ``time.sleep`` in
-one, ``httpx.AsyncClient`` and ``asyncio.sleep`` in the other, and every retry
-waits through :mod:`plugin_core.waiting`, so the two cannot drift apart.
+:class:`_Retry`). The shells only send, one through ``httpx.Client``, the other
+through ``httpx.AsyncClient``, and every retry waits through
+:mod:`plugin_core.waiting`, so the two cannot drift apart.
 
 Waiting long-polls the service (``?wait=``), so a result is seen as soon as it
 exists rather than at the next 0.5 s poll as with llama_deploy's client. A busy
