@@ -188,3 +188,18 @@ def test_prefect_and_airflow_adapters_do_not_import_each_other() -> None:
         for path in (root / package).rglob("*.py"):
             modules = {module.split(".")[0] for module, _ in _imports(path)}
             assert other not in modules, f"{path} imports {other}"
+
+
+def test_lazy_exports_defers_from_imports_and_refuses_the_rest() -> None:
+    """What a package built on lazy_exports gets: the name is promised, loaded on first use
+    and then cached; an import it cannot defer fails loudly instead of running eagerly."""
+    import json
+
+    namespace: dict[str, object] = {"__name__": "pkg", "lazy_exports": plugin_core.lazy_exports}
+    exec("with lazy_exports(globals()):\n    from json import dumps as dumps\n", namespace)
+    assert namespace["__all__"] == ["dumps"] and "dumps" not in namespace
+    assert namespace["__getattr__"]("dumps") is json.dumps  # type: ignore[operator]
+    assert namespace["dumps"] is json.dumps
+    with pytest.raises(ImportError, match=r"not an import of 'json'"):
+        exec("with lazy_exports(globals()):\n    import json\n", namespace)
+    assert __import__("json") is json  # the real import is back after the block
