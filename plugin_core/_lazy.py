@@ -36,10 +36,14 @@ class _Promise:
 
 
 class _Module(ModuleType):
-    """What a recorded ``from module import ...`` gets instead of the module."""
+    """What a recorded ``from module import ...`` gets instead of the module.
 
-    def __getattr__(self, attribute: str) -> _Promise:
-        return _Promise(self.__name__, attribute)
+    ``__getattribute__``, not ``__getattr__``: a lookup that misses first raises an
+    AttributeError inside, which made the block of ~100 names cost 0.2 ms instead of 0.05.
+    """
+
+    def __getattribute__(self, attribute: str) -> _Promise:
+        return _Promise(ModuleType.__getattribute__(self, "__name__"), attribute)
 
 
 class lazy_exports:
