@@ -13,6 +13,7 @@ monotonic clock, then SIGKILLs what is left.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 import threading
@@ -22,11 +23,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from plugin_core.errors import DaemonSpawnError
-from plugin_core.model.probe_policy import ProbePolicy
 from plugin_core.waiting import wait_until
 
 if TYPE_CHECKING:
     import psutil
+
+    from plugin_core.model.probe_policy import ProbePolicy
 
 MARKER_ENV = "OUTLIVE_SERVICE_UUID"
 _DROPPED_ENV_PREFIXES = ("AIRFLOW_CTX_", "PREFECT__", "_AIRFLOW", "OUTLIVE_SERVICE_")
@@ -35,9 +37,14 @@ SUPERVISOR = Path(__file__).parent / "backends" / "_supervisor.py"
 # every run (~1.5 ms), an imported module loads from its cached bytecode.
 _SUPERVISOR_STUB = "import sys; sys.path.insert(0, sys.argv.pop(1)); import _supervisor; sys.exit(_supervisor.main())"
 
-PROCESS_EXIT = ProbePolicy(initial_interval=0.005, fast_phase=0.25, period=0.05)
-"""How a wait for a process to end polls: every 5 ms at first (a stop is on the caller's
-path), backing off to 50 ms for one that takes its grace period."""
+@functools.cache
+def process_exit() -> ProbePolicy:
+    """How a wait for a process to end polls: every 5 ms at first (a stop is on the caller's
+    path), backing off to 50 ms for one that takes its grace period. Built on first use: a
+    model instance made at import would load pydantic's plugins (~30 ms) on every import."""
+    from plugin_core.model.probe_policy import ProbePolicy
+
+    return ProbePolicy(initial_interval=0.005, fast_phase=0.25, period=0.05)
 
 
 # The service must not wait for a Python interpreter to boot: /bin/sh (about 1 ms) starts it,
@@ -194,7 +201,7 @@ def _wait_all(processes: list[psutil.Process], *, timeout: float) -> list[psutil
         pending[:] = [proc for proc in pending if _running(proc)]
         return True if not pending else None
 
-    wait_until(all_ended, timeout=timeout, policy=PROCESS_EXIT)
+    wait_until(all_ended, timeout=timeout, policy=process_exit())
     return pending
 
 
@@ -303,6 +310,6 @@ def wait_gone(identity: ProcessIdentity, timeout: float) -> bool:
     ended = wait_until(
         lambda: None if identity.is_alive() else True,
         timeout=max(timeout, 0.0),
-        policy=PROCESS_EXIT,
+        policy=process_exit(),
     )
     return ended is not None

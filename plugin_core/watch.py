@@ -53,8 +53,9 @@ WATCH_SERVICE_NAME = "outlive-watch"
 PREFECT_SINK = "prefect_ext.sinks:PrefectEventSink"
 _log = logging.getLogger("outlive.events")
 
-_REDELIVERY = ProbePolicy(initial_interval=0.5, fast_phase=0, backoff=2, period=60)
-"""A webhook's retries: 0.5 s, then doubling (to at most a minute)."""
+_REDELIVERY = {"initial_interval": 0.5, "fast_phase": 0, "backoff": 2, "period": 60}
+"""A webhook's retries: 0.5 s, then doubling (to at most a minute); the policy is made when
+a sink first retries, not at import (a model instance loads pydantic's plugins)."""
 
 _DOWN = (ServiceState.PENDING_STARTUP, ServiceState.INACTIVE, ServiceState.ERROR)
 
@@ -205,7 +206,7 @@ class WebhookSink:
                 error = exc
             return None
 
-        if wait_until(deliver, timeout=None, attempts=self.retries + 1, policy=_REDELIVERY) is None:
+        if wait_until(deliver, timeout=None, attempts=self.retries + 1, policy=ProbePolicy(**_REDELIVERY)) is None:
             _log.warning("webhook %s: gave up delivering %s: %s", self.url, event.describe(), error)
 
     def __repr__(self) -> str:

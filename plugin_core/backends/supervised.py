@@ -32,8 +32,8 @@ from plugin_core.model.status import ServiceStatus
 from plugin_core.paths import write_private
 from plugin_core.ports import release_ports, reserve_port
 from plugin_core.processes import (
-    PROCESS_EXIT,
     ProcessIdentity,
+    process_exit,
     service_environment,
     spawn_supervisor,
     stop_tree,
@@ -313,7 +313,7 @@ class SupervisedService(BaseService):
             record = self._supervisor_record()
             return None
 
-        wait_until(exit_recorded, timeout=patience, policy=PROCESS_EXIT)
+        wait_until(exit_recorded, timeout=patience, policy=process_exit())
         return record
 
     def _judge_uptime(self, record: dict[str, Any]) -> tuple[ServiceState, str]:
