@@ -171,4 +171,5 @@ def test_outlive_list_shows_the_cluster_service(ray_cluster: RayCluster, app_dir
         capture_output=True, text=True, timeout=120, check=True,
     ).stdout
     assert "model-cli" in listing and "active" in listing.lower()
-    assert ServiceRegistry().get("model-cli").type.endswith("RayServeService")
+    stored = ServiceRegistry().get("model-cli")
+    assert isinstance(stored, RayServeService) and stored.type == "outlive.ray-serve"
