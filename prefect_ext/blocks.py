@@ -132,7 +132,31 @@ class _EndpointFields(BaseModel):
         return endpoint
 
 
-class CommandServiceBlock(_EndpointFields, ServiceBlock, Block):
+class _ProcessFields(BaseModel):
+    """The environment and restart policy of a service that outlive runs as a local process."""
+
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Extra environment variables (`{port}` is filled in)."
+    )
+    secret_env: SecretDict = Field(
+        default_factory=lambda: SecretDict({}),
+        description="Environment variables kept secret (API keys, passwords): hidden in "
+        "Prefect, never written to the outlive registry or runtime files.",
+    )
+    restart: RestartMode = Field(default="never", description="When to restart it after it exits.")
+    max_restarts: int | None = Field(default=5, ge=0, description="Give up after this many.")
+
+    def _process_config(self) -> dict[str, Any]:
+        """These fields as service config (secrets in plain text for the core, which keeps
+        them out of the registry and runtime files)."""
+        return {
+            "env": dict(self.env),
+            "secret_env": _plain(self.secret_env),
+            "restart": {"mode": self.restart, "max_restarts": self.max_restarts},
+        }
+
+
+class CommandServiceBlock(_ProcessFields, _EndpointFields, ServiceBlock, Block):
     """Any program run as a detached service that outlives the flow run.
 
     ``{port}`` and ``{host}`` in the command, env values and cwd are filled with
@@ -152,26 +176,13 @@ class CommandServiceBlock(_EndpointFields, ServiceBlock, Block):
         description="The program and its arguments; `{port}` and `{host}` are filled in.",
         examples=[["python", "-m", "http.server", "{port}", "--bind", "{host}"]],
     )
-    env: dict[str, str] = Field(
-        default_factory=dict, description="Extra environment variables (`{port}` is filled in)."
-    )
-    secret_env: SecretDict = Field(
-        default_factory=lambda: SecretDict({}),
-        description="Environment variables kept secret (API keys, passwords): hidden in "
-        "Prefect, never written to the outlive registry or runtime files.",
-    )
     cwd: str | None = Field(default=None, description="Absolute working directory.")
-    restart: RestartMode = Field(default="never", description="When to restart it after it exits.")
-    max_restarts: int | None = Field(default=5, ge=0, description="Give up after this many.")
 
     def definition(self) -> dict[str, Any]:
         """A ``command`` service definition for ``plugin_core.load_service``."""
-        config = self._base_config() | {
+        config = self._base_config() | self._process_config() | {
             "command": list(self.command),
-            "env": dict(self.env),
-            "secret_env": _plain(self.secret_env),
             "cwd": self.cwd,
-            "restart": {"mode": self.restart, "max_restarts": self.max_restarts},
         }
         return {"type": "command", "config": config, "endpoint": self._endpoint()}
 
@@ -181,7 +192,7 @@ class CommandServiceBlock(_EndpointFields, ServiceBlock, Block):
         return self
 
 
-class LocalDaemonServiceBlock(_EndpointFields, ServiceBlock, Block):
+class LocalDaemonServiceBlock(_ProcessFields, _EndpointFields, ServiceBlock, Block):
     """A ``LocalDaemonService`` subclass (your ``run()``) run as a detached local process.
 
     The class is named by its import path and is imported only when the block
@@ -202,16 +213,6 @@ class LocalDaemonServiceBlock(_EndpointFields, ServiceBlock, Block):
         default_factory=dict,
         description="Further fields of the subclass's config (JSON), next to the name.",
     )
-    env: dict[str, str] = Field(
-        default_factory=dict, description="Extra environment variables (`{port}` is filled in)."
-    )
-    secret_env: SecretDict = Field(
-        default_factory=lambda: SecretDict({}),
-        description="Environment variables kept secret (API keys, passwords): hidden in "
-        "Prefect, never written to the outlive registry or runtime files.",
-    )
-    restart: RestartMode = Field(default="never", description="When to restart it after it exits.")
-    max_restarts: int | None = Field(default=5, ge=0, description="Give up after this many.")
 
     @field_validator("service_class")
     @classmethod
@@ -224,13 +225,7 @@ class LocalDaemonServiceBlock(_EndpointFields, ServiceBlock, Block):
 
     def definition(self) -> dict[str, Any]:
         """A definition of ``service_class`` for ``plugin_core.load_service``."""
-        config = {
-            **self.config,
-            **self._base_config(),
-            "env": dict(self.env),
-            "secret_env": _plain(self.secret_env),
-            "restart": {"mode": self.restart, "max_restarts": self.max_restarts},
-        }
+        config = {**self.config, **self._base_config(), **self._process_config()}
         return {"type": self.service_class, "config": config, "endpoint": self._endpoint()}
 
     def get_service(self) -> BaseService:
