@@ -27,38 +27,22 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _loopback import free_port, http_ok
+import bench_start
 from _measure import children_cpu, figure
-from bench_start import POLL_INTERVAL, server_command
 
 TARGET_RATIO = 2.0
 
 
 def baseline_trial() -> tuple[float, float]:
-    """(wall s to the first 200, CPU s of the server process)."""
-    port = free_port()
-    cpu0 = children_cpu()
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        server_command(str(port)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    try:
-        while not http_ok(port):
-            if proc.poll() is not None:
-                raise RuntimeError(f"baseline server exited with {proc.returncode}")
-            time.sleep(POLL_INTERVAL)
-        wall = time.perf_counter() - t0
-    finally:
-        proc.kill()
-        proc.wait()
-    return wall, children_cpu() - cpu0
+    """(wall s to the first 200, CPU s of the server process): bench_start's bare spawn."""
+    wall = bench_start.baseline_trial()
+    return wall, bench_start.CPU["baseline"][-1]
 
 
 class DaemonRunner:
