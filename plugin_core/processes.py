@@ -6,7 +6,7 @@ is launched as a child subreaper, so everything its service ever starts stays
 below it (see :mod:`plugin_core.backends._supervisor`), and a stop is asked of
 it first. :func:`stop_tree` is the backstop for what no supervisor takes down: it
 collects the tree (process group, descendants, and any process carrying the
-service's marker in its environment), sends SIGTERM, waits the grace period on a
+service's marker in its environment, or unmarked below one that does), sends SIGTERM, waits the grace period on a
 monotonic clock, then SIGKILLs what is left.
 """
 
@@ -17,7 +17,7 @@ import functools
 import os
 import sys
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,6 +57,19 @@ if [ "$log" = log ]; then exec 3<>"$fifo"; else exec 3>/dev/null; fi
 (cd "$svc_cwd" && exec "$@") >&3 2>&3 </dev/null &
 exec "$py" "$s" "$e" "$c" "$stub" "$dir" "$spec" --adopt "$!" "$log"
 """
+
+
+@dataclass(frozen=True)
+class ServiceLaunch:
+    """What the supervisor starts first: the service's program, its working directory,
+    whether its output is logged, and optionally the same service as a function
+    (``in_fork``, returning the exit code) that a fork of this process can run instead of
+    exec'ing ``argv`` (see :mod:`plugin_core.fork_launch`)."""
+
+    argv: list[str]
+    cwd: str
+    logged: bool
+    in_fork: Callable[[], int] | None = None
 
 
 @dataclass(frozen=True)
@@ -120,30 +133,50 @@ def spawn_supervisor(
     *,
     env: Mapping[str, str],
     cwd: Path,
-    launch: tuple[list[str], str, bool] | None = None,
+    launch: ServiceLaunch | None = None,
 ) -> ProcessIdentity:
     """Launch the stdlib-only supervisor in a new session, detached from every caller's fd.
 
-    ``launch`` (the service's argv, its cwd, whether it is logged) goes on the supervisor's
-    command line, so the supervisor spawns the service before importing json for the rest
-    of the spec: the service starts ~8 ms sooner.
+    With ``launch``, the service is started before the supervisor has even imported json
+    for the rest of the spec, one of two ways, and the supervisor adopts it
+    (``--adopt PID``): exec'd by a /bin/sh launcher (:data:`_LAUNCHER`), or, when
+    ``launch.in_fork`` is given and this process is safe to fork
+    (:func:`plugin_core.fork_launch.fork_is_safe`), forked from this process, whose imports
+    are then already done. The supervisor, its command line, environment and session are
+    the same either way.
     """
+    supervisor = [sys.executable, "-S", "-E", "-c", _SUPERVISOR_STUB, str(SUPERVISOR.parent)]
+    supervisor.append(str(spec_path))
+    if launch is not None and launch.in_fork is not None:
+        from plugin_core.fork_launch import fork_is_safe, fork_supervisor
+
+        if fork_is_safe():
+            pid = fork_supervisor(supervisor, env=env, cwd=str(cwd), launch=launch)
+            return _identity_of_launched(pid)
+    return _identity_of_launched(_exec_supervisor(supervisor, spec_path, env, cwd, launch))
+
+
+def _exec_supervisor(
+    supervisor: list[str],
+    spec_path: Path,
+    env: Mapping[str, str],
+    cwd: Path,
+    launch: ServiceLaunch | None,
+) -> int:
+    """Popen the supervisor (through the launcher when there is a service to start first)."""
     import subprocess
 
     from plugin_core.subreaper import subreaper_launch
 
-    supervisor = [sys.executable, "-S", "-E", "-c", _SUPERVISOR_STUB, str(SUPERVISOR.parent)]
-    if launch is None:
-        argv = [*supervisor, str(spec_path)]
-    else:
-        service_argv, service_cwd, logged = launch
+    argv = supervisor
+    if launch is not None:
         fifo = spec_path.parent / "output.fifo"
-        if logged and not fifo.exists():
+        if launch.logged and not fifo.exists():
             os.mkfifo(fifo, 0o600)
         argv = [
             "/bin/sh", "-c", _LAUNCHER, "outlive-launcher",
-            service_cwd, "log" if logged else "nolog", str(fifo), *supervisor, str(spec_path),
-            *service_argv,
+            launch.cwd, "log" if launch.logged else "nolog", str(fifo), *supervisor,
+            *launch.argv,
         ]  # fmt: skip
     prefix, preexec = subreaper_launch()
     try:
@@ -162,10 +195,14 @@ def spawn_supervisor(
         raise DaemonSpawnError(f"Could not launch the service supervisor: {exc}") from exc
     # Reap it when it ends, so a long-lived caller (a worker, a notebook) keeps no zombie.
     threading.Thread(target=process.wait, name=f"outlive-reap-{process.pid}", daemon=True).start()
-    token = start_token(process.pid)
+    return process.pid
+
+
+def _identity_of_launched(pid: int) -> ProcessIdentity:
+    token = start_token(pid)
     if token is None:
-        raise DaemonSpawnError(f"The service supervisor (pid {process.pid}) exited at once")
-    return ProcessIdentity(process.pid, token)
+        raise DaemonSpawnError(f"The service supervisor (pid {pid}) exited at once")
+    return ProcessIdentity(pid, token)
 
 
 def stop_tree(
@@ -236,38 +273,74 @@ def _collect(roots: Iterable[ProcessIdentity], marker: str | None) -> list[psuti
 
 
 def marked_processes(marker: str) -> list[psutil.Process]:
-    """Processes of this user whose environment carries ``OUTLIVE_SERVICE_UUID=marker``.
-
-    Reads ``/proc`` directly (owner from the directory, then the environment) rather than
-    through ``psutil.process_iter``, which builds an object per process: a stop on a busy
-    machine should not cost a tenth of a second per service.
-    """
+    """Processes of this user that belong to the service ``marker`` (its uuid) by the marker
+    rule of :func:`all_marked_processes`."""
     import psutil
 
-    needle = f"{MARKER_ENV}={marker}".encode()
     matches = []
-    for pid, environ in _own_environs():
-        if needle in environ and needle in environ.split(b"\0"):
-            try:
-                matches.append(psutil.Process(pid))
-            except psutil.Error:
-                continue
+    for pid in _marked_pids(marker).get(marker, []):
+        try:
+            matches.append(psutil.Process(pid))
+        except psutil.Error:
+            continue
     return matches
 
 
 def all_marked_processes() -> dict[str, list[int]]:
-    """Every process of this user carrying an outlive marker, as {marker (service uuid): pids}:
-    what ``prune`` and ``status`` compare with the registry to find unrecorded services."""
+    """Every process of this user that belongs to an outlive service, as {marker (service
+    uuid): pids}: what ``prune`` and ``status`` compare with the registry to find unrecorded
+    services.
+
+    A process belongs to a service if its environment carries ``OUTLIVE_SERVICE_UUID=uuid``,
+    or, carrying no marker at all, if its nearest marked ancestor does: a daemon forked from
+    its starter (:mod:`plugin_core.fork_launch`) shows the starter's environment in
+    ``/proc``, not the marker it runs with, but it lives below its marked supervisor.
+    """
+    return _marked_pids(None)
+
+
+def _marked_pids(only: str | None) -> dict[str, list[int]]:
+    """Read ``/proc`` directly (owner from the directory, then the environment) rather than
+    through ``psutil.process_iter``, which builds an object per process: a stop on a busy
+    machine should not cost a tenth of a second per service. Parents are read only when
+    some process carries the marker asked for (``only``, or any)."""
     prefix = f"{MARKER_ENV}=".encode()
-    found: dict[str, list[int]] = {}
+    owner: dict[int, str] = {}
+    unmarked: list[int] = []
     for pid, environ in _own_environs():
-        if prefix not in environ:
-            continue
-        for variable in environ.split(b"\0"):
-            if variable.startswith(prefix):
-                found.setdefault(variable[len(prefix) :].decode(errors="replace"), []).append(pid)
-                break
+        marker = None
+        if prefix in environ:
+            for variable in environ.split(b"\0"):
+                if variable.startswith(prefix):
+                    marker = variable[len(prefix) :].decode(errors="replace")
+                    break
+        if marker is None:
+            unmarked.append(pid)
+        else:
+            owner[pid] = marker
+    wanted = set(owner.values()) if only is None else {only} & set(owner.values())
+    if wanted and unmarked:
+        parents = {pid: ppid for pid in unmarked if (ppid := _parent(pid)) is not None}
+        for pid in unmarked:
+            chain = []
+            while pid in parents and pid not in owner:
+                chain.append(pid)
+                pid = parents[pid]
+            if pid in owner:
+                owner.update(dict.fromkeys(chain, owner[pid]))
+    found: dict[str, list[int]] = {}
+    for pid, marker in owner.items():
+        if marker in wanted:
+            found.setdefault(marker, []).append(pid)
     return found
+
+
+def _parent(pid: int) -> int | None:
+    """The parent of a live (not zombie) process, else None."""
+    fields = _stat_fields(pid)
+    if fields is None or fields[0] in (b"Z", b"X"):
+        return None
+    return int(fields[1])
 
 
 def _own_environs() -> Iterator[tuple[int, bytes]]:

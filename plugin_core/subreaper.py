@@ -14,6 +14,10 @@ Two ways, the same guarantee:
   under one;
 * without a compiler (or where the cache cannot hold an executable), a ``preexec_fn`` that
   makes the same ``prctl`` call between fork and exec: correct, but it forces a real fork.
+
+A ``run()`` daemon forked from its starter (:mod:`plugin_core.fork_launch`) gets the same
+guarantee a third way: the forked process that will exec the supervisor makes that call
+itself before it forks the daemon.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ def subreaper_launch() -> tuple[list[str], Callable[[], None] | None]:
             _WRAPPER = [str(wrapper)] if wrapper is not None else []
     if _WRAPPER:
         return list(_WRAPPER), None
-    return [], _subreaper_setter()
+    return [], subreaper_setter()
 
 
 def _wrapper_path() -> Path:
@@ -111,9 +115,10 @@ def _works(path: Path) -> bool:
     return done.returncode == 3
 
 
-def _subreaper_setter() -> Callable[[], None]:
+def subreaper_setter() -> Callable[[], None]:
     """A function that makes the calling process a child subreaper (Linux ``prctl``), for
-    ``preexec_fn``. The ctypes lookup happens here, in the parent; the child only calls."""
+    ``preexec_fn`` or a forked child. The ctypes lookup happens here, in the parent; the
+    child only calls."""
     global _SETTER
     if _SETTER is None:
         import ctypes

@@ -1,6 +1,8 @@
 """Daemon entrypoint: load a LocalDaemonService back from its config file and call ``run()``.
 
-Run by the supervisor as ``python -m plugin_core.backends._daemon SERVICE_JSON``. It imports
+Run by the supervisor as ``python -m plugin_core.backends._daemon SERVICE_JSON``, or called
+in a daemon forked from its starter (:func:`run_in_fork`, see :mod:`plugin_core.fork_launch`),
+which then loads the service from the same file the same way. It imports
 only plugin_core and the service's own module. SIGTERM raises ``SystemExit`` so that a plain
 ``run()`` loop ends (``finally`` blocks and context managers still run).
 
@@ -38,6 +40,13 @@ def main(argv: list[str]) -> int:
         sys.stderr.flush()
         return 1
     return 0
+
+
+def run_in_fork(config_file: str) -> int:
+    """:func:`main` in a daemon forked from its starter, with the ``sys.argv`` that
+    ``python -m plugin_core.backends._daemon CONFIG`` would have given it."""
+    sys.argv = [__file__, config_file]
+    return main(sys.argv)
 
 
 if __name__ == "__main__":

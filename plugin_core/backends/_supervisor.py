@@ -203,6 +203,7 @@ class Supervisor:
         self.child = 0
         self.child_code: int | None = None
         self.started = 0.0
+        self.forked = False  # the first service process was forked from its starter
 
     def save(self, **changes: Any) -> None:
         self.record.update(changes)
@@ -218,12 +219,14 @@ class Supervisor:
             early = spawn_logged(
                 self.spec["argv"], self.spec.get("cwd"), bool(self.spec.get("log_path"))
             )
+            self.forked = False  # a restart is exec'd: its starter may be long gone
         pid, self.pipe_r, self.started = early
         self.child, self.child_code = pid, None
         self.save(
             phase="running",
             child_pid=pid,
             child_token=start_token(pid),
+            child_forked=self.forked,
             exit_code=None,
             child_started_at=time.time(),
         )
@@ -449,8 +452,9 @@ def main() -> int:
     signal.signal(signal.SIGCHLD, _on_child)
     early = None
     if sys.argv[2:3] == ["--adopt"]:
-        # ``SPEC --adopt PID log|nolog``: /bin/sh spawned the service (its output on fd 3, a
-        # FIFO opened read-write) and then exec'd into this process, which is thus its parent.
+        # ``SPEC --adopt PID log|nolog [fork]``: /bin/sh spawned the service (its output on
+        # fd 3, a FIFO opened read-write), or a fork of the starter forked it (its output on
+        # fd 3, a pipe), and then exec'd into this process, which is thus its parent.
         logged = sys.argv[4] == "log"
         if not logged:
             os.close(3)
@@ -469,6 +473,7 @@ def main() -> int:
 
         spec = json.loads(data)
     supervisor = Supervisor(spec)
+    supervisor.forked = sys.argv[2:3] == ["--adopt"] and sys.argv[5:6] == ["fork"]
     try:
         return supervisor.run(early)
     except Exception as exc:

@@ -3,7 +3,10 @@
 Subclass it and implement :meth:`LocalDaemonService.run`, as with ZenML; ``start()``
 launches the supervisor (:mod:`plugin_core.backends.supervised`) in a new session,
 which runs ``python -m plugin_core.backends._daemon`` to load the service back from
-its config file and call ``run()``. :class:`~plugin_core.backends.command.CommandService`
+its config file and call ``run()``; a starter that is safe to fork (one thread) forks itself
+instead, and the fork loads the service from the same file and calls ``run()`` without
+importing anything again (:mod:`plugin_core.fork_launch`).
+:class:`~plugin_core.backends.command.CommandService`
 shares the supervised base to run any program instead of ``run()``.
 
 A subclass defined in the script being run (``__main__``) works too: its stored type names
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from pydantic import Field, SerializeAsAny
@@ -128,6 +132,17 @@ class LocalDaemonService(SupervisedService):
         """The program the supervisor runs: the daemon entrypoint loading this service."""
         assert self.status.config_file is not None
         return [sys.executable, "-m", "plugin_core.backends._daemon", self.status.config_file]
+
+    def daemon_in_fork(self) -> Callable[[], int]:
+        """The daemon entrypoint as a function: a starter safe to fork gets the daemon by
+        forking itself (its imports are done), which then loads this service from the same
+        config file (see :mod:`plugin_core.fork_launch`)."""
+        import functools
+
+        from plugin_core.backends import _daemon
+
+        assert self.status.config_file is not None
+        return functools.partial(_daemon.run_in_fork, self.status.config_file)
 
     def daemon_env(self) -> dict[str, str]:
         """Extra environment for the daemon: its config's env, secrets, and an import path

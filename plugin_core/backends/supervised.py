@@ -14,7 +14,7 @@ from __future__ import annotations
 import marshal
 import os
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -33,6 +33,7 @@ from plugin_core.paths import write_private
 from plugin_core.ports import release_ports, reserve_port
 from plugin_core.processes import (
     ProcessIdentity,
+    ServiceLaunch,
     process_exit,
     service_environment,
     spawn_supervisor,
@@ -188,6 +189,11 @@ class SupervisedService(BaseService):
         assert self.status.runtime_path is not None
         return self.status.runtime_path
 
+    def daemon_in_fork(self) -> Callable[[], int] | None:
+        """The program as a function that a fork of the starter can run instead of exec'ing
+        :meth:`daemon_argv` (returning its exit code), or None: always exec'd."""
+        return None
+
     def daemon_env(self) -> dict[str, str]:
         """Extra environment for the program: the config's ``env`` and its secrets."""
         env = dict(self.config.env)
@@ -212,7 +218,9 @@ class SupervisedService(BaseService):
         finally:
             os.close(fd)
         env = service_environment(self.daemon_env(), marker=str(self.uuid))
-        launch = (spec["argv"], spec["cwd"], bool(spec["log_path"]))
+        launch = ServiceLaunch(
+            spec["argv"], spec["cwd"], bool(spec["log_path"]), self.daemon_in_fork()
+        )
         identity = spawn_supervisor(spec_path, env=env, cwd=runtime, launch=launch)
         write_private(runtime / SUPERVISOR_SPEC_FILE, json.dumps(spec), durable=False)  # for people
         self.status.supervisor_pid, self.status.supervisor_token = identity.pid, identity.token

@@ -1,0 +1,331 @@
+"""The fast way to get a ``run()`` daemon: fork the starter, whose imports are already done.
+
+A ``LocalDaemonService`` launched by exec runs its ``run()`` in a fresh interpreter that
+must import pydantic, plugin_core and the service's module (about 110 ms) before it can
+serve. A starter that is safe to fork (:func:`fork_is_safe`: one thread, no orchestrator
+loaded) hands :func:`plugin_core.processes.spawn_supervisor` the same service as a
+function instead, and this module gets the daemon process by forking:
+
+* the starter forks an intermediate child and reaps it at once (so it keeps neither a
+  zombie nor a reaper thread); the intermediate forks the future supervisor and exits;
+* that process becomes a session leader and a child subreaper (before anything exists
+  below it), forks the daemon with its output on a pipe, and execs the stdlib supervisor
+  in its ``--adopt PID log|nolog fork`` mode: exactly the supervisor, command line and
+  environment of the exec path, now the parent of an already running daemon;
+* the daemon (:func:`_become_daemon`) is made to look like the exec path's: the daemon
+  environment in ``os.environ`` (so its own children inherit the marker), the service's
+  working directory, stdio on the log, default signal dispositions, no lock or connection
+  of the starter, a fresh root logger, then the service reloaded from its config file as
+  ``_daemon.main`` does; it always ends in ``os._exit`` and never returns into the
+  starter's code.
+
+Restarts go through the exec path (the supervisor spawns ``python -m ..._daemon``).
+
+What differs, and how it is handled: ``/proc/PID/cmdline`` and ``/proc/PID/environ`` of a
+forked daemon are the starter's (the kernel shows the environment the process was exec'd
+with), so the daemon itself carries no marker there. It is still known by the supervisor's
+record (pid and start token, ``child_forked: true``) and as a descendant of its subreaper
+supervisor; :func:`plugin_core.processes.marked_processes` counts an unmarked process as
+belonging to the service of its nearest marked ancestor, so stop, prune and ``outlive
+list`` find it. Its memory holds the starter's other objects too (never used: every
+inherited descriptor is pointed at ``/dev/null`` and the registry's pooled connections are
+left behind untouched).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, BinaryIO, NoReturn, TextIO
+
+from plugin_core.errors import DaemonSpawnError
+
+if TYPE_CHECKING:
+    from plugin_core.processes import ServiceLaunch
+
+# A starter that has loaded an orchestrator is not forked: the daemon would keep the worker's
+# memory, clients and run context for its whole life (the exec path's daemon imports neither).
+_ORCHESTRATORS = ("prefect", "airflow")
+
+
+def fork_is_safe() -> bool:
+    """True if this process may be forked to get a daemon: Linux, a single thread (Python's
+    and the kernel's count: a C library's thread counts too), no orchestrator loaded."""
+    if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
+        return False
+    if threading.active_count() != 1 or any(name in sys.modules for name in _ORCHESTRATORS):
+        return False
+    try:
+        with open("/proc/self/status", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"Threads:"):
+                    return line.split()[1] == b"1"
+    except (OSError, IndexError):
+        pass
+    return False
+
+
+def fork_supervisor(
+    supervisor: list[str], *, env: Mapping[str, str], cwd: str, launch: ServiceLaunch
+) -> int:
+    """Fork the daemon and the supervisor that adopts it (see the module docstring); the
+    supervisor's pid, once it has exec'd."""
+    from plugin_core.subreaper import subreaper_setter
+
+    assert launch.in_fork is not None
+    become_subreaper = subreaper_setter()  # the ctypes lookup happens here, not in the child
+    program = {"env": dict(env), "cwd": cwd, "supervisor": supervisor}
+    for stream in (sys.stdout, sys.stderr):  # buffered output must not be written twice
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):
+            pass
+    report_r, report_w = os.pipe()  # close-on-exec: EOF once the supervisor has exec'd
+    try:
+        intermediate = os.fork()
+    except OSError as exc:
+        os.close(report_r)
+        os.close(report_w)
+        raise DaemonSpawnError(f"Could not fork the service supervisor: {exc}") from exc
+    if intermediate == 0:
+        _intermediate(report_w, lambda: _become_supervisor(program, launch, become_subreaper, report_w))
+    os.close(report_w)
+    try:
+        os.waitpid(intermediate, 0)
+    except ChildProcessError:  # SIGCHLD ignored by the starter: reaped by the kernel
+        pass
+    report = b""
+    while chunk := os.read(report_r, 4096):
+        report += chunk
+    os.close(report_r)
+    lines = report.decode(errors="replace").splitlines()
+    failures = [line[1:] for line in lines if line.startswith("E")]
+    pids = [int(line[1:]) for line in lines if line.startswith("P")]
+    if failures or not pids:
+        reason = failures[0] if failures else "the forked launcher ended at once"
+        raise DaemonSpawnError(f"Could not launch the service supervisor: {reason}")
+    return pids[0]
+
+
+def _intermediate(report_w: int, supervisor: Callable[[], NoReturn]) -> NoReturn:
+    code = 1
+    try:
+        pid = os.fork()
+        if pid == 0:
+            supervisor()
+        os.write(report_w, f"P{pid}\n".encode())
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def _become_supervisor(
+    program: dict[str, object],
+    launch: ServiceLaunch,
+    become_subreaper: Callable[[], None],
+    report_w: int,
+) -> NoReturn:
+    """Session leader and subreaper, fork the daemon, exec the supervisor that adopts it."""
+    import signal
+
+    env = dict(program["env"])  # type: ignore[call-overload]
+    cwd = str(program["cwd"])
+    daemon = 0
+    try:
+        report_w = _above_stdio(report_w)
+        os.setsid()
+        become_subreaper()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # never auto-reap the daemon's exit
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        output_r = output_w = None
+        if launch.logged:
+            output_r, output_w = (_above_stdio(fd) for fd in os.pipe())
+        daemon = os.fork()
+        if daemon == 0:
+            _become_daemon(output_w, launch, _shell_env(env, launch.cwd, cwd))
+        devnull = _above_stdio(os.open(os.devnull, os.O_RDWR))
+        for fd in (0, 1, 2):
+            os.dup2(devnull, fd)
+        os.dup2(output_r if output_r is not None else devnull, 3)  # the adopted output
+        for fd in (0, 1, 2, 3):
+            os.set_inheritable(fd, True)
+        _close_from(4, keep=report_w)
+        os.chdir(cwd)
+        for signum in (signal.SIGPIPE, signal.SIGXFSZ):  # as subprocess's restore_signals
+            signal.signal(signum, signal.SIG_DFL)
+        supervisor = [str(part) for part in program["supervisor"]]  # type: ignore[attr-defined]
+        adopt = ["--adopt", str(daemon), "log" if launch.logged else "nolog", "fork"]
+        os.execve(supervisor[0], [*supervisor, *adopt], {**env, "PWD": cwd})
+    except BaseException as exc:  # noqa: BLE001 - reported to the starter, never raised here
+        if daemon:
+            os.kill(daemon, 9)
+        os.write(report_w, f"E{type(exc).__name__}: {exc}\n".encode())
+    os._exit(127)
+
+
+def _shell_env(env: dict[str, str], service_cwd: str, cwd: str) -> dict[str, str]:
+    """The environment the exec path's shell launcher gives the service: ``cd`` sets PWD and
+    OLDPWD (dash exports both)."""
+    return {**env, "OLDPWD": cwd, "PWD": service_cwd}
+
+
+def _above_stdio(fd: int) -> int:
+    """``fd`` itself, or moved above 3 if it is one of the numbers about to be set up
+    (a starter with a closed stdin gets low numbers from ``pipe``)."""
+    if fd > 3:
+        return fd
+    import fcntl
+
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 4)
+    os.close(fd)
+    return moved
+
+
+def _open_fds() -> list[int]:
+    return sorted(int(name) for name in os.listdir("/proc/self/fd"))
+
+
+def _close_from(lowest: int, keep: int) -> None:
+    for fd in _open_fds():
+        if fd >= lowest and fd != keep:
+            try:
+                os.close(fd)
+            except OSError:
+                continue
+
+
+def _become_daemon(output_w: int | None, launch: ServiceLaunch, env: dict[str, str]) -> NoReturn:
+    """The daemon process: the exec path's process state, then ``launch.in_fork()``; exits
+    with its code and never returns into the starter's code."""
+    code = 1
+    try:
+        import gc
+
+        gc.freeze()  # the starter's objects are never collected (nor finalised) here
+        _detach_descriptors(output_w)
+        _default_signals()
+        os.chdir(launch.cwd)
+        os.environ.clear()
+        os.environ.update(env)
+        _fresh_interpreter_state()
+        assert launch.in_fork is not None
+        code = _exit_code(launch.in_fork)
+    except BaseException:  # noqa: BLE001 - a process boundary: reported in the log, as Python would
+        import traceback
+
+        os.write(2, traceback.format_exc().encode(errors="backslashreplace"))
+    finally:
+        _finish()
+        os._exit(code)
+
+
+def _detach_descriptors(output_w: int | None) -> None:
+    """stdin from /dev/null, stdout and stderr to the log pipe (or /dev/null); every other
+    descriptor of the starter (its registry connection, its claim's lock file, its sockets)
+    is pointed at /dev/null, close-on-exec, rather than closed: a starter's object that is
+    released later closes its own number, which this process can then not have reused."""
+    devnull = _above_stdio(os.open(os.devnull, os.O_RDWR))
+    os.dup2(devnull, 0)
+    target = output_w if output_w is not None else devnull
+    os.dup2(target, 1)
+    os.dup2(target, 2)
+    for fd in (0, 1, 2):
+        os.set_inheritable(fd, True)
+    for fd in _open_fds():
+        if fd > 2 and fd not in (devnull, output_w):
+            try:
+                os.dup2(devnull, fd, inheritable=False)
+            except OSError:
+                continue
+    os.close(devnull)
+    if output_w is not None:
+        os.close(output_w)
+
+
+def _default_signals() -> None:
+    """Dispositions as the exec path's daemon starts with: default for all, SIGPIPE and
+    SIGXFSZ ignored (Python's own start-up), SIGINT and SIGQUIT ignored (the launcher
+    runs the service as a background job of a non-interactive shell), nothing blocked."""
+    import signal
+
+    signal.set_wakeup_fd(-1)
+    for signum in signal.valid_signals():
+        if signum in (signal.SIGKILL, signal.SIGSTOP):
+            continue
+        try:
+            signal.signal(signum, signal.SIG_DFL)
+        except (OSError, ValueError):
+            continue
+    for signum in (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGQUIT):
+        signal.signal(signum, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+def _fresh_interpreter_state() -> None:
+    """What a fresh interpreter would not have: the starter's stdio objects (a test runner's
+    capture, an orchestrator's redirect), its exit handlers (they would clean up the
+    starter's temporary files), its root logging handlers."""
+    import atexit
+
+    _KEPT.extend([sys.stdin, sys.stdout, sys.stderr])  # never finalised here
+    sys.stdin = sys.__stdin__ = _stdio(0, "r")
+    sys.stdout = sys.__stdout__ = _stdio(1, "w")
+    sys.stderr = sys.__stderr__ = _stdio(2, "w", errors="backslashreplace", line_buffering=True)
+    atexit._clear()
+    logging = sys.modules.get("logging")
+    if logging is not None:
+        root = logging.getLogger()
+        _KEPT.extend(root.handlers)
+        root.handlers = []
+        root.setLevel(logging.WARNING)
+
+
+_KEPT: list[object] = []
+
+
+def _stdio(fd: int, mode: str, errors: str = "strict", line_buffering: bool = False) -> TextIO:
+    """A standard stream as the interpreter makes one on a pipe or file (``-u`` or
+    ``PYTHONUNBUFFERED``: no buffer below the text layer)."""
+    import io
+
+    raw = io.FileIO(fd, mode, closefd=False)
+    binary: BinaryIO
+    if mode == "w" and os.environ.get("PYTHONUNBUFFERED"):
+        binary, write_through = raw, True
+    else:
+        binary = io.BufferedWriter(raw) if mode == "w" else io.BufferedReader(raw)
+        write_through = False
+    return io.TextIOWrapper(
+        binary, errors=errors, line_buffering=line_buffering, write_through=write_through
+    )
+
+
+def _exit_code(run: Callable[[], int]) -> int:
+    """``run()``'s code as the interpreter would make it its exit status."""
+    try:
+        return run()
+    except SystemExit as exc:
+        if exc.code is None:
+            return 0
+        if isinstance(exc.code, int):
+            return exc.code & 0xFF
+        print(exc.code, file=sys.stderr)
+        return 1
+
+
+def _finish() -> None:
+    """What the interpreter does at exit: wait for non-daemon threads, run the exit
+    handlers registered since the fork, flush stdio."""
+    try:
+        threading._shutdown()  # type: ignore[attr-defined]
+        import atexit
+
+        atexit._run_exitfuncs()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (AttributeError, OSError, ValueError):
+                pass
