@@ -34,10 +34,12 @@ left behind untouched).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, NoReturn, TextIO
 
 from plugin_core.errors import DaemonSpawnError
@@ -67,6 +69,17 @@ def fork_is_safe() -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What the forked children need, prepared in the starter (no lookup happens after a fork)."""
+
+    supervisor: list[str]
+    env: dict[str, str]
+    cwd: str
+    launch: ServiceLaunch
+    become_subreaper: Callable[[], None]
+
+
 def fork_supervisor(
     supervisor: list[str], *, env: Mapping[str, str], cwd: str, launch: ServiceLaunch
 ) -> int:
@@ -74,14 +87,8 @@ def fork_supervisor(
     supervisor's pid, once it has exec'd."""
     from plugin_core.subreaper import subreaper_setter
 
-    assert launch.in_fork is not None
-    become_subreaper = subreaper_setter()  # the ctypes lookup happens here, not in the child
-    program = {"env": dict(env), "cwd": cwd, "supervisor": supervisor}
-    for stream in (sys.stdout, sys.stderr):  # buffered output must not be written twice
-        try:
-            stream.flush()
-        except (AttributeError, OSError, ValueError):
-            pass
+    plan = _Plan(supervisor, dict(env), cwd, launch, subreaper_setter())
+    _flush_stdio()  # buffered output must not be written twice
     report_r, report_w = os.pipe()  # close-on-exec: EOF once the supervisor has exec'd
     try:
         intermediate = os.fork()
@@ -90,12 +97,10 @@ def fork_supervisor(
         os.close(report_w)
         raise DaemonSpawnError(f"Could not fork the service supervisor: {exc}") from exc
     if intermediate == 0:
-        _intermediate(report_w, lambda: _become_supervisor(program, launch, become_subreaper, report_w))
+        _intermediate(plan, report_w)
     os.close(report_w)
-    try:
+    with contextlib.suppress(ChildProcessError):  # the starter ignores SIGCHLD: reaped already
         os.waitpid(intermediate, 0)
-    except ChildProcessError:  # SIGCHLD ignored by the starter: reaped by the kernel
-        pass
     report = b""
     while chunk := os.read(report_r, 4096):
         report += chunk
@@ -109,58 +114,50 @@ def fork_supervisor(
     return pids[0]
 
 
-def _intermediate(report_w: int, supervisor: Callable[[], NoReturn]) -> NoReturn:
+def _intermediate(plan: _Plan, report_w: int) -> NoReturn:
+    """Fork the future supervisor, report its pid, exit: it is then nobody's child here."""
     code = 1
     try:
         pid = os.fork()
         if pid == 0:
-            supervisor()
+            _become_supervisor(plan, report_w)
         os.write(report_w, f"P{pid}\n".encode())
         code = 0
     finally:
         os._exit(code)
 
 
-def _become_supervisor(
-    program: dict[str, object],
-    launch: ServiceLaunch,
-    become_subreaper: Callable[[], None],
-    report_w: int,
-) -> NoReturn:
-    """Session leader and subreaper, fork the daemon, exec the supervisor that adopts it."""
+def _become_supervisor(plan: _Plan, report_w: int) -> NoReturn:
+    """Session leader and subreaper, fork the daemon, exec the supervisor that adopts it;
+    a failure is written to the report pipe, never raised into the starter's code."""
     import signal
 
-    env = dict(program["env"])  # type: ignore[call-overload]
-    cwd = str(program["cwd"])
     daemon = 0
     try:
         report_w = _above_stdio(report_w)
         os.setsid()
-        become_subreaper()
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # never auto-reap the daemon's exit
+        plan.become_subreaper()
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the daemon's exit is never auto-reaped
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
         output_r = output_w = None
-        if launch.logged:
+        if plan.launch.logged:
             output_r, output_w = (_above_stdio(fd) for fd in os.pipe())
         daemon = os.fork()
         if daemon == 0:
-            _become_daemon(output_w, launch, _shell_env(env, launch.cwd, cwd))
+            _become_daemon(output_w, plan.launch, _shell_env(plan.env, plan.launch.cwd, plan.cwd))
         devnull = _above_stdio(os.open(os.devnull, os.O_RDWR))
-        for fd in (0, 1, 2):
-            os.dup2(devnull, fd)
-        os.dup2(output_r if output_r is not None else devnull, 3)  # the adopted output
-        for fd in (0, 1, 2, 3):
+        for fd, source in ((0, devnull), (1, devnull), (2, devnull), (3, output_r or devnull)):
+            os.dup2(source, fd)  # 3: the output the supervisor adopts
             os.set_inheritable(fd, True)
         _close_from(4, keep=report_w)
-        os.chdir(cwd)
+        os.chdir(plan.cwd)
         for signum in (signal.SIGPIPE, signal.SIGXFSZ):  # as subprocess's restore_signals
             signal.signal(signum, signal.SIG_DFL)
-        supervisor = [str(part) for part in program["supervisor"]]  # type: ignore[attr-defined]
-        adopt = ["--adopt", str(daemon), "log" if launch.logged else "nolog", "fork"]
-        os.execve(supervisor[0], [*supervisor, *adopt], {**env, "PWD": cwd})
-    except BaseException as exc:  # noqa: BLE001 - reported to the starter, never raised here
+        adopt = ["--adopt", str(daemon), "log" if plan.launch.logged else "nolog", "fork"]
+        os.execve(plan.supervisor[0], [*plan.supervisor, *adopt], {**plan.env, "PWD": plan.cwd})
+    except BaseException as exc:
         if daemon:
-            os.kill(daemon, 9)
+            os.kill(daemon, signal.SIGKILL)
         os.write(report_w, f"E{type(exc).__name__}: {exc}\n".encode())
     os._exit(127)
 
@@ -212,7 +209,7 @@ def _become_daemon(output_w: int | None, launch: ServiceLaunch, env: dict[str, s
         _fresh_interpreter_state()
         assert launch.in_fork is not None
         code = _exit_code(launch.in_fork)
-    except BaseException:  # noqa: BLE001 - a process boundary: reported in the log, as Python would
+    except BaseException:  # a process boundary: reported in the log, as Python would
         import traceback
 
         os.write(2, traceback.format_exc().encode(errors="backslashreplace"))
@@ -270,9 +267,9 @@ def _fresh_interpreter_state() -> None:
     import atexit
 
     _KEPT.extend([sys.stdin, sys.stdout, sys.stderr])  # never finalised here
-    sys.stdin = sys.__stdin__ = _stdio(0, "r")
-    sys.stdout = sys.__stdout__ = _stdio(1, "w")
-    sys.stderr = sys.__stderr__ = _stdio(2, "w", errors="backslashreplace", line_buffering=True)
+    sys.stdin = _stdio(0, "r")
+    sys.stdout = _stdio(1, "w")
+    sys.stderr = _stdio(2, "w", errors="backslashreplace", line_buffering=True)
     atexit._clear()
     logging = sys.modules.get("logging")
     if logging is not None:
@@ -324,8 +321,10 @@ def _finish() -> None:
 
         atexit._run_exitfuncs()
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except (AttributeError, OSError, ValueError):
-                pass
+        _flush_stdio()
+
+
+def _flush_stdio() -> None:
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            stream.flush()  # type: ignore[union-attr]
