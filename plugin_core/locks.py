@@ -80,3 +80,16 @@ def memory_lock(*parts: str) -> Iterator[None]:
         lock = _MEMORY_LOCKS.setdefault(key, threading.Lock())
     with lock:
         yield
+
+
+def _hold_nothing_after_fork() -> None:
+    """A forked child (a daemon forked from its starter) holds none of its parent's claims:
+    its copy of the parent's flock descriptor is not the parent's hold, and the parent's
+    in-process locks are the parent's. Forget them, so a claim in the child really waits."""
+    global _MEMORY_LOCKS_GUARD
+    _HELD.__dict__.pop("keys", None)
+    _MEMORY_LOCKS.clear()
+    _MEMORY_LOCKS_GUARD = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_hold_nothing_after_fork)

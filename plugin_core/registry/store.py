@@ -53,6 +53,20 @@ REGISTRY_URL_ENV = "OUTLIVE_REGISTRY_URL"
 _ENGINES: dict[str, Engine] = {}
 _CLAIM_ENGINES: dict[str, Engine] = {}
 _ENGINES_LOCK = threading.RLock()  # reentrant: creating an engine upgrades its schema under a claim
+_PARENTS_ENGINES: list[Engine] = []
+
+
+def _leave_parents_engines() -> None:
+    """In a forked child (a daemon forked from its starter): the pooled connections are the
+    parent's, and using or even closing one here (a SQLite handle and its shared memory, a
+    PostgreSQL session) would disturb the parent's. Keep them referenced, so they are never
+    closed here, and let this process open its own on first use."""
+    _PARENTS_ENGINES.extend([*_ENGINES.values(), *_CLAIM_ENGINES.values()])
+    _ENGINES.clear()
+    _CLAIM_ENGINES.clear()
+
+
+os.register_at_fork(after_in_child=_leave_parents_engines)
 # The listing every status query, ``outlive list`` and prune start with: the SQLite text of
 # ``_raw_select().order_by(created_at)`` (tests/core/test_registry.py pins the two together).
 # On an existing SQLite file it runs through the stdlib's sqlite3, so a CLI listing does not

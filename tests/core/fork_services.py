@@ -141,3 +141,31 @@ def wait_for_report(path: str, timeout: float = 20.0) -> dict[str, object]:
             return report
         time.sleep(0.02)
     raise AssertionError(f"no report at {path} within {timeout} s")
+
+
+class RegistryReader(LocalDaemonService):
+    """Reads its own record from the registry inside ``run()``, as a control-plane daemon does."""
+
+    config: ReportConfig
+
+    def run(self) -> None:
+        from plugin_core import ServiceRegistry
+
+        record = ServiceRegistry().get(self.config.service_name)
+        write_report(self.config.report, {"uuid": str(record.uuid)})
+        while True:
+            time.sleep(0.05)
+
+
+class Claimer(LocalDaemonService):
+    """Takes its own name's claim inside ``run()`` and reports when it got it."""
+
+    config: ReportConfig
+
+    def run(self) -> None:
+        from plugin_core import ServiceRegistry
+
+        with ServiceRegistry().claim(self.config.service_name):
+            write_report(self.config.report, {"claimed_at": time.monotonic()})
+        while True:
+            time.sleep(0.05)

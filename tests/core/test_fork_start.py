@@ -203,3 +203,38 @@ def test_prune_finds_and_stops_a_forked_daemon_whose_record_was_lost(tmp_path: P
     assert [(o["uuid"], o["pids"]) for o in orphans] == [(uuid, sorted([daemon, supervisor]))]
     assert wait_for(lambda: not alive(daemon) and not alive(supervisor))  # type: ignore[arg-type]
     assert uuid not in all_marked_processes()
+
+
+def test_a_forked_daemon_reads_the_registry_on_a_connection_of_its_own(tmp_path: Path) -> None:
+    """The starter's pooled registry connection is left alone in the daemon (its descriptor
+    points at /dev/null there): the daemon's own use opens a new one, and the starter's
+    registry works on afterwards."""
+    from tests.core.fork_services import RegistryReader
+
+    report = tmp_path / "registry.json"
+    service = RegistryReader(config=ReportConfig(name="reader", report=str(report)))
+    service.start(timeout=30)
+    assert forked(service)
+    assert wait_for_report(str(report))["uuid"] == str(service.uuid)
+    assert get_service("reader").status.state == ServiceState.ACTIVE
+    assert [s.config.service_name for s in ServiceRegistry().find()] == ["reader"]
+
+
+def test_a_forked_daemon_does_not_inherit_its_starters_claim(tmp_path: Path) -> None:
+    """The starter holds the service's claim while it starts it; the daemon's own claim on the
+    name waits until the starter lets go (it would not, were the claim inherited)."""
+    import time
+
+    from tests.core.fork_services import Claimer
+
+    report = tmp_path / "claim.json"
+    service = Claimer(config=ReportConfig(name="claimer", report=str(report), startsecs=0.1))
+    registry = ServiceRegistry()
+    with registry.claim("claimer"):
+        service.start(timeout=30)
+        assert forked(service)
+        time.sleep(0.3)
+        assert not report.exists()
+        released = time.monotonic()
+    claimed_at = wait_for_report(str(report))["claimed_at"]
+    assert isinstance(claimed_at, float) and claimed_at >= released
