@@ -120,6 +120,20 @@ class SecretService(LocalDaemonService):
 
 
 @contextlib.contextmanager
+def single_threaded() -> Iterator[None]:
+    """This process with one thread for the block, as a script's starter is: an earlier test's
+    status refresh (``outlive list``) leaves lifecycle's refresh pool threads behind, and
+    with them this process would not be forked. The pool is made again on its next use."""
+    from plugin_core import lifecycle
+
+    if lifecycle._POOL is not None:
+        lifecycle._POOL.shutdown(wait=True)
+        lifecycle._POOL = None
+    assert threading.active_count() == 1, threading.enumerate()
+    yield
+
+
+@contextlib.contextmanager
 def running_thread() -> Iterator[None]:
     """A second thread alive for the block's duration: the starter is then not safe to fork."""
     release = threading.Event()

@@ -35,6 +35,7 @@ from tests.core.fork_services import (
     SecretService,
     TreeService,
     running_thread,
+    single_threaded,
     wait_for_report,
 )
 from tests.core.test_stop_truth import alive, wait_for
@@ -61,7 +62,8 @@ def test_a_single_threaded_starter_forks_a_daemon_that_serves_http() -> None:
     service = HTTPService(config=ReportConfig(name="forked-web"), endpoint=http_endpoint())
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # e.g. Python 3.12's warning on a fork with threads
-        service.start(timeout=30)
+        with single_threaded():
+            service.start(timeout=30)
     assert service.status.state == ServiceState.ACTIVE
     assert forked(service)
     url = service.get_prediction_url()
@@ -92,11 +94,8 @@ def test_a_forked_daemon_sees_the_process_state_of_an_execd_one(tmp_path: Path) 
                 secret_env={"API_TOKEN": "tok"},
             )
         )  # fmt: skip
-        if way == "fork":
+        with single_threaded() if way == "fork" else running_thread():
             service.start(timeout=30)
-        else:
-            with running_thread():
-                service.start(timeout=30)
         assert forked(service) == (way == "fork")
         facts[way] = dict(wait_for_report(str(report)), uuid=str(service.uuid))
     fork, exec_ = facts["fork"], facts["exec"]
@@ -122,7 +121,8 @@ def test_a_forked_daemon_sees_the_process_state_of_an_execd_one(tmp_path: Path) 
 def test_stop_takes_the_forked_daemons_whole_tree_and_ends_inactive(tmp_path: Path) -> None:
     report = tmp_path / "tree.json"
     service = TreeService(config=ReportConfig(name="tree", report=str(report), startsecs=0.2))
-    service.start(timeout=30)
+    with single_threaded():
+        service.start(timeout=30)
     assert forked(service)
     pids = wait_for_report(str(report))
     daemon = service.status.pid
@@ -140,7 +140,7 @@ def test_stop_takes_the_forked_daemons_whole_tree_and_ends_inactive(tmp_path: Pa
 
 def test_a_crash_in_a_forked_run_is_reported_with_exit_code_and_log_tail() -> None:
     service = CrashingService(config=ReportConfig(name="forked-crash", startsecs=60))
-    with pytest.raises(ServiceFailedError) as info:
+    with pytest.raises(ServiceFailedError) as info, single_threaded():
         service.start(timeout=20)
     assert info.value.exit_code == 1
     assert any("model file not found" in line for line in info.value.log_tail)
@@ -158,7 +158,8 @@ def test_the_restart_policy_restarts_a_forked_daemon_through_the_exec_path(tmp_p
         ),
         endpoint=http_endpoint(),
     )  # fmt: skip
-    service.start(timeout=60)
+    with single_threaded():
+        service.start(timeout=60)
     assert service.status.state == ServiceState.ACTIVE
     record = read_supervisor_record(service.status)
     assert record["restarts"] == 1
@@ -177,7 +178,8 @@ def test_secrets_reach_a_forked_daemon_but_no_file(tmp_path: Path, outlive_home:
     service = SecretService(
         config=ReportConfig(name="secretive", report=str(report), secret_env={"API_TOKEN": secret})
     )
-    service.start(timeout=30)
+    with single_threaded():
+        service.start(timeout=30)
     assert forked(service)
     assert wait_for_report(str(report))["sha256"] == hashlib.sha256(secret.encode()).hexdigest()
     leaks = [
@@ -191,7 +193,8 @@ def test_secrets_reach_a_forked_daemon_but_no_file(tmp_path: Path, outlive_home:
 def test_prune_finds_and_stops_a_forked_daemon_whose_record_was_lost(tmp_path: Path) -> None:
     report = tmp_path / "lost.json"
     service = ReportingService(config=ReportConfig(name="lost", report=str(report), startsecs=0.2))
-    service.start(timeout=30)
+    with single_threaded():
+        service.start(timeout=30)
     assert forked(service)
     daemon, supervisor = service.status.pid, service.status.supervisor_pid
     uuid = str(service.uuid)
@@ -213,7 +216,8 @@ def test_a_forked_daemon_reads_the_registry_on_a_connection_of_its_own(tmp_path:
 
     report = tmp_path / "registry.json"
     service = RegistryReader(config=ReportConfig(name="reader", report=str(report)))
-    service.start(timeout=30)
+    with single_threaded():
+        service.start(timeout=30)
     assert forked(service)
     assert wait_for_report(str(report))["uuid"] == str(service.uuid)
     assert get_service("reader").status.state == ServiceState.ACTIVE
@@ -231,7 +235,8 @@ def test_a_forked_daemon_does_not_inherit_its_starters_claim(tmp_path: Path) -> 
     service = Claimer(config=ReportConfig(name="claimer", report=str(report), startsecs=0.1))
     registry = ServiceRegistry()
     with registry.claim("claimer"):
-        service.start(timeout=30)
+        with single_threaded():
+            service.start(timeout=30)
         assert forked(service)
         time.sleep(0.3)
         assert not report.exists()

@@ -25,6 +25,7 @@ from tests.core.daemon_services import (
     HTTPService,
     LoopService,
 )
+from tests.core.fork_services import running_thread, single_threaded
 
 pytestmark = pytest.mark.integration
 
@@ -52,16 +53,21 @@ def test_http_daemon_serves_from_run() -> None:
     assert get_service("daemon-web").is_running
 
 
-def test_daemon_imports_no_orchestrator() -> None:
-    """The daemon process loads only plugin_core and the service module, never prefect or airflow."""
+@pytest.mark.parametrize("threaded", [False, True], ids=["forked", "execd"])
+def test_daemon_imports_no_orchestrator(threaded: bool) -> None:
+    """The daemon process loads only plugin_core and the service module, never prefect or
+    airflow: forked from a single-threaded starter that loaded neither, or exec'd as the
+    daemon entrypoint (a starter with a second thread is not forked)."""
     service = LoopService(config=CounterConfig(name="lean"))
-    service.start(timeout=20)
+    with running_thread() if threaded else single_threaded():
+        service.start(timeout=20)
     assert service.status.pid is not None
     daemon = psutil.Process(service.status.pid)  # as in ZenML: the process that runs run()
     assert daemon.ppid() == service.status.supervisor_pid
     maps = Path(f"/proc/{daemon.pid}/maps").read_text()
     assert "prefect" not in maps and "airflow" not in maps
-    assert daemon.cmdline()[1:3] == ["-m", "plugin_core.backends._daemon"]
+    forked = psutil.Process().cmdline()[1:3]  # a forked daemon shows its starter's
+    assert daemon.cmdline()[1:3] == (["-m", "plugin_core.backends._daemon"] if threaded else forked)
 
 
 def test_crash_is_recorded_with_its_reason() -> None:
