@@ -214,8 +214,10 @@ def _become_daemon(output_w: int | None, launch: ServiceLaunch, env: dict[str, s
 
         os.write(2, traceback.format_exc().encode(errors="backslashreplace"))
     finally:
-        _finish()
-        os._exit(code)
+        try:
+            _finish()
+        finally:
+            os._exit(code)
 
 
 def _detach_descriptors(output_w: int | None) -> None:
