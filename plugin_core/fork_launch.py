@@ -19,7 +19,9 @@ function instead, and this module gets the daemon process by forking:
   ``_daemon.main`` does; it always ends in ``os._exit`` and never returns into the
   starter's code.
 
-Restarts go through the exec path (the supervisor spawns ``python -m ..._daemon``).
+Restarts go through the exec path (the supervisor spawns ``python -m ..._daemon``), and so
+does every start when ``OUTLIVE_DAEMON_LAUNCH=exec`` is set (a daemon that must not share
+anything with its starter, not even copied memory).
 
 What differs, and how it is handled: ``/proc/PID/cmdline`` and ``/proc/PID/environ`` of a
 forked daemon are the starter's (the kernel shows the environment the process was exec'd
@@ -47,6 +49,7 @@ from plugin_core.errors import DaemonSpawnError
 if TYPE_CHECKING:
     from plugin_core.processes import ServiceLaunch
 
+LAUNCH_ENV = "OUTLIVE_DAEMON_LAUNCH"  # "exec": never fork, always exec a fresh interpreter
 # A starter that has loaded an orchestrator is not forked: the daemon would keep the worker's
 # memory, clients and run context for its whole life (the exec path's daemon imports neither).
 _ORCHESTRATORS = ("prefect", "airflow")
@@ -54,8 +57,11 @@ _ORCHESTRATORS = ("prefect", "airflow")
 
 def fork_is_safe() -> bool:
     """True if this process may be forked to get a daemon: Linux, a single thread (Python's
-    and the kernel's count: a C library's thread counts too), no orchestrator loaded."""
+    and the kernel's count: a C library's thread counts too), no orchestrator loaded, and
+    ``OUTLIVE_DAEMON_LAUNCH`` is not ``exec`` (the way to ask for a fresh interpreter)."""
     if not sys.platform.startswith("linux") or not hasattr(os, "fork"):
+        return False
+    if os.environ.get(LAUNCH_ENV, "").strip().lower() == "exec":
         return False
     if threading.active_count() != 1 or any(name in sys.modules for name in _ORCHESTRATORS):
         return False

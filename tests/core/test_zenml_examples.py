@@ -47,8 +47,8 @@ daemon.start()
 '''
 
 
-def run_script(path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+def run_script(path: Path, **extra_env: str) -> None:
+    env = {**os.environ, "PYTHONPATH": os.getcwd(), **extra_env}
     result = subprocess.run(
         [sys.executable, str(path)], capture_output=True, text=True, env=env, timeout=120
     )
@@ -68,9 +68,15 @@ def test_local_daemon_example_runs_as_written(tmp_path: Path) -> None:
     assert re.fullmatch(rf"sleeping-daemon-{daemon.uuid.hex[:8]}", daemon.config.service_name)
     assert daemon.status.state == ServiceState.ACTIVE
     assert daemon.status.pid is not None
-    assert psutil.Process(daemon.status.pid).cmdline()[1:3] == ["-m", "plugin_core.backends._daemon"]
+    # Forked from the single-threaded script, which it did not need to load again.
+    assert psutil.Process(daemon.status.pid).cmdline() == [sys.executable, str(script)]
 
-    run_script(script)  # nameless, so not idempotent by name: a second daemon, as in ZenML
+    # Nameless, so not idempotent by name: a second daemon, as in ZenML; exec'd this time, so
+    # it loads the script again to find the class, and that starts no third one.
+    run_script(script, OUTLIVE_DAEMON_LAUNCH="exec")
     assert len(find_services()) == 2
+    second = next(s for s in find_services() if s.uuid != daemon.uuid)
+    assert second.status.pid is not None
+    assert psutil.Process(second.status.pid).cmdline()[1:3] == ["-m", "plugin_core.backends._daemon"]
     for service in find_services():
         assert stop_service(service).admin_state == ServiceState.INACTIVE

@@ -25,10 +25,13 @@ pytestmark = pytest.mark.integration
 PROGRAM = Path(__file__).with_name("zenml_program.py")
 
 
-def run_program(tmp_path: Path) -> tuple[dict[str, dict[str, Any]], list[str], int]:
-    """Run the program; its JSON lines by step, the marker's lines, and the script's pid."""
+def run_program(
+    tmp_path: Path, launch: str = "fork"
+) -> tuple[dict[str, dict[str, Any]], list[str], int]:
+    """Run the program; its JSON lines by step, the marker's lines, and the script's pid.
+    ``launch="exec"`` makes its daemons fresh interpreters (not forks of the script)."""
     marker = tmp_path / "main-block-runs.txt"
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    env = {**os.environ, "PYTHONPATH": os.getcwd(), "OUTLIVE_DAEMON_LAUNCH": launch}
     process = subprocess.Popen(
         [sys.executable, str(PROGRAM), str(marker)], stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True, env=env,
@@ -39,14 +42,17 @@ def run_program(tmp_path: Path) -> tuple[dict[str, dict[str, Any]], list[str], i
     return steps, marker.read_text().splitlines(), process.pid
 
 
-def test_zenml_program_starts_polls_and_reads_logs(tmp_path: Path) -> None:
-    steps, main_runs, script_pid = run_program(tmp_path)
+@pytest.mark.parametrize("launch", ["fork", "exec"])
+def test_zenml_program_starts_polls_and_reads_logs(tmp_path: Path, launch: str) -> None:
+    steps, main_runs, script_pid = run_program(tmp_path, launch)
     started, polled, answered, logs = (steps[s] for s in ("started", "polled", "answered", "logs"))
 
     # classes from __main__ are stored by the script's path and the daemon found them there
     assert started["type"] == f"{PROGRAM}:PingService"
     assert main_runs == [f"main block ran in pid {script_pid}"], "the daemon must skip the main block"
-    assert any("run() in module __mp_main__" in line for line in logs["tail"])
+    # a forked daemon has the script as __main__ already; an exec'd one loads it as __mp_main__
+    module = "__main__" if launch == "fork" else "__mp_main__"
+    assert any(f"run() in module {module}," in line for line in logs["tail"])
     assert f"__main__ is {PROGRAM}" in logs["tail"], "the script is __main__ in the daemon, as in spawn"
 
     # a nameless config gets a stable name from the class and uuid; two objects, two services
