@@ -30,8 +30,10 @@ record (pid and start token, ``child_forked: true``) and as a descendant of its 
 supervisor; :func:`plugin_core.processes.marked_processes` counts an unmarked process as
 belonging to the service of its nearest marked ancestor, so stop, prune and ``outlive
 list`` find it. Its memory holds the starter's other objects too (never used: every
-inherited descriptor is pointed at ``/dev/null`` and the registry's pooled connections are
-left behind untouched).
+inherited descriptor is pointed at ``/dev/null``, the registry's pooled connections and the
+claims are left behind untouched by at-fork hooks in :mod:`plugin_core.registry.store` and
+:mod:`plugin_core.locks`), shared copy-on-write: a large starter that lives on and keeps
+writing its heap ends up with those pages copied; ``OUTLIVE_DAEMON_LAUNCH=exec`` avoids that.
 """
 
 from __future__ import annotations
@@ -63,7 +65,9 @@ def fork_is_safe() -> bool:
         return False
     if os.environ.get(LAUNCH_ENV, "").strip().lower() == "exec":
         return False
-    if threading.active_count() != 1 or any(name in sys.modules for name in _ORCHESTRATORS):
+    if threading.active_count() != 1 or threading.current_thread() is not threading.main_thread():
+        return False
+    if any(name in sys.modules for name in _ORCHESTRATORS):
         return False
     try:
         with open("/proc/self/status", "rb") as handle:
