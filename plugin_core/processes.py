@@ -6,8 +6,8 @@ is launched as a child subreaper, so everything its service ever starts stays
 below it (see :mod:`plugin_core.backends._supervisor`), and a stop is asked of
 it first. :func:`stop_tree` is the backstop for what no supervisor takes down: it
 collects the tree (process group, descendants, and any process carrying the
-service's marker in its environment, or unmarked below one that does), sends SIGTERM, waits the grace period on a
-monotonic clock, then SIGKILLs what is left.
+service's marker in its environment, or unmarked below one that does), sends
+SIGTERM, waits the grace period on a monotonic clock, then SIGKILLs what is left.
 """
 
 from __future__ import annotations
