@@ -23,10 +23,11 @@ and nothing else, so they all behave alike:
 from __future__ import annotations
 
 import contextlib
+import queue
 import time
 import uuid as uuid_module
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Literal, overload
 
 from plugin_core.errors import (
@@ -575,6 +576,7 @@ def delete_service(
 
 
 _POOL: ThreadPoolExecutor | None = None
+REFRESH_WORKERS = 16  # observations at once: probes wait on the network, not on the GIL
 
 
 def _pool() -> ThreadPoolExecutor:
@@ -582,8 +584,48 @@ def _pool() -> ThreadPoolExecutor:
     ~1 ms each on a busy machine (the caller waits for every thread's start handshake)."""
     global _POOL
     if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix="outlive-refresh")
+        _POOL = ThreadPoolExecutor(max_workers=REFRESH_WORKERS, thread_name_prefix="outlive-refresh")
     return _POOL
+
+
+class _Refresher:
+    """Observes services handed to it, up to :data:`REFRESH_WORKERS` at once, while the
+    caller goes on decoding the next records.
+
+    Each worker takes services from one shared queue until the caller is done, so a batch
+    costs a queue entry per service, not a future and a thread wake-up each; a slow service
+    holds up one worker only. :meth:`finish` waits for all of them and raises the error of
+    the earliest service whose refresh failed (as a ``map`` would), after all were refreshed.
+    """
+
+    def __init__(self, registry: ServiceRegistry) -> None:
+        self.registry = registry
+        self.queue: queue.SimpleQueue[tuple[int, BaseService] | None] = queue.SimpleQueue()
+        self.workers: list[Future[None]] = []
+        self.errors: list[tuple[int, BaseException]] = []
+        self.count = 0
+
+    def add(self, service: BaseService) -> None:
+        self.queue.put((self.count, service))
+        self.count += 1
+        if len(self.workers) < min(self.count, REFRESH_WORKERS):
+            self.workers.append(_pool().submit(self._work))
+
+    def _work(self) -> None:
+        while (item := self.queue.get()) is not None:
+            index, service = item
+            try:
+                _refresh(service, self.registry)
+            except BaseException as exc:  # re-raised by finish(), in the caller's thread
+                self.errors.append((index, exc))
+
+    def finish(self) -> BaseException | None:
+        """Wait for every worker; the error to raise, if any refresh failed."""
+        for _ in self.workers:
+            self.queue.put(None)
+        for worker in self.workers:
+            worker.result()
+        return min(self.errors, key=lambda error: error[0])[1] if self.errors else None
 
 
 # -- look and wait -------------------------------------------------------------------------------
@@ -630,9 +672,18 @@ def find_services(
 ) -> list[BaseService]:
     """Registered services matching every filter, their status observed now (in parallel)."""
     registry = _registry(registry)
-    services = registry.find(name=name, type=type, labels=labels, config=config)
-    if refresh and services:
-        list(_pool().map(lambda s: _refresh(s, registry), services))
+    if not refresh:
+        return registry.find(name=name, type=type, labels=labels, config=config)
+    services = []
+    refresher = _Refresher(registry)
+    try:
+        for service in registry.iter_find(name=name, type=type, labels=labels, config=config):
+            services.append(service)
+            refresher.add(service)  # observed while the next records decode
+    finally:
+        error = refresher.finish()
+    if error is not None:
+        raise error
     return services
 
 

@@ -91,17 +91,17 @@ class BaseService(BaseTypedModel, ServiceBackend):
         """Rebuild a service from its registry record, as ZenML rebuilds one from its server's
         ``ServiceResponse``: the class named by the record's type (imported, or loaded from its
         script), with the record's uuid, admin state, config, status and endpoint."""
-        import json
+        from plugin_core.model.typed import parse_document
 
         data: dict[str, Any] = {
             "type": model.type,
             "uuid": model.uuid,
             "admin_state": model.admin_state,
-            "config": json.loads(model.config),
-            "status": json.loads(model.status),
+            "config": parse_document(model.config),
+            "status": parse_document(model.status),
         }
         if model.endpoint is not None:
-            data["endpoint"] = json.loads(model.endpoint)
+            data["endpoint"] = parse_document(model.endpoint)
         service = cls.from_dict(data)
         service.registry_version = model.version
         service.created_at, service.updated_at = model.created_at, model.updated_at

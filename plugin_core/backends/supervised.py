@@ -276,14 +276,15 @@ class SupervisedService(BaseService):
     def check_status(self) -> tuple[ServiceState, str]:
         """Judge by process identity and the supervisor's record, never by a bare pid."""
         record = self._supervisor_record()
-        self.status.restarts = int(record.get("restarts") or 0)
-        supervisor, child = self._supervisor(), self._child(record)
-        supervisor_alive = supervisor is not None and supervisor.is_alive()
+        restarts = int(record.get("restarts") or 0)
+        if restarts != self.status.restarts:  # an assignment is validated: only on a change
+            self.status.restarts = restarts
+        child = self._child(record)
         child_alive = child is not None and child.is_alive()
         phase = record.get("phase")
         if self._stop_was_requested(record):
             # Read first: a requested stop is never a crash, however its processes ended.
-            if supervisor_alive or child_alive:
+            if child_alive or self._process_alive():
                 return ServiceState.PENDING_SHUTDOWN, ""
             return self._judge_ended({**record, "phase": "stopped"})
         if child is not None and child.pid != self.status.child_pid:
@@ -292,8 +293,8 @@ class SupervisedService(BaseService):
             self.status.ready_once = False
             self.status.consecutive_successes = self.status.consecutive_failures = 0
         if child_alive and phase in ("running", None):
-            return self._judge_uptime(record)
-        if supervisor_alive:
+            return self._judge_uptime(record)  # the supervisor's own liveness is not needed
+        if self._process_alive():
             if phase == "running" and child is not None and not child_alive:
                 record = self._await_exit_record(record)
                 phase = record.get("phase")
@@ -309,6 +310,8 @@ class SupervisedService(BaseService):
             if phase == "stopping":
                 return ServiceState.PENDING_SHUTDOWN, ""
             return ServiceState.PENDING_STARTUP, "process starting"
+        if phase == "running":  # read before the supervisor recorded the exit and ended
+            record = self._supervisor_record()
         return self._judge_ended(record)
 
     def _await_exit_record(self, record: dict[str, Any], patience: float = 0.2) -> dict[str, Any]:

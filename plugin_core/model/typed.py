@@ -146,6 +146,19 @@ class BaseTypedModel(BaseModel):
         return _MARKER + document_json(self)[1:]
 
 
+def parse_document(text: str) -> Any:
+    """A stored JSON document as Python data, as ``json.loads`` gives it, ~5x faster (pydantic's
+    parser, in Rust): a registry listing parses three documents per record. A text that parser
+    refuses (invalid JSON, nesting deeper than 200, a lone surrogate escape) goes through
+    ``json.loads``, so what loads and every error message stay as they were."""
+    from pydantic_core import from_json
+
+    try:
+        return from_json(text)
+    except ValueError:
+        return json.loads(text)
+
+
 def document_json(model: BaseTypedModel) -> str:
     """``model`` as JSON without the format marker: a part of a record that keeps its format
     elsewhere (a registry row's ``record_format`` column)."""

@@ -240,10 +240,23 @@ class ServiceRegistry:
     ) -> list[BaseService]:
         """Services matching every given filter. Corrupted records are skipped and kept in
         :attr:`corrupt_records`, so one bad row never hides the others."""
+        return list(self.iter_find(name=name, type=type, labels=labels, config=config, state=state))
+
+    def iter_find(
+        self,
+        *,
+        name: str | None = None,
+        type: str | None = None,
+        labels: dict[str, str] | None = None,
+        config: Any = None,
+        state: str | None = None,
+    ) -> Iterator[BaseService]:
+        """:meth:`find`, one service at a time as its record is decoded (the rows are read
+        first, in one query), so a caller can start on the first while the rest decode."""
         self.corrupt_records = []
         if config is not None:
             labels = {**config.get_service_labels(), **(labels or {})}
-        found = []
+        wanted = config.to_dict() if config is not None else None
         for record in self.list_records(name=name, type=type, labels=labels, state=state):
             try:
                 service = self._load(record)
@@ -251,9 +264,8 @@ class ServiceRegistry:
                 logger.warning("%s", exc)
                 self.corrupt_records.append(exc)
                 continue
-            if config is None or service.config.to_dict() == config.to_dict():
-                found.append(service)
-        return found
+            if wanted is None or service.config.to_dict() == wanted:
+                yield service
 
     def list_records(
         self,
