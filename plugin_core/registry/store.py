@@ -41,6 +41,7 @@ from plugin_core.errors import (
 )
 from plugin_core.locks import advisory_key, file_lock, held_once, memory_lock
 from plugin_core.paths import outlive_home
+from plugin_core.registry.decoded import DecodedRecords
 from plugin_core.registry.sql_errors import translated
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ logger = logging.getLogger(__name__)
 REGISTRY_URL_ENV = "OUTLIVE_REGISTRY_URL"
 _ENGINES: dict[str, Engine] = {}
 _CLAIM_ENGINES: dict[str, Engine] = {}
+DECODED = DecodedRecords()  # what this process decoded, by exact stored text (see decoded.py)
 _ENGINES_LOCK = threading.RLock()  # reentrant: creating an engine upgrades its schema under a claim
 _PARENTS_ENGINES: list[Engine] = []
 
@@ -183,6 +185,7 @@ class ServiceRegistry:
         with translated(f"service {key!r}"), self.engine.begin() as conn:
             conn.execute(delete(service_labels).where(service_labels.c.uuid == record.uuid))
             conn.execute(delete(services).where(services.c.uuid == record.uuid))
+        DECODED.forget(record.uuid)
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -384,6 +387,10 @@ class ServiceRegistry:
         if record.record_format > RECORD_FORMAT:
             reason = newer_format_message("it", record.record_format)
             raise CorruptRecordError(record.name, record.uuid, reason, fix="")
+        service = DECODED.get(record)
+        if service is not None:
+            service.attach_registry(self)
+            return service
         try:
             with stored_records():
                 service = BaseService.from_model(record)
@@ -396,6 +403,7 @@ class ServiceRegistry:
             plain = isinstance(exc, (ValueError, TypeError)) and text
             reason = text if plain else f"{type(exc).__name__}: {text}".rstrip(": ")
             raise CorruptRecordError(record.name, record.uuid, reason) from None
+        DECODED.keep(record, service)
         service.attach_registry(self)
         return service
 

@@ -1,0 +1,141 @@
+"""Services already decoded from their exact stored text: a later read of the same row is a copy.
+
+Validating a record costs ~100 us (seven typed models, their validators, pydantic's private
+attributes); a process that reads the same registry again and again (a status query of a
+fleet, a sensor's or a trigger's polling, a watch) would validate the same text each time.
+:class:`DecodedRecords` keeps, per service uuid, the stored columns a service was decoded
+from and a pristine copy of the service; a record whose columns are the same text again is
+handed out as a fresh copy of it (~5x cheaper), whatever else changed.
+
+What may be kept is narrow: only records in the current record format whose every model is
+one of outlive's own classes (``outlive.*`` type names: never reloaded, their validators
+deterministic), and only what validated: a row that fails validation is never kept, so it is
+validated (and quarantined) at each read as before, and a row whose text changed in any way
+(a write, an edit by hand) is validated again. Copies share nothing mutable with the kept
+service or with each other. tests/core/test_decoded_records.py checks that a copy equals what
+validation gives, for every record shape the code writes.
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+import threading
+import uuid
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from plugin_core.registry.store import ServiceRecord
+    from plugin_core.service import BaseService
+
+CAPACITY = 2048  # services kept per process (~10 KB each); the least recently read go first
+_ATOMS = frozenset({str, int, float, bool, type(None), bytes, uuid.UUID})
+
+
+def _columns(record: ServiceRecord) -> tuple[Any, ...]:
+    """What a service is decoded from (its version and timestamps are set on every copy)."""
+    return (record.type, record.admin_state, record.config, record.status, record.endpoint)
+
+
+class DecodedRecords:
+    """Decoded services by uuid, with the exact stored text each was decoded from."""
+
+    def __init__(self, capacity: int = CAPACITY) -> None:
+        self.capacity = capacity
+        self._kept: OrderedDict[str, tuple[tuple[Any, ...], BaseService]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, record: ServiceRecord) -> BaseService | None:
+        """A fresh copy of the service decoded from exactly this record's text, or None."""
+        with self._lock:
+            kept = self._kept.get(record.uuid)
+            if kept is None or kept[0] != _columns(record):
+                return None
+            self._kept.move_to_end(record.uuid)
+        service = copy_model(kept[1])
+        _stamp(service, record)
+        return service
+
+    def keep(self, record: ServiceRecord, service: BaseService) -> None:
+        """Remember ``service``, just validated from ``record``, if it is one that may be kept."""
+        from plugin_core.model.typed import RECORD_FORMAT
+
+        if record.record_format != RECORD_FORMAT or not _outlive_models_only(service):
+            return
+        pristine = copy_model(service)
+        with self._lock:
+            self._kept[record.uuid] = (_columns(record), pristine)
+            self._kept.move_to_end(record.uuid)
+            while len(self._kept) > self.capacity:
+                self._kept.popitem(last=False)
+
+    def forget(self, uuid: str) -> None:
+        """Drop what is kept for ``uuid`` (its record was deleted)."""
+        with self._lock:
+            self._kept.pop(uuid, None)
+
+
+def _stamp(service: BaseService, record: ServiceRecord) -> None:
+    service.registry_version = record.version
+    service.created_at, service.updated_at = record.created_at, record.updated_at
+
+
+def _outlive_models_only(model: BaseModel) -> bool:
+    """True if ``model`` and every model inside it are outlive's own typed classes (or plain
+    pydantic models inside them, such as the probe policy)."""
+    from plugin_core.model.typed import NAME_BY_CLASS, BaseTypedModel
+
+    if isinstance(model, BaseTypedModel) and not NAME_BY_CLASS.get(type(model), "").startswith(
+        "outlive."
+    ):
+        return False
+    return all(_outlive_value(value) for value in model.__dict__.values())
+
+
+def _outlive_value(value: Any) -> bool:
+    if isinstance(value, BaseModel):
+        return _outlive_models_only(value)
+    if type(value) in (list, set, tuple):
+        return all(_outlive_value(item) for item in value)
+    if type(value) is dict:
+        return all(_outlive_value(item) for item in value.values())
+    return True
+
+
+def copy_model(model: Any) -> Any:
+    """A copy of a pydantic model that shares nothing mutable with it: its own field values,
+    fields-set, extra and private attributes; nested models, lists, dicts and sets copied
+    too; strings, numbers, enums and UUIDs shared (they cannot change)."""
+    cls = type(model)
+    twin = cls.__new__(cls)
+    values = model.__dict__.copy()
+    for name, value in values.items():
+        if type(value) not in _ATOMS:
+            values[name] = _copy_value(value)
+    _set(twin, "__dict__", values)
+    _set(twin, "__pydantic_fields_set__", set(model.__pydantic_fields_set__))
+    extra, private = model.__pydantic_extra__, model.__pydantic_private__
+    _set(twin, "__pydantic_extra__", None if extra is None else _copy_value(extra))
+    _set(twin, "__pydantic_private__", None if private is None else dict(private))
+    return twin
+
+
+_set = object.__setattr__
+
+
+def _copy_value(value: Any) -> Any:
+    kind = type(value)
+    if kind in _ATOMS or isinstance(value, enum.Enum):
+        return value
+    if kind is dict:
+        return {key: _copy_value(item) for key, item in value.items()}
+    if kind is list:
+        return [_copy_value(item) for item in value]
+    if kind is set:
+        return {_copy_value(item) for item in value}
+    if isinstance(value, BaseModel):
+        return copy_model(value)
+    return copy.deepcopy(value)
