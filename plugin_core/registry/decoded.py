@@ -23,7 +23,7 @@ import enum
 import threading
 import uuid
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from plugin_core.registry.store import ServiceRecord
     from plugin_core.service import BaseService
 
+M = TypeVar("M", bound=BaseModel)
 CAPACITY = 2048  # services kept per process (~10 KB each); the least recently read go first
 _ATOMS = frozenset({str, int, float, bool, type(None), bytes, uuid.UUID})
 
@@ -86,7 +87,8 @@ def _stamp(service: BaseService, record: ServiceRecord) -> None:
 def _outlive_models_only(model: BaseModel) -> bool:
     """True if ``model`` and every model inside it are outlive's own typed classes (or plain
     pydantic models inside them, such as the probe policy)."""
-    from plugin_core.model.typed import NAME_BY_CLASS, BaseTypedModel
+    from plugin_core.model.type_names import NAME_BY_CLASS
+    from plugin_core.model.typed import BaseTypedModel
 
     if isinstance(model, BaseTypedModel) and not NAME_BY_CLASS.get(type(model), "").startswith(
         "outlive."
@@ -105,12 +107,12 @@ def _outlive_value(value: Any) -> bool:
     return True
 
 
-def copy_model(model: Any) -> Any:
+def copy_model(model: M) -> M:
     """A copy of a pydantic model that shares nothing mutable with it: its own field values,
     fields-set, extra and private attributes; nested models, lists, dicts and sets copied
     too; strings, numbers, enums and UUIDs shared (they cannot change)."""
     cls = type(model)
-    twin = cls.__new__(cls)
+    twin = object.__new__(cls)
     values = model.__dict__.copy()
     for name, value in values.items():
         if type(value) not in _ATOMS:

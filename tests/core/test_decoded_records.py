@@ -21,7 +21,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from pydantic import BaseModel
 
-from plugin_core import BaseService, CommandService, LocalDaemonService, ServiceRegistry, ServiceState
+from plugin_core import (
+    BaseService,
+    CommandService,
+    LocalDaemonService,
+    ServiceRegistry,
+    ServiceState,
+)
 from plugin_core.model.typed import parse_document
 from plugin_core.registry.store import DECODED
 
@@ -107,7 +113,13 @@ SERVICES = st.builds(
             env=env,
             restart={"mode": mode},
         ),
-        dict(state=state, consecutive_successes=counts, ready_once=ready, exit_code=code, last_error=error),
+        dict(
+            state=state,
+            consecutive_successes=counts,
+            ready_once=ready,
+            exit_code=code,
+            last_error=error,
+        ),
     ),
     NAME,
     st.lists(PLAIN, max_size=3).map(lambda rest: ["python", *rest]),
