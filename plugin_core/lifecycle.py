@@ -594,8 +594,9 @@ class _Refresher:
 
     Each worker takes services from one shared queue until the caller is done, so a batch
     costs a queue entry per service, not a future and a thread wake-up each; a slow service
-    holds up one worker only. :meth:`finish` waits for all of them and raises the error of
-    the earliest service whose refresh failed (as a ``map`` would), after all were refreshed.
+    holds up one worker only. :meth:`finish` waits for all of them and returns the error of
+    the earliest service whose refresh failed (the one a ``map`` would raise), once all were
+    refreshed.
     """
 
     def __init__(self, registry: ServiceRegistry) -> None:
