@@ -675,12 +675,9 @@ def find_services(
     registry = _registry(registry)
     if not refresh:
         return registry.find(name=name, type=type, labels=labels, config=config)
-    services = []
     refresher = _Refresher(registry)
-    try:
-        for service in registry.iter_find(name=name, type=type, labels=labels, config=config):
-            services.append(service)
-            refresher.add(service)  # observed while the next records decode
+    try:  # each service is observed while the next records decode
+        services = registry.find(name=name, type=type, labels=labels, config=config, each=refresher.add)
     finally:
         error = refresher.finish()
     if error is not None:

@@ -11,7 +11,8 @@ What may be kept is narrow: only records in the current record format whose ever
 one of outlive's own classes (``outlive.*`` type names: never reloaded, their validators
 deterministic), and only what validated: a row that fails validation is never kept, so it is
 validated (and quarantined) at each read as before, and a row whose text changed in any way
-(a write, an edit by hand) is validated again. Copies share nothing mutable with the kept
+(a write, an edit by hand) is validated again. A copy is kept from the second time the same
+text is validated on, so a one-off pass over many records costs no copies. Copies share nothing mutable with the kept
 service or with each other. tests/core/test_decoded_records.py checks that a copy equals what
 validation gives, for every record shape the code writes.
 """
@@ -46,14 +47,15 @@ class DecodedRecords:
 
     def __init__(self, capacity: int = CAPACITY) -> None:
         self.capacity = capacity
-        self._kept: OrderedDict[str, tuple[tuple[Any, ...], BaseService]] = OrderedDict()
+        # uuid -> (the stored columns, the service decoded from them; None: seen once so far)
+        self._kept: OrderedDict[str, tuple[tuple[Any, ...], BaseService | None]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, record: ServiceRecord) -> BaseService | None:
         """A fresh copy of the service decoded from exactly this record's text, or None."""
         with self._lock:
             kept = self._kept.get(record.uuid)
-            if kept is None or kept[0] != _columns(record):
+            if kept is None or kept[1] is None or kept[0] != _columns(record):
                 return None
             self._kept.move_to_end(record.uuid)
         service = copy_model(kept[1])
@@ -61,14 +63,22 @@ class DecodedRecords:
         return service
 
     def keep(self, record: ServiceRecord, service: BaseService) -> None:
-        """Remember ``service``, just validated from ``record``, if it is one that may be kept."""
+        """Remember ``service``, just validated from ``record``, if it is one that may be kept.
+
+        The first time a record's text is seen only the text is noted; a copy of the service
+        is kept when the same text is validated a second time, so a single pass over many
+        records (a find among thousands) pays nothing for copies it would never use."""
         from plugin_core.model.typed import RECORD_FORMAT
 
+        columns = _columns(record)
+        with self._lock:
+            kept = self._kept.get(record.uuid)
+        seen_before = kept is not None and kept[0] == columns
         if record.record_format != RECORD_FORMAT or not _outlive_models_only(service):
             return
-        pristine = copy_model(service)
+        pristine = copy_model(service) if seen_before else None
         with self._lock:
-            self._kept[record.uuid] = (_columns(record), pristine)
+            self._kept[record.uuid] = (columns, pristine)
             self._kept.move_to_end(record.uuid)
             while len(self._kept) > self.capacity:
                 self._kept.popitem(last=False)

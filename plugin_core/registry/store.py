@@ -24,7 +24,7 @@ import functools
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -240,26 +240,17 @@ class ServiceRegistry:
         labels: dict[str, str] | None = None,
         config: Any = None,
         state: str | None = None,
+        each: Callable[[BaseService], None] | None = None,
     ) -> list[BaseService]:
         """Services matching every given filter. Corrupted records are skipped and kept in
-        :attr:`corrupt_records`, so one bad row never hides the others."""
-        return list(self.iter_find(name=name, type=type, labels=labels, config=config, state=state))
-
-    def iter_find(
-        self,
-        *,
-        name: str | None = None,
-        type: str | None = None,
-        labels: dict[str, str] | None = None,
-        config: Any = None,
-        state: str | None = None,
-    ) -> Iterator[BaseService]:
-        """:meth:`find`, one service at a time as its record is decoded (the rows are read
-        first, in one query), so a caller can start on the first while the rest decode."""
+        :attr:`corrupt_records`, so one bad row never hides the others. ``each`` is called
+        with every service found as soon as it is decoded (the rows are read first, in one
+        query), so a caller can start on it while the next records decode."""
         self.corrupt_records = []
         if config is not None:
             labels = {**config.get_service_labels(), **(labels or {})}
         wanted = config.to_dict() if config is not None else None
+        found = []
         for record in self.list_records(name=name, type=type, labels=labels, state=state):
             try:
                 service = self._load(record)
@@ -268,7 +259,10 @@ class ServiceRegistry:
                 self.corrupt_records.append(exc)
                 continue
             if wanted is None or service.config.to_dict() == wanted:
-                yield service
+                found.append(service)
+                if each is not None:
+                    each(service)
+        return found
 
     def list_records(
         self,

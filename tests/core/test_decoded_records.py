@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import given, settings, strategies as st
 from pydantic import BaseModel
 
 from plugin_core import (
@@ -30,14 +30,9 @@ from plugin_core import (
 )
 from plugin_core.model.typed import parse_document
 from plugin_core.registry.store import DECODED
+from tests.core.test_properties import SETTINGS as PROPERTY_SETTINGS
 
-SETTINGS = settings(
-    derandomize=True,
-    max_examples=60,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+SETTINGS = settings(PROPERTY_SETTINGS, max_examples=60)  # a registry write per example
 
 TEXT = st.text(max_size=30)
 JSON_VALUES = st.recursive(
@@ -151,7 +146,8 @@ def test_a_record_read_again_is_a_copy_of_what_validation_gives(
         registry.delete(name)
     registry.save(service)
     (record,) = registry.list_records(name=name)
-    first = registry.get(name)  # validated, and kept
+    registry.get(name)  # validated; its text noted
+    first = registry.get(name)  # validated again, and kept
     again = registry.get(name)  # the copy
     validated = BaseService.from_model(record)
     validated.attach_registry(registry)
@@ -190,6 +186,9 @@ def test_only_outlive_classes_are_kept(outlive_home: Path) -> None:
     registry.save(Ticker())
     registry.save(CommandService.http("cmd", ["python", "-m", "http.server", "{port}"]))
     records = {record.name: record for record in registry.list_records()}
+    assert DECODED.get(records["cmd"]) is None  # not read yet
+    registry.find()
+    assert DECODED.get(records["cmd"]) is None  # read once: only its text is noted
     registry.find()
     assert DECODED.get(records["cmd"]) is not None
     (ticker,) = [r for name, r in records.items() if name != "cmd"]
