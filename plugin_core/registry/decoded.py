@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 M = TypeVar("M", bound=BaseModel)
 CAPACITY = 2048  # services kept per process (~10 KB each); the least recently read go first
-_ATOMS = frozenset({str, int, float, bool, type(None), bytes, uuid.UUID})
 
 
 def _columns(record: ServiceRecord) -> tuple[Any, ...]:
@@ -125,7 +124,7 @@ def copy_model(model: M) -> M:
     twin = object.__new__(cls)
     values = model.__dict__.copy()
     for name, value in values.items():
-        if type(value) not in _ATOMS:
+        if type(value) not in _SHARED:
             values[name] = _copy_value(value)
     _set(twin, "__dict__", values)
     _set(twin, "__pydantic_fields_set__", set(model.__pydantic_fields_set__))
@@ -136,18 +135,21 @@ def copy_model(model: M) -> M:
 
 
 _set = object.__setattr__
+# Types whose values are shared by copies: immutable. Enum classes join on first sight.
+_SHARED: set[type] = {str, int, float, bool, type(None), bytes, uuid.UUID}
 
 
 def _copy_value(value: Any) -> Any:
     kind = type(value)
-    if kind in _ATOMS or isinstance(value, enum.Enum):
-        return value
     if kind is dict:
-        return {key: _copy_value(item) for key, item in value.items()}
+        return {k: v if type(v) in _SHARED else _copy_value(v) for k, v in value.items()}
     if kind is list:
-        return [_copy_value(item) for item in value]
+        return [v if type(v) in _SHARED else _copy_value(v) for v in value]
     if kind is set:
-        return {_copy_value(item) for item in value}
+        return {v if type(v) in _SHARED else _copy_value(v) for v in value}
     if isinstance(value, BaseModel):
         return copy_model(value)
+    if isinstance(value, enum.Enum):
+        _SHARED.add(kind)
+        return value
     return copy.deepcopy(value)
