@@ -82,6 +82,11 @@ class DecodedRecords:
             while len(self._kept) > self.capacity:
                 self._kept.popitem(last=False)
 
+    def clear(self) -> None:
+        """Forget everything (a benchmark's cold read)."""
+        with self._lock:
+            self._kept.clear()
+
     def forget(self, uuid: str) -> None:
         """Drop what is kept for ``uuid`` (its record was deleted)."""
         with self._lock:
