@@ -69,13 +69,16 @@ class DecodedRecords:
         records (a find among thousands) pays nothing for copies it would never use."""
         from plugin_core.model.typed import RECORD_FORMAT
 
+        if record.record_format != RECORD_FORMAT:
+            return
         columns = _columns(record)
         with self._lock:
             kept = self._kept.get(record.uuid)
-        seen_before = kept is not None and kept[0] == columns
-        if record.record_format != RECORD_FORMAT or not _outlive_models_only(service):
-            return
-        pristine = copy_model(service) if seen_before else None
+        pristine = None
+        if kept is not None and kept[0] == columns:  # validated a second time: keep a copy
+            if not _outlive_models_only(service):
+                return
+            pristine = copy_model(service)
         with self._lock:
             self._kept[record.uuid] = (columns, pristine)
             self._kept.move_to_end(record.uuid)
@@ -112,6 +115,8 @@ def _outlive_models_only(model: BaseModel) -> bool:
 
 
 def _outlive_value(value: Any) -> bool:
+    if type(value) in _SHARED:
+        return True
     if isinstance(value, BaseModel):
         return _outlive_models_only(value)
     if type(value) in (list, set, tuple):
