@@ -42,6 +42,7 @@ import contextlib
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, NoReturn, TextIO
@@ -69,14 +70,27 @@ def fork_is_safe() -> bool:
         return False
     if any(name in sys.modules for name in _ORCHESTRATORS):
         return False
+    # A thread just joined (the released observer pool) is gone from Python's count a moment
+    # before the kernel's: give the kernel a few milliseconds to agree.
+    for _ in range(10):
+        threads = _kernel_thread_count()
+        if threads == 1:
+            return True
+        if threads is None:
+            return False
+        time.sleep(0.0005)
+    return False
+
+
+def _kernel_thread_count() -> int | None:
     try:
         with open("/proc/self/status", "rb") as handle:
             for line in handle:
                 if line.startswith(b"Threads:"):
-                    return line.split()[1] == b"1"
-    except (OSError, IndexError):
+                    return int(line.split()[1])
+    except (OSError, IndexError, ValueError):
         pass
-    return False
+    return None
 
 
 @dataclass(frozen=True)

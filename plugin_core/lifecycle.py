@@ -47,6 +47,7 @@ from plugin_core.hosts import observable_here, observation_note, require_here, t
 from plugin_core.model.config import ServiceConfig
 from plugin_core.model.probe_policy import ProbePolicy
 from plugin_core.model.state import ServiceState
+from plugin_core.observer_pool import WORKERS, observer_pool
 from plugin_core.readiness import ActiveWatch
 from plugin_core.records import WRITE_ATTEMPTS, require_unchanged, reread, save_record
 from plugin_core.registry.store import ServiceRegistry
@@ -575,21 +576,8 @@ def delete_service(
     return service
 
 
-_POOL: ThreadPoolExecutor | None = None
-REFRESH_WORKERS = 16  # observations at once: probes wait on the network, not on the GIL
-
-
-def _pool() -> ThreadPoolExecutor:
-    """One lazily created pool for status refreshes: starting 16 threads per call costs
-    ~1 ms each on a busy machine (the caller waits for every thread's start handshake)."""
-    global _POOL
-    if _POOL is None:
-        _POOL = ThreadPoolExecutor(max_workers=REFRESH_WORKERS, thread_name_prefix="outlive-refresh")
-    return _POOL
-
-
 class _Refresher:
-    """Observes services handed to it, up to :data:`REFRESH_WORKERS` at once, while the
+    """Observes services handed to it, up to :data:`WORKERS` at once, while the
     caller goes on decoding the next records.
 
     Each worker takes services from one shared queue until the caller is done, so a batch
@@ -599,8 +587,8 @@ class _Refresher:
     refreshed.
     """
 
-    def __init__(self, registry: ServiceRegistry) -> None:
-        self.registry = registry
+    def __init__(self, registry: ServiceRegistry, pool: ThreadPoolExecutor) -> None:
+        self.registry, self.pool = registry, pool
         self.queue: queue.SimpleQueue[tuple[int, BaseService] | None] = queue.SimpleQueue()
         self.workers: list[Future[None]] = []
         self.errors: list[tuple[int, BaseException]] = []
@@ -609,8 +597,8 @@ class _Refresher:
     def add(self, service: BaseService) -> None:
         self.queue.put((self.count, service))
         self.count += 1
-        if len(self.workers) < min(self.count, REFRESH_WORKERS):
-            self.workers.append(_pool().submit(self._work))
+        if len(self.workers) < min(self.count, WORKERS):
+            self.workers.append(self.pool.submit(self._work))
 
     def _work(self) -> None:
         while (item := self.queue.get()) is not None:
@@ -675,11 +663,14 @@ def find_services(
     registry = _registry(registry)
     if not refresh:
         return registry.find(name=name, type=type, labels=labels, config=config)
-    refresher = _Refresher(registry)
-    try:  # each service is observed while the next records decode
-        services = registry.find(name=name, type=type, labels=labels, config=config, each=refresher.add)
-    finally:
-        error = refresher.finish()
+    with observer_pool() as pool:
+        refresher = _Refresher(registry, pool)
+        try:  # each service is observed while the next records decode
+            services = registry.find(
+                name=name, type=type, labels=labels, config=config, each=refresher.add
+            )
+        finally:
+            error = refresher.finish()
     if error is not None:
         raise error
     return services

@@ -149,7 +149,9 @@ def spawn_supervisor(
     supervisor.append(str(spec_path))
     if launch is not None and launch.in_fork is not None:
         from plugin_core.fork_launch import fork_is_safe, fork_supervisor
+        from plugin_core.observer_pool import release_if_idle
 
+        release_if_idle()  # an earlier status refresh's idle threads must not rule out a fork
         if fork_is_safe():
             pid = fork_supervisor(supervisor, env=env, cwd=str(cwd), launch=launch)
             return _identity_of_launched(pid)

@@ -122,13 +122,12 @@ class SecretService(LocalDaemonService):
 @contextlib.contextmanager
 def single_threaded() -> Iterator[None]:
     """This process with one thread for the block, as a script's starter is: an earlier test's
-    status refresh (``outlive list``) leaves lifecycle's refresh pool threads behind, and
-    with them this process would not be forked. The pool is made again on its next use."""
-    from plugin_core import lifecycle
+    status refresh (``outlive list``) leaves the observer pool's threads behind; the starter
+    releases an idle pool itself, this checks nothing else runs. The pool is made again on
+    its next use."""
+    from plugin_core.observer_pool import release_if_idle
 
-    if lifecycle._POOL is not None:
-        lifecycle._POOL.shutdown(wait=True)
-        lifecycle._POOL = None
+    release_if_idle()
     assert threading.active_count() == 1, threading.enumerate()
     yield
 

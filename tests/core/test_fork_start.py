@@ -8,6 +8,7 @@ shows its starter's (this test process's) command line, an exec'd one the daemon
 from __future__ import annotations
 
 import json
+import threading
 import warnings
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from plugin_core import (
     ServiceFailedError,
     ServiceRegistry,
     ServiceState,
+    find_services,
     get_service,
     http_endpoint,
 )
@@ -79,6 +81,20 @@ def test_a_starter_with_a_thread_running_execs_the_daemon() -> None:
     assert not forked(service)
     url = service.get_prediction_url()
     assert url is not None and http_get(url)[0] == 200
+
+
+def test_an_earlier_status_refresh_does_not_rule_out_a_fork() -> None:
+    """A script that listed its services (the observer pool's threads are then idle) and
+    starts another still forks it: the starter releases the idle pool first."""
+    first = HTTPService(config=ReportConfig(name="listed-web"), endpoint=http_endpoint())
+    with single_threaded():
+        first.start(timeout=30)
+    assert [s.config.name for s in find_services(name="listed-web")] == ["listed-web"]
+    assert any(t.name.startswith("outlive-refresh") for t in threading.enumerate())
+    second = HTTPService(config=ReportConfig(name="after-list"), endpoint=http_endpoint())
+    second.start(timeout=30)
+    assert forked(second)
+    assert not any(t.name.startswith("outlive-refresh") for t in threading.enumerate())
 
 
 def test_a_forked_daemon_sees_the_process_state_of_an_execd_one(tmp_path: Path) -> None:
