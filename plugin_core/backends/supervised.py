@@ -16,32 +16,25 @@ import os
 import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, SecretStr, SerializeAsAny, model_validator
 
 from plugin_core.backends.contract import bounded_grace
 from plugin_core.backends.runtime_dir import DEFINITION_FILE, RuntimeFiles, saved_log_lines
 from plugin_core.errors import DaemonSpawnError
-from plugin_core.logs import follow_lines
 from plugin_core.model.config import ServiceConfig
 from plugin_core.model.endpoint import BaseServiceEndpoint
 from plugin_core.model.restart import RestartPolicy
 from plugin_core.model.state import ServiceState
 from plugin_core.model.status import ServiceStatus
 from plugin_core.paths import write_private
-from plugin_core.ports import release_ports, reserve_port
-from plugin_core.processes import (
-    ProcessIdentity,
-    ServiceLaunch,
-    process_exit,
-    service_environment,
-    spawn_supervisor,
-    stop_tree,
-    terminate_and_wait,
-)
 from plugin_core.service import BaseService
-from plugin_core.waiting import wait_until
+
+# Processes, ports, log following and waiting are imported where a service is launched,
+# observed or stopped, not here: defining a service class (every DAG parse) need not pay for them.
+if TYPE_CHECKING:
+    from plugin_core.processes import ProcessIdentity
 
 SERVICE_CONFIG_FILE = DEFINITION_FILE
 SUPERVISOR_SPEC_FILE = "supervisor.json"
@@ -105,6 +98,8 @@ class SupervisedServiceStatus(ServiceStatus):
     def pid(self) -> int | None:
         """The pid of the process running the service, while it runs (read from the
         supervisor's record and checked against the process's start time); else None."""
+        from plugin_core.processes import ProcessIdentity
+
         record = read_supervisor_record(self)
         pid, token = record.get("child_pid"), record.get("child_token")
         if isinstance(pid, int) and isinstance(token, str) and ProcessIdentity(pid, token).is_alive():
@@ -153,6 +148,8 @@ class SupervisedEndpoint(BaseServiceEndpoint):
 
     def prepare_for_start(self, owner: str = "") -> None:
         """Reserve the port (preferred, else the last one, else a free one) and record it."""
+        from plugin_core.ports import reserve_port
+
         preferred = self.config.port or self.status.port
         port = reserve_port(
             owner or "anonymous",
@@ -206,6 +203,8 @@ class SupervisedService(BaseService):
         """Launch the supervisor (which launches the program) and record its identity."""
         import json
 
+        from plugin_core.processes import ServiceLaunch, service_environment, spawn_supervisor
+
         files = self.prepare_launch()
         runtime = files.path
         files.write_definition(self, durable=False)
@@ -252,6 +251,9 @@ class SupervisedService(BaseService):
 
         The request is on disk before any signal is sent, so whatever is killed next (the
         supervisor included), the stop is judged a stop, never a crash."""
+        from plugin_core.ports import release_ports
+        from plugin_core.processes import stop_tree, terminate_and_wait
+
         supervisor, child = self._supervisor(), self._child()
         if self.status.runtime_path and Path(self.status.runtime_path).is_dir():
             # "GRACE SUPERVISOR_PID": it concerns that supervisor only, so a later launch needs
@@ -324,6 +326,9 @@ class SupervisedService(BaseService):
             record = self._supervisor_record()
             return None
 
+        from plugin_core.processes import process_exit
+        from plugin_core.waiting import wait_until
+
         wait_until(exit_recorded, timeout=patience, policy=process_exit())
         return record
 
@@ -382,6 +387,8 @@ class SupervisedService(BaseService):
         path = Path(self.status.log_file)
         lines: Iterator[str]
         if follow:
+            from plugin_core.logs import follow_lines
+
             lines = follow_lines(path, tail=tail, keep_going=self._process_alive)
         else:
             lines = saved_log_lines(path, tail)
@@ -398,6 +405,8 @@ class SupervisedService(BaseService):
         """A supervisor or service process that the directory's ``state.json`` names and that
         still runs (checked by pid and start time, so a reused pid is not mistaken for it)."""
         import json
+
+        from plugin_core.processes import ProcessIdentity
 
         try:
             record = json.loads((directory / SUPERVISOR_STATE_FILE).read_text())
@@ -450,6 +459,8 @@ class SupervisedService(BaseService):
         return read_supervisor_record(self.status)
 
     def _supervisor(self) -> ProcessIdentity | None:
+        from plugin_core.processes import ProcessIdentity
+
         if self.status.supervisor_pid is None or self.status.supervisor_token is None:
             return None
         return ProcessIdentity(self.status.supervisor_pid, self.status.supervisor_token)
@@ -459,6 +470,8 @@ class SupervisedService(BaseService):
         pid, token = record.get("child_pid"), record.get("child_token")
         if not isinstance(pid, int) or not isinstance(token, str):
             return None
+        from plugin_core.processes import ProcessIdentity
+
         return ProcessIdentity(pid, token)
 
     def _process_alive(self) -> bool:
