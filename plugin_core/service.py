@@ -7,7 +7,8 @@ by a backend: :meth:`check_status`, :meth:`provision`, :meth:`deprovision` and
 every transition in the registry and raises instead of pretending.
 """
 
-from __future__ import annotations
+# Annotations here are objects, not strings (no ``from __future__ import annotations``): pydantic
+# would compile each field's string when the class is defined. See plugin_core.model.deferred.
 
 import functools
 from collections.abc import Callable
@@ -42,7 +43,7 @@ def update_service_status(
 
     def decorator(method: T) -> T:
         @functools.wraps(method)
-        def wrapper(self: BaseService, *args: Any, **kwargs: Any) -> Any:
+        def wrapper(self: "BaseService", *args: Any, **kwargs: Any) -> Any:
             if pre_status is not None:
                 self.status.update_state(pre_status)
             try:
@@ -72,13 +73,13 @@ class BaseService(BaseTypedModel, ServiceBackend):
     status: SerializeAsAny[ServiceStatus] = Field(default_factory=ServiceStatus)
     endpoint: SerializeAsAny[BaseServiceEndpoint] | None = None
 
-    _registry: ServiceRegistry | None = PrivateAttr(default=None)
+    _registry: "ServiceRegistry | None" = PrivateAttr(default=None)
     _registry_version: int | None = PrivateAttr(default=None)
     _created_at: datetime | None = PrivateAttr(default=None)
     _updated_at: datetime | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
-    def _name_a_nameless_config(self) -> BaseService:
+    def _name_a_nameless_config(self) -> "BaseService":
         """A config given no name is named after this service's class and uuid (stable once
         stored); the config object itself is left as it was, so it can serve another service."""
         if self.config.name_generated:
@@ -87,7 +88,7 @@ class BaseService(BaseTypedModel, ServiceBackend):
         return self
 
     @classmethod
-    def from_model(cls, model: ServiceRecord) -> BaseService:
+    def from_model(cls, model: "ServiceRecord") -> "BaseService":
         """Rebuild a service from its registry record, as ZenML rebuilds one from its server's
         ``ServiceResponse``: the class named by the record's type (imported, or loaded from its
         script), with the record's uuid, admin state, config, status and endpoint."""
@@ -177,7 +178,7 @@ class BaseService(BaseTypedModel, ServiceBackend):
         return self.status.state == ServiceState.ERROR
 
     @property
-    def probe_policy(self) -> ProbePolicy:
+    def probe_policy(self) -> "ProbePolicy":
         """The monitor's probe policy, or the default one when there is no monitor."""
         from plugin_core.model.probe_policy import ProbePolicy
 
@@ -212,11 +213,11 @@ class BaseService(BaseTypedModel, ServiceBackend):
     # -- registry bookkeeping -------------------------------------------------------------------
 
     @property
-    def registry(self) -> ServiceRegistry | None:
+    def registry(self) -> "ServiceRegistry | None":
         """The registry this object was loaded from or saved to, if any."""
         return self._registry
 
-    def attach_registry(self, registry: ServiceRegistry) -> None:
+    def attach_registry(self, registry: "ServiceRegistry") -> None:
         """Remember the registry so later lifecycle calls on this object persist there."""
         self._registry = registry
 
@@ -247,7 +248,7 @@ class BaseService(BaseTypedModel, ServiceBackend):
     def updated_at(self, value: datetime | None) -> None:
         self._updated_at = value
 
-    def _adopt(self, other: BaseService) -> None:
+    def _adopt(self, other: "BaseService") -> None:
         """Make this object mirror ``other`` (the registry's copy) after a lifecycle call."""
         if other is self:
             return

@@ -7,7 +7,8 @@ stop-the-tree, logs and restart policy, with no Python start-up in between, and 
 what only a ``run()`` method has (``blocking``, the importability check).
 """
 
-from __future__ import annotations
+# Annotations here are objects, not strings (no ``from __future__ import annotations``): pydantic
+# would compile each field's string when the class is defined. See plugin_core.model.deferred.
 
 import os
 from typing import Any, ClassVar
@@ -95,7 +96,7 @@ class CommandService(SupervisedService):
         port: int | None = None,
         health_path: str = "/",
         **config: Any,
-    ) -> CommandService:
+    ) -> "CommandService":
         """A command service with an HTTP endpoint and health check: the usual model server."""
         return cls(
             config=CommandServiceConfig(name=name, command=command, **config),

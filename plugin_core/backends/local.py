@@ -15,7 +15,8 @@ does. ``blocking=True`` runs ``run()`` in the calling process instead (ZenML's f
 systems without daemons).
 """
 
-from __future__ import annotations
+# Annotations here are objects, not strings (no ``from __future__ import annotations``): pydantic
+# would compile each field's string when the class is defined. See plugin_core.model.deferred.
 
 import os
 import sys

@@ -1,6 +1,7 @@
 """What a user asks for when defining a service."""
 
-from __future__ import annotations
+# Annotations here are objects, not strings (no ``from __future__ import annotations``): pydantic
+# would compile each field's string when the class is defined. See plugin_core.model.deferred.
 
 import re
 from uuid import uuid4
@@ -41,7 +42,7 @@ class ServiceConfig(BaseTypedModel):
         """True when no name was given and ``service_name`` was made up (see the class doc)."""
         return self._name_generated
 
-    def renamed(self, service_name: str) -> ServiceConfig:
+    def renamed(self, service_name: str) -> "ServiceConfig":
         """A copy with this ``service_name``, no longer counted as generated (a nameless config
         taking over an existing service's name, or a service naming its nameless config)."""
         copy = self.model_copy(update={"service_name": service_name})
@@ -49,7 +50,7 @@ class ServiceConfig(BaseTypedModel):
         return copy
 
     @model_validator(mode="after")
-    def _default_service_name(self) -> ServiceConfig:
+    def _default_service_name(self) -> "ServiceConfig":
         if not self.service_name:
             generated = not (self.name or self.model_name)
             name = self.name or self.model_name or f"service-{uuid4().hex[:8]}"

@@ -1,6 +1,7 @@
 """Where a service listens and how that is checked."""
 
-from __future__ import annotations
+# Annotations here are objects, not strings (no ``from __future__ import annotations``): pydantic
+# would compile each field's string when the class is defined. See plugin_core.model.deferred.
 
 from enum import Enum
 

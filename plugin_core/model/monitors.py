@@ -10,7 +10,8 @@ caller's deadline) or ZenML's ``check_endpoint_status`` (returns ``(ServiceState
 each one is defined through the other, so a ZenML-style monitor works unchanged.
 """
 
-from __future__ import annotations
+# Annotations here are objects, not strings (no ``from __future__ import annotations``): pydantic
+# would compile each field's string when the class is defined. See plugin_core.model.deferred.
 
 from typing import TYPE_CHECKING
 
@@ -91,7 +92,7 @@ class BaseServiceEndpointHealthMonitor(BaseTypedModel):
         """The probe timing and thresholds to use with this monitor."""
         return self.config.probe
 
-    def probe(self, endpoint: BaseServiceEndpoint, timeout: float | None = None) -> ProbeResult:
+    def probe(self, endpoint: "BaseServiceEndpoint", timeout: float | None = None) -> ProbeResult:
         """Check the endpoint once, within ``timeout`` seconds if given (a caller's deadline).
 
         The default asks :meth:`check_endpoint_status`, for monitors written the ZenML way
@@ -103,7 +104,7 @@ class BaseServiceEndpointHealthMonitor(BaseTypedModel):
         state, message = self.check_endpoint_status(endpoint)
         return ProbeResult(ok=ServiceState(state) == ServiceState.ACTIVE, detail=message)
 
-    async def aprobe(self, endpoint: BaseServiceEndpoint, timeout: float | None = None) -> ProbeResult:
+    async def aprobe(self, endpoint: "BaseServiceEndpoint", timeout: float | None = None) -> ProbeResult:
         """Check the endpoint once without blocking the event loop."""
         import asyncio
 
@@ -113,7 +114,7 @@ class BaseServiceEndpointHealthMonitor(BaseTypedModel):
         bound = min(own, self.policy.timeout)
         return max(min(bound, limit), 0.001) if limit is not None else bound
 
-    def check_endpoint_status(self, endpoint: BaseServiceEndpoint) -> tuple[ServiceState, str]:
+    def check_endpoint_status(self, endpoint: "BaseServiceEndpoint") -> tuple[ServiceState, str]:
         """ZenML's form of :meth:`probe`: ``(ACTIVE, "")`` when healthy, else ``(ERROR, why)``."""
         if type(self).probe is BaseServiceEndpointHealthMonitor.probe:
             raise NotImplementedError(
@@ -130,7 +131,7 @@ class HTTPEndpointHealthMonitor(BaseServiceEndpointHealthMonitor):
         default_factory=HTTPEndpointHealthMonitorConfig
     )
 
-    def get_healthcheck_uri(self, endpoint: BaseServiceEndpoint) -> str | None:
+    def get_healthcheck_uri(self, endpoint: "BaseServiceEndpoint") -> str | None:
         """The full URL probed, or None before the endpoint has an address."""
         uri = endpoint.status.uri
         if uri is None:
@@ -140,7 +141,7 @@ class HTTPEndpointHealthMonitor(BaseServiceEndpointHealthMonitor):
             path = "/" + path
         return uri.rstrip("/") + (path or "/")
 
-    def probe(self, endpoint: BaseServiceEndpoint, timeout: float | None = None) -> ProbeResult:
+    def probe(self, endpoint: "BaseServiceEndpoint", timeout: float | None = None) -> ProbeResult:
         from plugin_core.probes import probe_http
 
         url = self.get_healthcheck_uri(endpoint)
@@ -153,7 +154,7 @@ class HTTPEndpointHealthMonitor(BaseServiceEndpointHealthMonitor):
             timeout=self._timeout(self.config.http_timeout, timeout),
         )
 
-    async def aprobe(self, endpoint: BaseServiceEndpoint, timeout: float | None = None) -> ProbeResult:
+    async def aprobe(self, endpoint: "BaseServiceEndpoint", timeout: float | None = None) -> ProbeResult:
         from plugin_core.probes import aprobe_http
 
         url = self.get_healthcheck_uri(endpoint)
@@ -174,7 +175,7 @@ class TCPEndpointHealthMonitor(BaseServiceEndpointHealthMonitor):
         default_factory=TCPEndpointHealthMonitorConfig
     )
 
-    def probe(self, endpoint: BaseServiceEndpoint, timeout: float | None = None) -> ProbeResult:
+    def probe(self, endpoint: "BaseServiceEndpoint", timeout: float | None = None) -> ProbeResult:
         from plugin_core.probes import probe_tcp
 
         host, port = endpoint.status.hostname, endpoint.status.port
@@ -182,7 +183,7 @@ class TCPEndpointHealthMonitor(BaseServiceEndpointHealthMonitor):
             return ProbeResult(ok=False, detail="endpoint has no address yet")
         return probe_tcp(host, port, timeout=self._timeout(self.config.timeout, timeout))
 
-    async def aprobe(self, endpoint: BaseServiceEndpoint, timeout: float | None = None) -> ProbeResult:
+    async def aprobe(self, endpoint: "BaseServiceEndpoint", timeout: float | None = None) -> ProbeResult:
         from plugin_core.probes import aprobe_tcp
 
         host, port = endpoint.status.hostname, endpoint.status.port

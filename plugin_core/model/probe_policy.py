@@ -1,6 +1,7 @@
 """How often, how patiently and how forgivingly a service is probed."""
 
-from __future__ import annotations
+# Annotations here are objects, not strings (no ``from __future__ import annotations``): pydantic
+# would compile each field's string when the class is defined. See plugin_core.model.deferred.
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -30,7 +31,7 @@ class ProbePolicy(BaseModel):
     startup_timeout: float = Field(default=300.0, gt=0)
 
     @model_validator(mode="after")
-    def _interval_below_period(self) -> ProbePolicy:
+    def _interval_below_period(self) -> "ProbePolicy":
         if self.initial_interval > self.period:
             raise ValueError(
                 f"initial_interval ({self.initial_interval}s) must not exceed period ({self.period}s)"

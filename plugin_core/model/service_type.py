@@ -1,6 +1,7 @@
 """The kind of a service, used for display and as a registry filter."""
 
-from __future__ import annotations
+# Annotations here are objects, not strings (no ``from __future__ import annotations``): pydantic
+# would compile each field's string when the class is defined. See plugin_core.model.deferred.
 
 from pydantic import BaseModel, ConfigDict
 

@@ -1,6 +1,7 @@
 """What was last observed about a service: its state, and why it is in it."""
 
-from __future__ import annotations
+# Annotations here are objects, not strings (no ``from __future__ import annotations``): pydantic
+# would compile each field's string when the class is defined. See plugin_core.model.deferred.
 
 from pydantic import Field
 

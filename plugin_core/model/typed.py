@@ -21,7 +21,8 @@ still reads; a format newer than :data:`RECORD_FORMAT` is refused with a message
 versions and the fix (upgrade outlive), never a traceback.
 """
 
-from __future__ import annotations
+# Annotations here are objects, not strings (no ``from __future__ import annotations``): pydantic
+# would compile each field's string when the class is defined. See plugin_core.model.deferred.
 
 import builtins
 import json
