@@ -93,16 +93,18 @@ with lazy_exports(globals()):
     from plugin_core.model.monitors import (
         BaseServiceEndpointHealthMonitor as BaseServiceEndpointHealthMonitor,
         BaseServiceEndpointHealthMonitorConfig as BaseServiceEndpointHealthMonitorConfig,
-        HTTPEndpointHealthMonitor as HTTPEndpointHealthMonitor,
-        HTTPEndpointHealthMonitorConfig as HTTPEndpointHealthMonitorConfig,
         ProbeResult as ProbeResult,
         ServiceEndpointHealthMonitorConfig as ServiceEndpointHealthMonitorConfig,
-        TCPEndpointHealthMonitor as TCPEndpointHealthMonitor,
-        TCPEndpointHealthMonitorConfig as TCPEndpointHealthMonitorConfig,
     )
     from plugin_core.model.probe_policy import ProbePolicy as ProbePolicy
     from plugin_core.model.restart import RestartPolicy as RestartPolicy
     from plugin_core.model.service_type import ServiceType as ServiceType
+    from plugin_core.model.standard_monitors import (
+        HTTPEndpointHealthMonitor as HTTPEndpointHealthMonitor,
+        HTTPEndpointHealthMonitorConfig as HTTPEndpointHealthMonitorConfig,
+        TCPEndpointHealthMonitor as TCPEndpointHealthMonitor,
+        TCPEndpointHealthMonitorConfig as TCPEndpointHealthMonitorConfig,
+    )
     from plugin_core.model.state import ServiceState as ServiceState
     from plugin_core.model.status import ServiceStatus as ServiceStatus
     from plugin_core.model.typed import BaseTypedModel as BaseTypedModel

@@ -25,8 +25,8 @@ import re
 from typing import Any
 
 from plugin_core.errors import ConfigError
-from plugin_core.model.monitors import HTTPEndpointHealthMonitor, TCPEndpointHealthMonitor
 from plugin_core.model.probe_policy import ProbePolicy
+from plugin_core.model.standard_monitors import HTTPEndpointHealthMonitor, TCPEndpointHealthMonitor
 from plugin_core.service import BaseService
 
 DEFAULT_PORT = 8000

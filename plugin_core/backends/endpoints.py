@@ -15,7 +15,6 @@ from plugin_core.model.endpoint import (
     ServiceEndpointConfig,
     ServiceEndpointProtocol,
 )
-from plugin_core.model.monitors import HTTPEndpointHealthMonitor, HTTPEndpointHealthMonitorConfig
 from plugin_core.model.probe_policy import ProbePolicy
 
 E = TypeVar("E", bound=BaseServiceEndpoint)
@@ -34,6 +33,12 @@ def http_endpoint_of(
 ) -> E:
     """An ``endpoint_type`` speaking HTTP on ``host:port`` (None: a free port), checked by an
     HTTP monitor on ``health_path`` with ``probe``'s timing (default: the default policy)."""
+    # Here, not at module level: a service class's import need not define the HTTP monitor.
+    from plugin_core.model.standard_monitors import (
+        HTTPEndpointHealthMonitor,
+        HTTPEndpointHealthMonitorConfig,
+    )
+
     if port is not None and not 1 <= port <= 65535:
         raise ConfigError(f"port must be between 1 and 65535, got {port}")
     monitor_fields: dict[str, Any] = {"healthcheck_uri_path": health_path}

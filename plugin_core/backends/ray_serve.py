@@ -48,8 +48,11 @@ from plugin_core.model.endpoint import (
     ServiceEndpointConfig,
     ServiceEndpointProtocol,
 )
-from plugin_core.model.monitors import HTTPEndpointHealthMonitor, HTTPEndpointHealthMonitorConfig
 from plugin_core.model.service_type import ServiceType
+from plugin_core.model.standard_monitors import (
+    HTTPEndpointHealthMonitor,
+    HTTPEndpointHealthMonitorConfig,
+)
 from plugin_core.model.state import ServiceState
 from plugin_core.service import BaseService
 from plugin_core.waiting import wait_until

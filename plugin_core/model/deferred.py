@@ -6,7 +6,7 @@ signature only when it builds the schema, so until then ``inspect.signature(Mode
 ``(**data)``: :class:`DeferredSignature` builds the model on that first look instead, and
 signatures read the same as with eager builds.
 
-For the same reason the modules that define outlive's models (``plugin_core.model``,
+For the same reason most modules that define outlive's models (``plugin_core.model``,
 ``plugin_core.service``, the local and command backends) do without ``from __future__ import
 annotations``: pydantic evaluates every field annotation when the class is defined, and a string
 annotation is compiled first (a quarter of the cost of defining a model, measured). Names imported for

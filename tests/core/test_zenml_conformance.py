@@ -100,7 +100,7 @@ def normalize(annotation: str | None) -> str | None:
     """One spelling per type: no module prefixes, builtin generics, ``X | None``, sorted unions."""
     if annotation is None:
         return None
-    text = annotation.replace(" ", "").replace('"', "'")
+    text = annotation.replace(" ", "").replace('"', "'").replace("~", "")  # ~T: a TypeVar object
     for wrapper in ("SerializeAsAny", "Annotated"):
         text = _unwrap(text, wrapper)
     text = re.sub(r"\b(?:[A-Za-z_]\w*\.)+([A-Za-z_]\w*)", r"\1", text)
@@ -120,9 +120,10 @@ def _annotation_of(cls: type, name: str) -> str | None:
 
 
 def _return_of(func: Any) -> str | None:
-    raw = getattr(func, "__annotations__", {}).get("return")
-    if raw is None:
+    annotations = getattr(func, "__annotations__", {})
+    if "return" not in annotations:
         return None
+    raw = annotations["return"]  # a string, or (in modules without __future__ annotations) the type
     return raw if isinstance(raw, str) else inspect.formatannotation(raw)
 
 
