@@ -49,6 +49,7 @@ with lazy_exports(globals()):
         RayServeServiceStatus as RayServeServiceStatus,
     )
     from plugin_core.definitions import load_service as load_service
+    from plugin_core.deployment import BaseDeploymentService as BaseDeploymentService
     from plugin_core.errors import (
         BackendError as BackendError,
         ConcurrentUpdateError as ConcurrentUpdateError,
@@ -118,7 +119,6 @@ with lazy_exports(globals()):
         ServiceRegistry as ServiceRegistry,
     )
     from plugin_core.service import (
-        BaseDeploymentService as BaseDeploymentService,
         BaseService as BaseService,
         update_service_status as update_service_status,
     )

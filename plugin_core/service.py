@@ -267,16 +267,3 @@ class BaseService(BaseTypedModel, ServiceBackend):
     def __str__(self) -> str:
         return f"{type(self).__name__}[{self.uuid}] (name: {self.config.service_name})"
 
-
-class BaseDeploymentService(BaseService):
-    """A service that serves predictions: adds ``prediction_url`` and ``healthcheck_url``."""
-
-    @property
-    def prediction_url(self) -> str | None:
-        """Where to send prediction requests."""
-        return self.get_prediction_url()
-
-    @property
-    def healthcheck_url(self) -> str | None:
-        """Where the health monitor checks."""
-        return self.get_healthcheck_url()

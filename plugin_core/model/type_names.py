@@ -49,7 +49,7 @@ RESERVED_PREFIX = "outlive."
 #: Moving a class to another module changes its line here, and nothing else.
 BUILTIN_TYPES: dict[str, str] = {
     "outlive.service": "plugin_core.service:BaseService",
-    "outlive.deployment-service": "plugin_core.service:BaseDeploymentService",
+    "outlive.deployment-service": "plugin_core.deployment:BaseDeploymentService",
     "outlive.service-config": "plugin_core.model.config:ServiceConfig",
     "outlive.service-status": "plugin_core.model.status:ServiceStatus",
     "outlive.endpoint": "plugin_core.model.endpoint:BaseServiceEndpoint",

@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from pydantic import PrivateAttr, SerializeAsAny, model_validator
 
 from plugin_core.backends.local import LocalDaemonService, http_endpoint
+from plugin_core.deployment import BaseDeploymentService
 from plugin_core.errors import ConfigError
 from plugin_core.model.service_type import ServiceType
-from plugin_core.service import BaseDeploymentService
 from plugin_core.workflow.config import WorkflowServiceConfig
 from plugin_core.workflow.llama_face import LlamaDeployFace
 
