@@ -16,8 +16,9 @@ import os
 import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
+from annotated_types import Ge, Le
 from pydantic import Field, SecretStr, SerializeAsAny, model_validator
 
 from plugin_core.backends.contract import bounded_grace
@@ -61,10 +62,10 @@ class SupervisedServiceConfig(ServiceConfig):
     env: dict[str, str] = Field(default_factory=dict)
     secret_env: dict[str, SecretStr] = Field(default_factory=dict, exclude=True)
     restart: RestartPolicy = Field(default_factory=RestartPolicy)
-    stop_grace_period: float = Field(default=10.0, ge=0, le=3600)
-    startsecs: float = Field(default=1.0, ge=0, le=3600)
-    log_max_bytes: int = Field(default=50 * 1024 * 1024, ge=0)
-    log_backups: int = Field(default=5, ge=0, le=100)
+    stop_grace_period: Annotated[float, Ge(0), Le(3600)] = 10.0
+    startsecs: Annotated[float, Ge(0), Le(3600)] = 1.0
+    log_max_bytes: Annotated[int, Ge(0)] = 50 * 1024 * 1024
+    log_backups: Annotated[int, Ge(0), Le(100)] = 5
     prediction_path: str = ""
 
 

@@ -4,7 +4,9 @@
 # would compile each field's string when the class is defined. See plugin_core.model.deferred.
 
 from enum import Enum
+from typing import Annotated
 
+from annotated_types import Ge, Le
 from pydantic import Field, SerializeAsAny, field_validator
 
 from plugin_core.model.monitors import BaseServiceEndpointHealthMonitor, ProbeResult
@@ -29,7 +31,7 @@ class ServiceEndpointConfig(BaseTypedModel):
 
     protocol: ServiceEndpointProtocol = ServiceEndpointProtocol.TCP
     ip_address: str = "127.0.0.1"
-    port: int | None = Field(default=None, ge=1, le=65535)
+    port: Annotated[int | None, Ge(1), Le(65535)] = None
     allocate_port: bool = True
     name: str = ""
     description: str = ""

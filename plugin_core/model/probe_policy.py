@@ -3,7 +3,10 @@
 # Annotations here are objects, not strings (no ``from __future__ import annotations``): pydantic
 # would compile each field's string when the class is defined. See plugin_core.model.deferred.
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing import Annotated
+
+from annotated_types import Ge, Gt, Le
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from plugin_core.model.deferred import DeferredSignature
 
@@ -21,14 +24,14 @@ class ProbePolicy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, defer_build=True)
     __signature__ = DeferredSignature()
 
-    initial_interval: float = Field(default=0.002, gt=0, le=60)
-    fast_phase: float = Field(default=0.25, ge=0)
-    backoff: float = Field(default=1.5, ge=1.0, le=10.0)
-    period: float = Field(default=1.0, gt=0, le=3600)
-    timeout: float = Field(default=1.0, gt=0, le=600)
-    success_threshold: int = Field(default=1, ge=1)
-    failure_threshold: int = Field(default=3, ge=1)
-    startup_timeout: float = Field(default=300.0, gt=0)
+    initial_interval: Annotated[float, Gt(0), Le(60)] = 0.002
+    fast_phase: Annotated[float, Ge(0)] = 0.25
+    backoff: Annotated[float, Ge(1.0), Le(10.0)] = 1.5
+    period: Annotated[float, Gt(0), Le(3600)] = 1.0
+    timeout: Annotated[float, Gt(0), Le(600)] = 1.0
+    success_threshold: Annotated[int, Ge(1)] = 1
+    failure_threshold: Annotated[int, Ge(1)] = 3
+    startup_timeout: Annotated[float, Gt(0)] = 300.0
 
     @model_validator(mode="after")
     def _interval_below_period(self) -> "ProbePolicy":

@@ -3,9 +3,10 @@
 # Annotations here are objects, not strings (no ``from __future__ import annotations``): pydantic
 # would compile each field's string when the class is defined. See plugin_core.model.deferred.
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from annotated_types import Ge, Gt, Le
+from pydantic import BaseModel, ConfigDict
 
 from plugin_core.model.deferred import DeferredSignature
 
@@ -25,10 +26,10 @@ class RestartPolicy(BaseModel):
     __signature__ = DeferredSignature()
 
     mode: Literal["never", "on-failure", "always"] = "never"
-    max_restarts: int | None = Field(default=5, ge=0)
-    backoff_base: float = Field(default=0.5, ge=0)
-    backoff_cap: float = Field(default=60.0, ge=0)
-    jitter: float = Field(default=0.1, ge=0, le=1)
-    burst_limit: int = Field(default=5, ge=1)
-    burst_window: float = Field(default=10.0, gt=0)
-    reset_after: float = Field(default=600.0, gt=0)
+    max_restarts: Annotated[int | None, Ge(0)] = 5
+    backoff_base: Annotated[float, Ge(0)] = 0.5
+    backoff_cap: Annotated[float, Ge(0)] = 60.0
+    jitter: Annotated[float, Ge(0), Le(1)] = 0.1
+    burst_limit: Annotated[int, Ge(1)] = 5
+    burst_window: Annotated[float, Gt(0)] = 10.0
+    reset_after: Annotated[float, Gt(0)] = 600.0

@@ -8,8 +8,9 @@ service class, which needs only the base, does not define these four models too.
 # Annotations here are objects, not strings (no ``from __future__ import annotations``): pydantic
 # would compile each field's string when the class is defined. See plugin_core.model.deferred.
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
+from annotated_types import Ge, Gt, Le
 from pydantic import Field, SerializeAsAny, field_validator
 
 from plugin_core.model.monitors import (
@@ -31,9 +32,9 @@ class HTTPEndpointHealthMonitorConfig(BaseServiceEndpointHealthMonitorConfig):
 
     healthcheck_uri_path: str = ""
     use_head_request: bool = False
-    http_status_code: int = Field(default=200, ge=100, le=599)
+    http_status_code: Annotated[int, Ge(100), Le(599)] = 200
     http_status_codes: set[int] | None = None
-    http_timeout: float = Field(default=5.0, gt=0, le=600)
+    http_timeout: Annotated[float, Gt(0), Le(600)] = 5.0
 
     @field_validator("http_status_codes")
     @classmethod
@@ -52,7 +53,7 @@ class HTTPEndpointHealthMonitorConfig(BaseServiceEndpointHealthMonitorConfig):
 class TCPEndpointHealthMonitorConfig(BaseServiceEndpointHealthMonitorConfig):
     """A TCP check: a connection to the port must be accepted within ``timeout`` seconds."""
 
-    timeout: float = Field(default=1.0, gt=0, le=600)
+    timeout: Annotated[float, Gt(0), Le(600)] = 1.0
 
 
 class HTTPEndpointHealthMonitor(BaseServiceEndpointHealthMonitor):

@@ -3,7 +3,9 @@
 # Annotations here are objects, not strings (no ``from __future__ import annotations``): pydantic
 # would compile each field's string when the class is defined. See plugin_core.model.deferred.
 
-from pydantic import Field
+from typing import Annotated
+
+from annotated_types import Ge
 
 from plugin_core.hosts import HostIdentity
 from plugin_core.model.state import ServiceState
@@ -27,8 +29,8 @@ class ServiceStatus(BaseTypedModel):
     last_error: str = ""
     exit_code: int | None = None
     last_probe: str = ""
-    consecutive_failures: int = Field(default=0, ge=0)
-    consecutive_successes: int = Field(default=0, ge=0)
+    consecutive_failures: Annotated[int, Ge(0)] = 0
+    consecutive_successes: Annotated[int, Ge(0)] = 0
     ready_once: bool = False
     owner_host: HostIdentity | None = None
     launch_id: str = ""
