@@ -38,7 +38,7 @@ VENV = Path(
     os.environ.get("OUTLIVE_BENCH_LLAMA_VENV", ROOT / ".cache" / "bench-llama-deploy-0.5.1")
 )
 LLAMA_PINS = ["llama-deploy==0.5.1", "llama-index-core==0.12.52.post1"]
-OUTLIVE_RUNTIME_DEPS = ["psutil>=5.9", "typer>=0.12", "rich>=13", "alembic>=1.13"]  # the rest llama brings
+OUTLIVE_RUNTIME_DEPS = ["psutil>=5.9", "click>=8.1", "rich>=13", "alembic>=1.13"]  # the rest llama brings
 
 FLOW_MODULE = '''
 from llama_index.core.workflow import StartEvent, StopEvent, Workflow, step

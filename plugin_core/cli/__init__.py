@@ -1,6 +1,6 @@
-"""The ``outlive`` command line (typer + rich).
+"""The ``outlive`` command line (click; rich for the views that need it).
 
-Imported only when the CLI runs, so ``import plugin_core`` never pays for typer or rich.
+Imported only when the CLI runs, so ``import plugin_core`` never pays for click or rich.
 """
 
 from __future__ import annotations

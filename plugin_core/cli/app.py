@@ -20,13 +20,11 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-import typer
-from typer.core import TyperGroup
+import click
 
 from plugin_core.errors import ConfigError, LifecycleError, OutliveError, ServiceNotFoundError
 from plugin_core.model.state import ServiceState
@@ -79,25 +77,56 @@ def exit_code_for(exc: OutliveError) -> int:
     return EXIT_ERROR
 
 
-class OutliveGroup(TyperGroup):
+class DocumentedArgument(click.Argument):
+    """A positional argument with a help line (click takes ``help`` on arguments only from 8.5)."""
+
+    def __init__(self, param_decls: list[str], help: str | None = None, **attrs: Any) -> None:
+        super().__init__(param_decls, **attrs)
+        self.help = help
+
+
+class OutliveCommand(click.Command):
+    """A command whose help lists its arguments under "Positional arguments", as click 8.5 and
+    later do by themselves; older clicks list options only."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        if not hasattr(click.Command, "format_arguments"):
+            rows = [
+                (param.human_readable_name, param.help)
+                for param in self.get_params(ctx)
+                if isinstance(param, DocumentedArgument) and param.help
+            ]
+            if rows:
+                with formatter.section("Positional arguments"):
+                    formatter.write_dl(rows)
+        super().format_options(ctx, formatter)
+
+
+class OutliveGroup(click.Group):
     """The one place where outlive's errors become messages and exit codes (no tracebacks)."""
 
-    def invoke(self, ctx: Any) -> Any:  # typer's Context base class lives in a private module
+    command_class = OutliveCommand
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """The commands in the order they are defined (the order of a day's work), not sorted."""
+        return list(self.commands)
+
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except OutliveError as exc:
             views.show_error(exc)
-            raise typer.Exit(exit_code_for(exc)) from None
+            raise click.exceptions.Exit(exit_code_for(exc)) from None
         except KeyboardInterrupt:
             views.say("[dim]interrupted[/]")
-            raise typer.Exit(130) from None
-        except (typer.TyperException, typer.Exit, typer.Abort):
-            raise  # usage errors and exits: typer's click reports them itself
+            raise click.exceptions.Exit(130) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # usage errors and exits: click reports them itself
         except OSError as exc:
             if _debug(ctx):
                 raise
             views.say(f"[bold red]error:[/] {escape(_os_error_line(exc))}")
-            raise typer.Exit(EXIT_ERROR) from None
+            raise click.exceptions.Exit(EXIT_ERROR) from None
         except Exception as exc:  # the last resort: one line, never a traceback unasked
             if _debug(ctx):
                 raise
@@ -107,10 +136,10 @@ class OutliveGroup(TyperGroup):
                 f"{': ' + escape(first) if first else ''} "
                 "(rerun with --debug for the traceback, and please report it)"
             )
-            raise typer.Exit(EXIT_ERROR) from None
+            raise click.exceptions.Exit(EXIT_ERROR) from None
 
 
-def _debug(ctx: Any) -> bool:
+def _debug(ctx: click.Context) -> bool:
     """``--debug`` was given: let an unexpected error's traceback through."""
     options = ctx.find_root().obj
     return isinstance(options, CliOptions) and options.debug
@@ -125,79 +154,17 @@ def _os_error_line(exc: OSError) -> str:
     return f"{where}{what}. Check that the path exists and that you may use it."
 
 
-app = typer.Typer(
-    cls=OutliveGroup,
-    name="outlive",
-    help="Start, track, health-check and stop services that outlive the run that started them.",
-    epilog="Exit codes: 0 ok, 1 other error, 2 bad input, definition file or setting, "
-    "3 no such service, 4 the service did not become (or stay) active, 130 interrupted. "
-    "--debug shows the traceback of an unexpected error.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    # Plain click help and usage errors: rich's help panels cost more than the rest of
-    # ``outlive --help`` together (rich is imported only when a command prints its result).
-    rich_markup_mode=None,
-)
+ON_CHANGE: dict[str, Literal["restart", "fail"]] = {"restart": "restart", "fail": "fail"}
+"""What ``start`` may do when a service of that name runs with a different config."""
 
 
-class OnChange(str, Enum):
-    """What ``start`` does when a service of that name runs with a different config."""
-
-    restart = "restart"
-    fail = "fail"
-
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON on stdout, for scripts.")]
-NameArg = Annotated[
-    str, typer.Argument(metavar="NAME", help="Service name (or uuid).", show_default=False)
-]
-FileArg = Annotated[
-    Path,
-    typer.Argument(
-        metavar="FILE", help="Service definition, YAML or JSON (type + config).", show_default=False
-    ),
-]
-
-
-# -- shared plumbing ---------------------------------------------------------------------------
-
-
-def _print_version(value: bool) -> None:
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     """Answer ``--version`` before any command is required."""
-    if value:
+    if value and not ctx.resilient_parsing:
         from plugin_core import __version__
 
-        typer.echo(f"outlive {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _global_options(
-    ctx: typer.Context,
-    registry: Annotated[
-        str | None,
-        typer.Option(
-            "--registry",
-            metavar="URL",
-            help="Registry URL (any SQLAlchemy URL). Default: $OUTLIVE_REGISTRY_URL, "
-            "else SQLite in $OUTLIVE_HOME.",
-            show_default=False,
-        ),
-    ] = None,
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
-        ),
-    ] = False,
-    debug: Annotated[
-        bool,
-        typer.Option("--debug", help="Show the traceback of an unexpected error."),
-    ] = False,
-) -> None:
-    """Start, track, health-check and stop services that outlive the run that started them."""
-    ctx.obj = CliOptions(registry=registry, debug=debug)
+        click.echo(f"outlive {__version__}")
+        ctx.exit()
 
 
 @dataclass(frozen=True)
@@ -208,7 +175,57 @@ class CliOptions:
     debug: bool = False
 
 
-def _registry(ctx: typer.Context) -> ServiceRegistry:
+@click.group(
+    cls=OutliveGroup,
+    name="outlive",
+    epilog="Exit codes: 0 ok, 1 other error, 2 bad input, definition file or setting, "
+    "3 no such service, 4 the service did not become (or stay) active, 130 interrupted. "
+    "--debug shows the traceback of an unexpected error.",
+    no_args_is_help=True,
+    context_settings={"show_default": True},
+)
+@click.option(
+    "--registry",
+    metavar="URL",
+    default=None,
+    show_default=False,
+    help="Registry URL (any SQLAlchemy URL). Default: $OUTLIVE_REGISTRY_URL, "
+    "else SQLite in $OUTLIVE_HOME.",
+)
+@click.option(
+    "--version",
+    is_flag=True,
+    is_eager=True,
+    expose_value=False,
+    callback=_print_version,
+    help="Print the version and exit.",
+)
+@click.option("--debug", is_flag=True, help="Show the traceback of an unexpected error.")
+@click.pass_context
+def app(ctx: click.Context, registry: str | None, debug: bool) -> None:
+    """Start, track, health-check and stop services that outlive the run that started them."""
+    ctx.obj = CliOptions(registry=registry, debug=debug)
+
+
+json_flag = click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON on stdout, for scripts."
+)
+name_arg = click.argument(
+    "name", metavar="NAME", cls=DocumentedArgument, help="Service name (or uuid)."
+)
+file_arg = click.argument(
+    "file",
+    metavar="FILE",
+    cls=DocumentedArgument,
+    type=click.Path(path_type=Path),
+    help="Service definition, YAML or JSON (type + config).",
+)
+
+
+# -- shared plumbing ---------------------------------------------------------------------------
+
+
+def _registry(ctx: click.Context) -> ServiceRegistry:
     """The registry chosen by ``--registry`` (or the default one), built on first use."""
     from plugin_core.registry.store import ServiceRegistry
 
@@ -282,7 +299,9 @@ def _report_active(service: BaseService, verb: str, elapsed: float | None = None
 
 
 @app.command("list")
-def list_services(ctx: typer.Context, as_json: JsonFlag = False) -> None:
+@json_flag
+@click.pass_context
+def list_services(ctx: click.Context, as_json: bool) -> None:
     """List registered services with their observed state, URL and age."""
     from plugin_core.lifecycle import find_services
 
@@ -314,7 +333,10 @@ def _warn_orphans(registry: ServiceRegistry, uuid: str | None = None) -> None:
 
 
 @app.command()
-def status(ctx: typer.Context, name: NameArg, as_json: JsonFlag = False) -> None:
+@name_arg
+@json_flag
+@click.pass_context
+def status(ctx: click.Context, name: str, as_json: bool) -> None:
     """Show one service in detail: states, URL, probe, error, process and files."""
     from plugin_core.lifecycle import get_service
 
@@ -329,38 +351,42 @@ def status(ctx: typer.Context, name: NameArg, as_json: JsonFlag = False) -> None
 
 
 @app.command()
-def logs(
-    ctx: typer.Context,
-    name: NameArg,
-    tail: Annotated[int, typer.Option("--tail", "-n", min=0, help="Lines from the end.")] = 100,
-    follow: Annotated[
-        bool, typer.Option("--follow", "-f", help="Keep printing new lines until the service ends.")
-    ] = False,
-) -> None:
+@name_arg
+@click.option("--tail", "-n", type=click.IntRange(min=0), default=100, help="Lines from the end.")
+@click.option(
+    "--follow", "-f", is_flag=True, help="Keep printing new lines until the service ends."
+)
+@click.pass_context
+def logs(ctx: click.Context, name: str, tail: int, follow: bool) -> None:
     """Print the service's log (stdout and stderr of its process)."""
     from plugin_core.lifecycle import get_service
 
     service = get_service(name, registry=_registry(ctx), refresh=False)
     try:
         for line in service.get_logs(follow=follow, tail=tail):
-            typer.echo(line)
+            click.echo(line)
     except KeyboardInterrupt:  # Ctrl-C is how one ends --follow: not an error
         return
 
 
 @app.command()
+@file_arg
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Seconds to wait for ACTIVE. Default: the probe policy's budget.",
+)
+@click.option(
+    "--on-change",
+    type=click.Choice(list(ON_CHANGE)),
+    default="restart",
+    help="If it already runs with another config: restart it, or fail.",
+)
+@json_flag
+@click.pass_context
 def start(
-    ctx: typer.Context,
-    file: FileArg,
-    timeout: Annotated[
-        float | None,
-        typer.Option(min=0, help="Seconds to wait for ACTIVE. Default: the probe policy's budget."),
-    ] = None,
-    on_change: Annotated[
-        OnChange,
-        typer.Option(help="If it already runs with another config: restart it, or fail."),
-    ] = OnChange.restart,
-    as_json: JsonFlag = False,
+    ctx: click.Context, file: Path, timeout: float | None, on_change: str, as_json: bool
 ) -> None:
     """Start the service defined in FILE (or reuse it if already running) and wait until ACTIVE."""
     from plugin_core.events import EventRecorder
@@ -374,7 +400,7 @@ def start(
             service,
             registry=_registry(ctx),
             timeout=timeout,
-            on_change=on_change.value,
+            on_change=ON_CHANGE[on_change],
             on_progress=_progress_callback(view),
             on_event=recorder,
         )
@@ -385,12 +411,11 @@ def start(
 
 
 @app.command()
-def wait(
-    ctx: typer.Context,
-    name: NameArg,
-    timeout: Annotated[float, typer.Option(min=0, help="Seconds to wait.")] = 300.0,
-    as_json: JsonFlag = False,
-) -> None:
+@name_arg
+@click.option("--timeout", type=click.FloatRange(min=0), default=300.0, help="Seconds to wait.")
+@json_flag
+@click.pass_context
+def wait(ctx: click.Context, name: str, timeout: float, as_json: bool) -> None:
     """Wait until the service is ACTIVE, showing its state, elapsed time and last probe."""
     from plugin_core.lifecycle import wait_for_service
 
@@ -406,15 +431,17 @@ def wait(
 
 
 @app.command()
-def stop(
-    ctx: typer.Context,
-    name: NameArg,
-    timeout: Annotated[
-        float, typer.Option(min=0, help="Grace period before SIGKILL, in seconds.")
-    ] = 10.0,
-    force: Annotated[bool, typer.Option("--force", help="SIGKILL at once, no grace.")] = False,
-    as_json: JsonFlag = False,
-) -> None:
+@name_arg
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    help="Grace period before SIGKILL, in seconds.",
+)
+@click.option("--force", is_flag=True, help="SIGKILL at once, no grace.")
+@json_flag
+@click.pass_context
+def stop(ctx: click.Context, name: str, timeout: float, force: bool, as_json: bool) -> None:
     """Stop the service's whole process tree (SIGTERM, grace period, then SIGKILL)."""
     from plugin_core.lifecycle import stop_service
 
@@ -427,14 +454,16 @@ def stop(
 
 
 @app.command()
-def update(
-    ctx: typer.Context,
-    name: NameArg,
-    file: FileArg,
-    timeout: Annotated[
-        float | None, typer.Option(min=0, help="Seconds to wait for ACTIVE after the restart.")
-    ] = None,
-) -> None:
+@name_arg
+@file_arg
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Seconds to wait for ACTIVE after the restart.",
+)
+@click.pass_context
+def update(ctx: click.Context, name: str, file: Path, timeout: float | None) -> None:
     """Replace the service's definition with FILE; a running service is restarted with it."""
     from plugin_core.lifecycle import update_service
 
@@ -452,13 +481,10 @@ def update(
 
 
 @app.command()
-def delete(
-    ctx: typer.Context,
-    name: NameArg,
-    force: Annotated[
-        bool, typer.Option("--force", help="Kill without grace; also removes a corrupted record.")
-    ] = False,
-) -> None:
+@name_arg
+@click.option("--force", is_flag=True, help="Kill without grace; also removes a corrupted record.")
+@click.pass_context
+def delete(ctx: click.Context, name: str, force: bool) -> None:
     """Stop the service if it runs, then remove its record and runtime files."""
     from plugin_core.lifecycle import delete_service
 
@@ -467,11 +493,10 @@ def delete(
 
 
 @app.command()
-def prune(
-    ctx: typer.Context,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would go.")] = False,
-    as_json: JsonFlag = False,
-) -> None:
+@click.option("--dry-run", is_flag=True, help="Only say what would go.")
+@json_flag
+@click.pass_context
+def prune(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
     """Delete records of INACTIVE and ERROR services, stop processes no record accounts for,
     and sweep orphaned runtime directories."""
     from plugin_core.prune import prune_services
@@ -493,7 +518,9 @@ def prune(
     for orphan in report.orphans:
         pids = ", ".join(map(str, orphan.pids))
         verb = "would stop" if dry_run else "stopped"
-        views.say(f"{verb} unrecorded process(es) {pids} of service {orphan.uuid}: {escape(orphan.reason)}")
+        views.say(
+            f"{verb} unrecorded process(es) {pids} of service {orphan.uuid}: {escape(orphan.reason)}"
+        )
     names = report.deleted
     verb = "would delete" if dry_run else "deleted"
     views.say(f"{verb} {len(names)} record(s){': ' + escape(', '.join(names)) if names else ''}")

@@ -1,6 +1,6 @@
 """The ``outlive`` CLI, checked as a user would: real services, real HTTP, real exit codes.
 
-Most tests drive the typer app in-process with ``CliRunner`` (fast, same code path);
+Most tests drive the click app in-process with ``CliRunner`` (fast, same code path);
 ``TestInstalledScript`` runs the installed console script in a subprocess, the way a
 person at a terminal or a shell script does. Every test gets a private ``OUTLIVE_HOME``
 (the autouse ``outlive_home`` fixture in ``tests/conftest.py`` sets it with monkeypatch),
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner, Result
+from click.testing import CliRunner, Result
 
 from plugin_core.cli import app
 from plugin_core.processes import identity_of

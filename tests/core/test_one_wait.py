@@ -15,7 +15,7 @@ import threading
 import time
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from plugin_core import (
     CommandService,

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
+from click.testing import CliRunner, Result
 
 from plugin_core import CommandService, CommandServiceConfig, ServiceRegistry, start_service
 from plugin_core.cli import app
