@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
+from plugin_core.cli import listing
 from plugin_core.errors import ConfigError, LifecycleError, OutliveError, ServiceNotFoundError
 from plugin_core.model.state import ServiceState
 
@@ -309,9 +310,9 @@ def list_services(ctx: click.Context, as_json: bool) -> None:
     services = find_services(registry=registry)
     infos = [_info(service) for service in services]
     if as_json:
-        views.print_json(infos)
+        listing.print_json(infos)
     elif infos:
-        views.out_console().print(views.services_table(infos))
+        listing.write_table(infos)
     else:
         views.say("no services registered (start one with `outlive start FILE`)")
     for corrupt in registry.corrupt_records:
@@ -343,7 +344,7 @@ def status(ctx: click.Context, name: str, as_json: bool) -> None:
     service = get_service(name, registry=_registry(ctx))
     info = _info(service)
     if as_json:
-        views.print_json(info)
+        listing.print_json(info)
         return
     tail = service.log_tail(10) if service.status.state == ServiceState.ERROR else []
     views.out_console().print(views.status_view(info, tail))
@@ -405,7 +406,7 @@ def start(
             on_event=recorder,
         )
     if as_json:
-        views.print_json({**_info(started), "events": recorder.outcomes})
+        listing.print_json({**_info(started), "events": recorder.outcomes})
     else:
         _report_active(started, _START_VERBS.get(recorder.first or "", "is active"), view.elapsed)
 
@@ -425,7 +426,7 @@ def wait(ctx: click.Context, name: str, timeout: float, as_json: bool) -> None:
             name, registry=_registry(ctx), timeout=timeout, on_progress=_progress_callback(view)
         )
     if as_json:
-        views.print_json(_info(service))
+        listing.print_json(_info(service))
     else:
         _report_active(service, "is active", view.elapsed)
 
@@ -447,7 +448,7 @@ def stop(ctx: click.Context, name: str, timeout: float, force: bool, as_json: bo
 
     service = stop_service(name, registry=_registry(ctx), timeout=timeout, force=force)
     if as_json:
-        views.print_json(_info(service))
+        listing.print_json(_info(service))
         return
     state = service.status.state.value
     views.say(f"[green]✓[/] {escape(service.config.service_name)} stopped (state: {state.upper()})")
@@ -503,7 +504,7 @@ def prune(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
 
     report = prune_services(registry=_registry(ctx), dry_run=dry_run)
     if as_json:
-        views.print_json(
+        listing.print_json(
             {
                 "deleted": report.deleted,
                 "swept_dirs": report.swept_dirs,

@@ -1,4 +1,5 @@
-"""How the CLI looks: rich tables, the live waiting view and error messages.
+"""How the CLI looks: the status view, the live waiting view and error messages (with rich;
+the ``outlive list`` table and JSON output are in :mod:`plugin_core.cli.listing`, without).
 
 Nothing here talks to the registry or a service; commands in :mod:`plugin_core.cli.app`
 fetch plain data (``service_info`` dicts, exceptions) and hand it over, so the look can
@@ -8,11 +9,9 @@ messages to stderr, so ``outlive list --json | jq`` never sees a progress line.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
@@ -20,17 +19,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from plugin_core.cli.listing import PIPE_WIDTH, STATE_STYLES, age
 from plugin_core.errors import LifecycleError, OutliveError, describe_exit
-
-PIPE_WIDTH = 1000
-STATE_STYLES = {
-    "active": "bold green",
-    "pending_startup": "yellow",
-    "pending_shutdown": "yellow",
-    "inactive": "dim",
-    "error": "bold red",
-    "scaled_to_zero": "cyan",
-}
 
 
 def out_console() -> Console:
@@ -50,14 +40,6 @@ def err_console() -> Console:
     return Console(stderr=True, soft_wrap=True)
 
 
-def print_json(data: Any) -> None:
-    """Plain JSON on stdout for scripts: no colour, no wrapping, one document."""
-    import sys
-
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
-    sys.stdout.flush()
-
-
 def say(message: str) -> None:
     """One line for a person, on stderr. ``message`` may use rich markup."""
     err_console().print(message, highlight=False)
@@ -67,42 +49,6 @@ def state_text(state: str | None) -> Text:
     """The state in capitals and in a colour that reads at a glance."""
     value = state or "unknown"
     return Text(value.upper(), style=STATE_STYLES.get(value, ""))
-
-
-def age(created_at: str | None, now: datetime | None = None) -> str:
-    """``created_at`` (ISO text) as a short age: ``42s``, ``5m``, ``3h``, ``2d``."""
-    if not created_at:
-        return "-"
-    created = datetime.fromisoformat(created_at)
-    if created.tzinfo is None:  # SQLite drops the offset; records are written in UTC
-        created = created.replace(tzinfo=timezone.utc)
-    seconds = max(0, int(((now or datetime.now(timezone.utc)) - created).total_seconds()))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
-def services_table(infos: Iterable[Mapping[str, Any]]) -> Table:
-    """The ``outlive list`` table: name, kind, state, URL, age."""
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    table.add_column("NAME", overflow="fold")
-    table.add_column("KIND", no_wrap=True)
-    table.add_column("STATE", no_wrap=True)
-    table.add_column("URL", no_wrap=True)
-    table.add_column("AGE", justify="right", no_wrap=True)
-    now = datetime.now(timezone.utc)
-    for info in infos:
-        url = info.get("prediction_url") or info.get("url")
-        shown_url = url if info.get("state") == "active" and url else Text(url or "-", style="dim")
-        table.add_row(
-            str(info["name"]),
-            str(info.get("kind", "")),
-            state_text(info.get("state")),
-            shown_url,
-            age(info.get("created_at"), now),
-        )
-    return table
 
 
 def status_view(info: Mapping[str, Any], log_tail: list[str]) -> RenderableType:
