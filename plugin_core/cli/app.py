@@ -19,10 +19,9 @@ import importlib.util
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import click
 
@@ -168,8 +167,7 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
         ctx.exit()
 
 
-@dataclass(frozen=True)
-class CliOptions:
+class CliOptions(NamedTuple):
     """The global options, kept on the root context for every command."""
 
     registry: str | None = None
@@ -533,7 +531,23 @@ def prune(ctx: click.Context, dry_run: bool, as_json: bool) -> None:
 
 def main() -> None:
     """Console-script entry point (``outlive``)."""
-    app(prog_name="outlive")
+    app(prog_name="outlive", terminal_width=_help_width())
+
+
+def _help_width() -> int:
+    """The width click's help formatter picks by itself (the terminal's columns, at most 80,
+    less 2, at least 50), found without ``shutil.get_terminal_size``: shutil imports the
+    compression modules, a tenth of what ``outlive --help`` costs otherwise."""
+    import os
+
+    columns = os.environ.get("COLUMNS", "")
+    if not (columns.isdigit() and int(columns) > 0):
+        try:
+            stream = sys.__stdout__
+            columns = str(os.get_terminal_size(stream.fileno()).columns if stream else 80)
+        except (ValueError, OSError):
+            columns = "80"
+    return max(min(int(columns) or 80, 80) - 2, 50)
 
 
 __all__ = ["app", "exit_code_for", "main"]

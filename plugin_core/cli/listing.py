@@ -11,7 +11,6 @@ rich's ``overflow="fold"`` did; in a pipe or a file nothing folds: one service, 
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import unicodedata
@@ -38,6 +37,8 @@ _GAP = "  "
 
 def print_json(data: Any) -> None:
     """Plain JSON on stdout for scripts: no colour, no wrapping, one document."""
+    import json
+
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
     sys.stdout.flush()
 

@@ -46,7 +46,7 @@ def test_import_is_lean() -> None:
     """Importing plugin_core pulls in no database, HTTP, container or orchestrator library."""
     code = (
         "import sys, plugin_core; heavy = {'sqlalchemy','requests','docker','fastapi','prefect',"
-        "'airflow','psutil','click','typer','rich'} & {m.split('.')[0] for m in sys.modules}; print(sorted(heavy))"
+        "'airflow','psutil','click','rich'} & {m.split('.')[0] for m in sys.modules}; print(sorted(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
