@@ -221,6 +221,11 @@ file_arg = click.argument(
 )
 
 
+def timeout_option(default: float | None, help: str) -> Callable[[Any], Any]:
+    """``--timeout SECONDS`` (never negative), as start, wait, stop and update take it."""
+    return click.option("--timeout", type=click.FloatRange(min=0), default=default, help=help)
+
+
 # -- shared plumbing ---------------------------------------------------------------------------
 
 
@@ -370,12 +375,7 @@ def logs(ctx: click.Context, name: str, tail: int, follow: bool) -> None:
 
 @app.command()
 @file_arg
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0),
-    default=None,
-    help="Seconds to wait for ACTIVE. Default: the probe policy's budget.",
-)
+@timeout_option(None, "Seconds to wait for ACTIVE. Default: the probe policy's budget.")
 @click.option(
     "--on-change",
     type=click.Choice(list(ON_CHANGE)),
@@ -411,7 +411,7 @@ def start(
 
 @app.command()
 @name_arg
-@click.option("--timeout", type=click.FloatRange(min=0), default=300.0, help="Seconds to wait.")
+@timeout_option(300.0, "Seconds to wait.")
 @json_flag
 @click.pass_context
 def wait(ctx: click.Context, name: str, timeout: float, as_json: bool) -> None:
@@ -431,12 +431,7 @@ def wait(ctx: click.Context, name: str, timeout: float, as_json: bool) -> None:
 
 @app.command()
 @name_arg
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0),
-    default=10.0,
-    help="Grace period before SIGKILL, in seconds.",
-)
+@timeout_option(10.0, "Grace period before SIGKILL, in seconds.")
 @click.option("--force", is_flag=True, help="SIGKILL at once, no grace.")
 @json_flag
 @click.pass_context
@@ -455,12 +450,7 @@ def stop(ctx: click.Context, name: str, timeout: float, force: bool, as_json: bo
 @app.command()
 @name_arg
 @file_arg
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0),
-    default=None,
-    help="Seconds to wait for ACTIVE after the restart.",
-)
+@timeout_option(None, "Seconds to wait for ACTIVE after the restart.")
 @click.pass_context
 def update(ctx: click.Context, name: str, file: Path, timeout: float | None) -> None:
     """Replace the service's definition with FILE; a running service is restarted with it."""
