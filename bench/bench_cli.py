@@ -16,7 +16,8 @@ compile outlive's sources again (an editable install has no bytecode of its own)
 ``--imports N`` also prints the N costliest imports of one ``outlive list`` (``-X importtime``).
 The 20 services are tiny raw-socket HTTP servers started with ``CommandService.http`` in a
 temporary ``OUTLIVE_HOME`` and stopped at the end, also on error. Each command's output is
-checked (the list shows 20 ACTIVE services).
+checked (the list shows 20 ACTIVE services), and the run says whether ``outlive list``
+took the row path (:mod:`plugin_core.cli.rows`, no pydantic) or fell back to the models.
 
     .venv/bin/python bench/bench_cli.py [--runs 21] [--services 20]
 """
@@ -43,16 +44,23 @@ ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRIT
 """The children's environment (``OUTLIVE_HOME`` is added to it once the temporary home exists)."""
 
 
-def costliest_imports(argv: list[str], count: int) -> None:
-    """Print the ``count`` imports of one run of ``argv`` with the most cumulative time."""
+def imports_of(argv: list[str]) -> list[tuple[int, str]]:
+    """(cumulative microseconds, module) of every import of one run of ``argv``."""
+    python = argv if argv[0] == sys.executable else [sys.executable, *argv]  # a console script
     proc = subprocess.run(
-        [argv[0], "-X", "importtime", *argv[1:]], capture_output=True, text=True, env=ENV
+        [python[0], "-X", "importtime", *python[1:]], capture_output=True, text=True, env=ENV
     )
     rows = []
     for line in proc.stderr.splitlines():
         fields = line.removeprefix("import time:").split("|")
         if len(fields) == 3 and fields[1].strip().isdigit():
             rows.append((int(fields[1]), fields[2].rstrip()))
+    return rows
+
+
+def costliest_imports(argv: list[str], count: int) -> None:
+    """Print the ``count`` imports of one run of ``argv`` with the most cumulative time."""
+    rows = imports_of(argv)
     print(f"  costliest imports of `{' '.join(argv[-1:])}` (cumulative, -X importtime):")
     for micros, name in sorted(rows, reverse=True)[:count]:
         print(f"    {micros / 1000:7.1f} ms {name}")
@@ -120,6 +128,10 @@ def main() -> int:
             _, _, out = run([*outlive, "list", "--json"])
             states = [row["state"] for row in json.loads(out)]
             assert states.count("active") == args.services, states
+            models = any(name.strip() == "pydantic" for _, name in imports_of([*outlive, "list"]))
+            print(
+                f"  outlive list took the {'model' if models else 'row'} path (plugin_core.cli.rows)"
+            )
             _, _, out = run([*outlive, "--help"])
             assert b"list" in out and b"start" in out, out
             help_wall, help_cpu = measure("outlive --help", [*outlive, "--help"], args.runs, floor)

@@ -12,9 +12,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from plugin_core.hosts import observable_here
-from plugin_core.model.state import ServiceState
+from plugin_core.observation import observe_once
 
 if TYPE_CHECKING:
+    from plugin_core.model.monitors import ProbeResult
+    from plugin_core.model.state import ServiceState
     from plugin_core.service import BaseService
 
 
@@ -24,46 +26,24 @@ def observe(service: BaseService, probe_timeout: float | None = None) -> Service
     ``probe_timeout`` bounds the health check, so a caller's deadline holds even when the
     service accepts connections but does not answer. A service whose processes run on another
     host keeps the state its owner recorded: this host cannot look (:mod:`plugin_core.hosts`).
+    The rules are :func:`plugin_core.observation.observe_once`'s (``outlive list`` uses them too).
     """
     if not observable_here(service):
         return service.status.state
-    state, message = service.check_status()
-    status = service.status
-    if state == ServiceState.ACTIVE and service.endpoint is not None:
-        state, message = _judge_probe(service, probe_timeout)
-    elif state != ServiceState.ACTIVE and service.endpoint is not None:
-        service.endpoint.status.update_state(ServiceState.INACTIVE)
-    if state == ServiceState.ERROR:
-        status.update_state(state, message)
-    else:
-        status.update_state(state)
-        if message and state == ServiceState.PENDING_STARTUP:
-            status.last_probe = message
-    return state
+    endpoint = service.endpoint
 
+    def probe() -> ProbeResult:
+        assert endpoint is not None
+        return endpoint.probe(probe_timeout)
 
-def _judge_probe(service: BaseService, timeout: float | None) -> tuple[ServiceState, str]:
-    assert service.endpoint is not None
-    policy = service.probe_policy
-    status = service.status
-    result = service.endpoint.probe(timeout)
-    status.last_probe = result.detail
-    if result.ok:
-        status.consecutive_successes += 1
-        status.consecutive_failures = 0
-        if status.ready_once or status.consecutive_successes >= policy.success_threshold:
-            status.ready_once = True
-            service.endpoint.status.update_state(ServiceState.ACTIVE)
-            return ServiceState.ACTIVE, ""
-        return ServiceState.PENDING_STARTUP, result.detail
-    status.consecutive_failures += 1
-    status.consecutive_successes = 0
-    if not status.ready_once:
-        return ServiceState.PENDING_STARTUP, result.detail
-    if status.consecutive_failures >= policy.failure_threshold:
-        service.endpoint.status.update_state(ServiceState.ERROR, result.detail)
-        return (
-            ServiceState.ERROR,
-            f"health check failed {status.consecutive_failures} times in a row: {result.detail}",
-        )
-    return ServiceState.ACTIVE, ""
+    def thresholds() -> tuple[int, int]:
+        policy = service.probe_policy
+        return policy.success_threshold, policy.failure_threshold
+
+    return observe_once(
+        service.status,
+        endpoint.status if endpoint is not None else None,
+        service.check_status,
+        probe,
+        thresholds,
+    )

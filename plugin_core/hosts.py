@@ -20,18 +20,21 @@ container, from any host whose ``DOCKER_HOST`` reaches the engine it was created
 from __future__ import annotations
 
 import functools
-import os
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
 from plugin_core.errors import ServiceOnOtherHostError
 from plugin_core.model.deferred import DeferredSignature
+from plugin_core.observation import (
+    Relation as Relation,
+    describe_host,
+    host_relation,
+    this_host_facts,
+)
 
 if TYPE_CHECKING:
     from plugin_core.service import BaseService
-
-Relation = Literal["here", "ended", "elsewhere"]
 
 
 class HostIdentity(BaseModel):
@@ -47,49 +50,19 @@ class HostIdentity(BaseModel):
 
     def describe(self) -> str:
         """``host-a (boot 60e7b227, pid namespace 4026531836)``: for messages."""
-        facts = [f"boot {self.boot_id[:8]}" if self.boot_id else ""]
-        facts.append(f"pid namespace {self.pid_namespace}" if self.pid_namespace else "")
-        shown = ", ".join(fact for fact in facts if fact)
-        return f"{self.hostname} ({shown})" if shown else self.hostname
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path) as handle:
-            return handle.read().strip()
-    except OSError:
-        return ""
-
-
-def _pid_namespace() -> str:
-    try:
-        link = os.readlink("/proc/self/ns/pid")  # "pid:[4026531836]"
-    except OSError:
-        return ""
-    return link.partition("[")[2].rstrip("]")
+        return describe_host(self)
 
 
 @functools.lru_cache(maxsize=1)
 def this_host() -> HostIdentity:
     """The identity of the host (boot, PID namespace) this process runs on."""
-    return HostIdentity(
-        hostname=os.uname().nodename,  # gethostname(2); the socket module is not needed for it
-        machine_id=_read("/etc/machine-id") or _read("/var/lib/dbus/machine-id"),
-        boot_id=_read("/proc/sys/kernel/random/boot_id"),
-        pid_namespace=_pid_namespace(),
-    )
+    return HostIdentity(**this_host_facts()._asdict())
 
 
 def relation(owner: HostIdentity | None) -> Relation:
     """How a process launched on ``owner`` relates to this host (None: recorded before owners
     were kept, treated as local, which is what every earlier version assumed)."""
-    here = this_host()
-    if owner is None or (owner.boot_id, owner.pid_namespace) == (here.boot_id, here.pid_namespace):
-        return "here"  # the same pids are visible, whatever the host is called now
-    same_machine = (owner.hostname, owner.machine_id) == (here.hostname, here.machine_id)
-    if same_machine and owner.machine_id and owner.boot_id != here.boot_id:
-        return "ended"
-    return "elsewhere"
+    return host_relation(owner)
 
 
 def reach_problem(service: BaseService) -> str:

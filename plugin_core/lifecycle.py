@@ -47,6 +47,7 @@ from plugin_core.hosts import observable_here, observation_note, require_here, t
 from plugin_core.model.config import ServiceConfig
 from plugin_core.model.probe_policy import ProbePolicy
 from plugin_core.model.state import ServiceState
+from plugin_core.observation import persisted_view
 from plugin_core.observer_pool import WORKERS, observer_pool
 from plugin_core.readiness import ActiveWatch
 from plugin_core.records import WRITE_ATTEMPTS, require_unchanged, reread, save_record
@@ -639,15 +640,8 @@ def _refresh(service: BaseService, registry: ServiceRegistry) -> None:
 
 
 def _persisted_view(service: BaseService) -> dict[str, Any]:
-    """The status facts worth a registry write. A healthy service probed healthy again only
-    bumps its success counter (unused once ready) and rewrites the same probe text, so a status
-    query of N healthy services writes nothing; each write costs ~1 ms of GIL-bound SQLAlchemy
-    work behind SQLite's single writer lock."""
-    view = service.status.to_dict()
-    view.pop("last_probe", None)
-    if view.get("ready_once"):
-        view.pop("consecutive_successes", None)
-    return view
+    """The status facts worth a registry write (:func:`plugin_core.observation.persisted_view`)."""
+    return persisted_view(service.status.to_dict())
 
 
 def find_services(

@@ -12,21 +12,32 @@ import socket
 from typing import TYPE_CHECKING
 from urllib.parse import SplitResult, urlsplit
 
-from plugin_core.model.monitors import ProbeResult
-
 if TYPE_CHECKING:
     import ssl
+
+    from plugin_core.model.monitors import ProbeResult
 
 _MAX_STATUS_LINE = 8192
 
 
 def probe_tcp(host: str, port: int, *, timeout: float) -> ProbeResult:
     """Healthy when ``host:port`` accepts a connection within ``timeout``."""
+    return _result(*check_tcp(host, port, timeout=timeout))
+
+
+def check_tcp(host: str, port: int, *, timeout: float) -> tuple[bool, str]:
+    """:func:`probe_tcp`'s verdict as ``(ok, detail)``, for callers that hold no models."""
     try:
         with socket.create_connection((host, port), timeout=timeout):
-            return ProbeResult(ok=True, detail=f"tcp {host}:{port} accepted a connection")
+            return True, f"tcp {host}:{port} accepted a connection"
     except OSError as exc:
-        return ProbeResult(ok=False, detail=f"tcp {host}:{port}: {_describe(exc)}")
+        return False, f"tcp {host}:{port}: {_describe(exc)}"
+
+
+def _result(ok: bool, detail: str) -> ProbeResult:
+    from plugin_core.model.monitors import ProbeResult
+
+    return ProbeResult(ok=ok, detail=detail)
 
 
 async def aprobe_tcp(host: str, port: int, *, timeout: float) -> ProbeResult:
@@ -37,9 +48,9 @@ async def aprobe_tcp(host: str, port: int, *, timeout: float) -> ProbeResult:
         _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
     except (OSError, asyncio.TimeoutError) as exc:
         detail = _describe(exc, (TimeoutError, asyncio.TimeoutError))
-        return ProbeResult(ok=False, detail=f"tcp {host}:{port}: {detail}")
+        return _result(False, f"tcp {host}:{port}: {detail}")
     writer.close()
-    return ProbeResult(ok=True, detail=f"tcp {host}:{port} accepted a connection")
+    return _result(True, f"tcp {host}:{port} accepted a connection")
 
 
 def probe_http(url: str, *, method: str, accepted: set[int], timeout: float) -> ProbeResult:
@@ -47,6 +58,11 @@ def probe_http(url: str, *, method: str, accepted: set[int], timeout: float) -> 
 
     Only the status line is read, over a plain socket: a status query of hundreds of
     services should not parse every answer's headers (``http.client`` costs ~3x more)."""
+    return _result(*check_http(url, method=method, accepted=accepted, timeout=timeout))
+
+
+def check_http(url: str, *, method: str, accepted: set[int], timeout: float) -> tuple[bool, str]:
+    """:func:`probe_http`'s verdict as ``(ok, detail)``, for callers that hold no models."""
     parts = urlsplit(url)
     host, port = _address(parts)
     try:
@@ -60,7 +76,7 @@ def probe_http(url: str, *, method: str, accepted: set[int], timeout: float) -> 
                     break
                 status_line += chunk
     except OSError as exc:
-        return ProbeResult(ok=False, detail=f"{method} {url}: {_describe(exc)}")
+        return False, f"{method} {url}: {_describe(exc)}"
     return _answer(method, url, status_line.split(b"\n", 1)[0], accepted)
 
 
@@ -82,8 +98,8 @@ async def aprobe_http(url: str, *, method: str, accepted: set[int], timeout: flo
             writer.close()
     except (OSError, asyncio.TimeoutError) as exc:
         detail = _describe(exc, (TimeoutError, asyncio.TimeoutError))
-        return ProbeResult(ok=False, detail=f"{method} {url}: {detail}")
-    return _answer(method, url, status_line, accepted)
+        return _result(False, f"{method} {url}: {detail}")
+    return _result(*_answer(method, url, status_line, accepted))
 
 
 def _tls(parts: SplitResult) -> bool:
@@ -102,16 +118,16 @@ def _request(method: str, url: str, parts: SplitResult) -> bytes:
     ).encode("latin-1")
 
 
-def _answer(method: str, url: str, status_line: bytes, accepted: set[int]) -> ProbeResult:
+def _answer(method: str, url: str, status_line: bytes, accepted: set[int]) -> tuple[bool, str]:
     """The verdict on a status line (``HTTP/1.1 200 OK``)."""
     fields = status_line.split()
     if len(fields) < 2 or not fields[0].startswith(b"HTTP/") or not fields[1].isdigit():
-        return ProbeResult(ok=False, detail=f"{method} {url}: not an HTTP answer {status_line!r}")
+        return False, f"{method} {url}: not an HTTP answer {status_line!r}"
     status = int(fields[1])
     if status in accepted:
-        return ProbeResult(ok=True, detail=f"{method} {url} -> {status}")
+        return True, f"{method} {url} -> {status}"
     wanted = ", ".join(str(code) for code in sorted(accepted))
-    return ProbeResult(ok=False, detail=f"{method} {url} -> {status} (expected {wanted})")
+    return False, f"{method} {url} -> {status} (expected {wanted})"
 
 
 def _path(url: str) -> str:

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from plugin_core.errors import DaemonSpawnError
-from plugin_core.waiting import wait_until
 
 if TYPE_CHECKING:
     import psutil
@@ -234,6 +233,8 @@ def _wait_all(processes: list[psutil.Process], *, timeout: float) -> list[psutil
     Not ``psutil.wait_procs``: our services are not our children, so it would poll each one
     in slices and wait out a zombie that init has not reaped yet.
     """
+    from plugin_core.waiting import wait_until  # waiting's policy model: not for a mere look
+
     pending = list(processes)
 
     def all_ended() -> bool | None:
@@ -382,6 +383,8 @@ def terminate_and_wait(identity: ProcessIdentity, timeout: float) -> bool:
 
 def wait_gone(identity: ProcessIdentity, timeout: float) -> bool:
     """Wait up to ``timeout`` seconds for the process to end; True if it did."""
+    from plugin_core.waiting import wait_until
+
     ended = wait_until(
         lambda: None if identity.is_alive() else True,
         timeout=max(timeout, 0.0),

@@ -3,33 +3,24 @@ and processes that carry outlive's marker but that no record accounts for."""
 
 from __future__ import annotations
 
-import json
 import shutil
-import uuid as uuid_module
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from plugin_core.backends.runtime_dir import definition_type
 from plugin_core.errors import ConfigError
-from plugin_core.hosts import HostIdentity, relation
 from plugin_core.lifecycle import delete_service, find_services
 from plugin_core.model.state import ServiceState
 from plugin_core.model.typed import resolve_type
+from plugin_core.orphans import OrphanProcesses, find_orphans, is_uuid
 from plugin_core.paths import services_root
-from plugin_core.processes import all_marked_processes, marked_processes, stop_tree
-from plugin_core.registry.store import ServiceRecord, ServiceRegistry
+from plugin_core.processes import marked_processes, stop_tree
+from plugin_core.registry.store import ServiceRegistry
 from plugin_core.service import BaseService
 
+__all__ = ["ORPHAN_GRACE", "OrphanProcesses", "PruneReport", "find_orphans", "prune_services"]
+
 ORPHAN_GRACE = 5.0  # seconds between SIGTERM and SIGKILL for an unrecorded process
-
-
-@dataclass(frozen=True)
-class OrphanProcesses:
-    """Live processes of one service uuid (its marker) that no record here accounts for."""
-
-    uuid: str
-    pids: list[int]
-    reason: str
 
 
 @dataclass
@@ -63,7 +54,7 @@ def prune_services(
                 delete_service(service, registry=registry, force=True)
     known = {record.uuid for record in registry.list_records()}
     for directory in sorted(services_root().iterdir()):
-        if not _is_uuid(directory.name) or directory.name in known:
+        if not is_uuid(directory.name) or directory.name in known:
             continue
         live = _live_process(directory)
         if live:
@@ -73,14 +64,6 @@ def prune_services(
         if not dry_run:
             shutil.rmtree(directory, ignore_errors=True)
     return report
-
-
-def _is_uuid(name: str) -> bool:
-    try:
-        uuid_module.UUID(name)
-    except ValueError:
-        return False
-    return True
 
 
 def _live_process(directory: Path) -> str:
@@ -99,39 +82,3 @@ def _live_process(directory: Path) -> str:
     if pids:
         return f"process {pids[0].pid} still runs; stop it before pruning"
     return ""
-
-
-def find_orphans(registry: ServiceRegistry) -> list[OrphanProcesses]:
-    """Processes visible here that carry the marker of a service launched from this
-    ``OUTLIVE_HOME`` (its runtime directory is here) while no record accounts for them: the
-    record is gone, or it now belongs to another host. Such a process is out of reach of
-    every other command, so ``prune`` stops it and ``status`` reports it.
-
-    Processes are listed before records: a launch saves its record before it spawns anything,
-    so a process found first cannot belong to a record written after the listing.
-    """
-    marked = all_marked_processes()
-    root = services_root()
-    candidates = {uuid: pids for uuid, pids in marked.items() if _is_uuid(uuid) and (root / uuid).is_dir()}
-    if not candidates:
-        return []
-    records = {record.uuid: record for record in registry.list_records()}
-    orphans = []
-    for uuid, pids in sorted(candidates.items()):
-        record = records.get(uuid)
-        if record is None:
-            orphans.append(OrphanProcesses(uuid, sorted(pids), "no record in the registry"))
-            continue
-        owner = _owner(record)
-        if owner is not None and relation(owner) == "elsewhere":
-            reason = f"its record {record.name!r} now belongs to host {owner.describe()}"
-            orphans.append(OrphanProcesses(uuid, sorted(pids), reason))
-    return orphans
-
-
-def _owner(record: ServiceRecord) -> HostIdentity | None:
-    try:
-        owner = json.loads(record.status).get("owner_host")
-        return HostIdentity.model_validate(owner) if owner else None
-    except (ValueError, TypeError, AttributeError):
-        return None  # a corrupt record is reported by the registry itself

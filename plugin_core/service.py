@@ -203,12 +203,10 @@ class BaseService(BaseTypedModel, ServiceBackend):
 
     def get_prediction_url(self) -> str | None:
         """Where to send requests: the endpoint's URI (plus a prediction path, if configured)."""
-        if self.endpoint is None or self.endpoint.status.uri is None:
-            return None
-        path = self.prediction_path()
-        if path and not path.startswith("/"):
-            path = "/" + path
-        return self.endpoint.status.uri + path
+        from plugin_core.observation import joined_path
+
+        uri = self.endpoint.status.uri if self.endpoint is not None else None
+        return joined_path(uri, self.prediction_path()) if uri is not None else None
 
     # -- registry bookkeeping -------------------------------------------------------------------
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import marshal
 import os
-import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
@@ -29,6 +28,11 @@ from plugin_core.model.endpoint import BaseServiceEndpoint
 from plugin_core.model.restart import RestartPolicy
 from plugin_core.model.state import ServiceState
 from plugin_core.model.status import ServiceStatus
+from plugin_core.observation import (
+    STOP_REQUEST_FILE as STOP_REQUEST_FILE,
+    SUPERVISOR_STATE_FILE as SUPERVISOR_STATE_FILE,
+    supervisor_record,
+)
 from plugin_core.paths import write_private
 from plugin_core.service import BaseService
 
@@ -39,10 +43,8 @@ if TYPE_CHECKING:
 
 SERVICE_CONFIG_FILE = DEFINITION_FILE
 SUPERVISOR_SPEC_FILE = "supervisor.json"
-SUPERVISOR_STATE_FILE = "state.json"
 SERVICE_LOG_FILE = "service.log"
 SERVICE_PID_FILE = "service.pid"
-STOP_REQUEST_FILE = "stop.request"
 # How long past the grace period a stopper waits for the supervisor to finish taking the
 # service down before it SIGKILLs the tree itself.
 SUPERVISOR_STOP_MARGIN = 5.0
@@ -127,20 +129,7 @@ class SupervisedServiceStatus(ServiceStatus):
 
 def read_supervisor_record(status: SupervisedServiceStatus) -> dict[str, Any]:
     """The supervisor's ``state.json`` for this run, or {} (none yet, or left by an earlier run)."""
-    import json  # here, not at module level: defining a service class should not pay for it
-
-    if not status.runtime_path:
-        return {}
-    try:
-        with open(os.path.join(status.runtime_path, SUPERVISOR_STATE_FILE)) as handle:
-            record = json.load(handle)
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(record, dict):
-        return {}
-    if status.supervisor_pid is not None and record.get("supervisor_pid") != status.supervisor_pid:
-        return {}
-    return record
+    return supervisor_record(status.runtime_path, status.supervisor_pid)
 
 
 class SupervisedEndpoint(BaseServiceEndpoint):
@@ -277,45 +266,15 @@ class SupervisedService(BaseService):
         self.status.supervisor_pid = self.status.supervisor_token = None
 
     def check_status(self) -> tuple[ServiceState, str]:
-        """Judge by process identity and the supervisor's record, never by a bare pid."""
-        record = self._supervisor_record()
-        restarts = int(record.get("restarts") or 0)
-        if restarts != self.status.restarts:  # an assignment is validated: only on a change
-            self.status.restarts = restarts
-        child = self._child(record)
-        child_alive = child is not None and child.is_alive()
-        phase = record.get("phase")
-        if self._stop_was_requested(record):
-            # Read first: a requested stop is never a crash, however its processes ended.
-            if child_alive or self._process_alive():
-                return ServiceState.PENDING_SHUTDOWN, ""
-            return self._judge_ended({**record, "phase": "stopped"})
-        if child is not None and child.pid != self.status.child_pid:
-            # A restarted process must prove readiness again, whatever its predecessor did.
-            self.status.child_pid = child.pid
-            self.status.ready_once = False
-            self.status.consecutive_successes = self.status.consecutive_failures = 0
-        if child_alive and phase in ("running", None):
-            return self._judge_uptime(record)  # the supervisor's own liveness is not needed
-        if self._process_alive():
-            if phase == "running" and child is not None and not child_alive:
-                record = self._await_exit_record(record)
-                phase = record.get("phase")
-            if phase in ("exited", "failed", "stopped"):
-                return self._judge_ended(record)
-            if phase == "running":
-                # The supervisor still has not recorded the exit; a dead process is not starting.
-                if self.config.restart.mode == "never":
-                    return ServiceState.ERROR, "the service process ended"
-                return ServiceState.PENDING_STARTUP, "the service process ended; restarting"
-            if phase == "backoff":
-                return ServiceState.PENDING_STARTUP, str(record.get("reason", "restarting"))
-            if phase == "stopping":
-                return ServiceState.PENDING_SHUTDOWN, ""
-            return ServiceState.PENDING_STARTUP, "process starting"
-        if phase == "running":  # read before the supervisor recorded the exit and ended
-            record = self._supervisor_record()
-        return self._judge_ended(record)
+        """Judge by process identity and the supervisor's record, never by a bare pid
+        (:func:`plugin_core.observation.judge_supervised`, the rule ``outlive list`` uses too)."""
+        from plugin_core.observation import Supervised, judge_supervised
+
+        monitored = self.endpoint is not None and self.endpoint.monitor is not None
+        facts = Supervised(
+            self.admin_state, self.config.startsecs, self.config.restart.mode, monitored
+        )
+        return judge_supervised(self.status, facts, self._await_exit_record)
 
     def _await_exit_record(self, record: dict[str, Any], patience: float = 0.2) -> dict[str, Any]:
         """The service just died: give its supervisor a moment to record the exit code."""
@@ -332,51 +291,6 @@ class SupervisedService(BaseService):
 
         wait_until(exit_recorded, timeout=patience, policy=process_exit())
         return record
-
-    def _judge_uptime(self, record: dict[str, Any]) -> tuple[ServiceState, str]:
-        """Without a health monitor, a process counts as started once it has stayed up
-        ``startsecs`` (as supervisord does), so a crash right after launch is not ACTIVE."""
-        if self.endpoint is not None and self.endpoint.monitor is not None:
-            return ServiceState.ACTIVE, ""
-        if self.status.ready_once:
-            return ServiceState.ACTIVE, ""
-        uptime = time.time() - float(record.get("child_started_at") or 0.0)
-        if uptime < self.config.startsecs:
-            return (
-                ServiceState.PENDING_STARTUP,
-                f"process up for {uptime:.2f}s of {self.config.startsecs:g}s",
-            )
-        self.status.ready_once = True
-        return ServiceState.ACTIVE, ""
-
-    def _judge_ended(self, record: dict[str, Any]) -> tuple[ServiceState, str]:
-        phase, code = record.get("phase"), record.get("exit_code")
-        if code is not None:
-            self.status.exit_code = int(code)
-        if phase == "stopped" or (self.status.supervisor_pid is None and not record):
-            return ServiceState.INACTIVE, ""
-        if self.admin_state == ServiceState.INACTIVE and phase in ("exited", "failed"):
-            return ServiceState.INACTIVE, str(record.get("reason", ""))
-        if phase == "exited" and code == 0:
-            return ServiceState.INACTIVE, str(record.get("reason", ""))  # run() returned
-        if phase in ("exited", "failed"):
-            return ServiceState.ERROR, str(record.get("reason", "service exited"))
-        return ServiceState.ERROR, "the service's processes are gone and left no exit record"
-
-    def _stop_was_requested(self, record: dict[str, Any]) -> bool:
-        """A stop was asked for this run: the supervisor recorded it, or a stopper wrote it."""
-        if record.get("stop_requested") or record.get("phase") == "stopped":
-            return True
-        if not self.status.runtime_path:
-            return False
-        try:
-            with open(os.path.join(self.status.runtime_path, STOP_REQUEST_FILE)) as handle:
-                fields = handle.read().split()
-        except OSError:
-            return False
-        target = fields[1] if len(fields) > 1 else "-"
-        supervisor = self.status.supervisor_pid
-        return supervisor is None or target == str(supervisor)
 
     def get_logs(
         self, follow: bool = False, tail: int | None = None

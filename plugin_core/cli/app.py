@@ -32,6 +32,7 @@ from plugin_core.model.state import ServiceState
 if TYPE_CHECKING:
     from plugin_core.cli import views as views  # re-exported (lazily, below) for watching.py
     from plugin_core.cli.views import ProgressView
+    from plugin_core.orphans import OrphanProcesses
     from plugin_core.registry.store import ServiceRegistry
     from plugin_core.service import BaseService
 
@@ -307,27 +308,45 @@ def _report_active(service: BaseService, verb: str, elapsed: float | None = None
 @click.pass_context
 def list_services(ctx: click.Context, as_json: bool) -> None:
     """List registered services with their observed state, URL and age."""
-    from plugin_core.lifecycle import find_services
+    from plugin_core.cli.rows import Fallback, fast_listing
 
     registry = _registry(ctx)
+    try:
+        fast = fast_listing(registry)  # from the rows, by the models' own rules
+    except Fallback as why:
+        if _debug(ctx):
+            views.say(f"[dim]listing through the service models: {escape(str(why))}[/]")
+    else:
+        _print_listing(fast.infos, as_json)
+        _say_orphans(fast.orphans)
+        return
+    from plugin_core.lifecycle import find_services
+
     services = find_services(registry=registry)
-    infos = [_info(service) for service in services]
+    _print_listing([_info(service) for service in services], as_json)
+    for corrupt in registry.corrupt_records:
+        views.show_error(corrupt)
+    _warn_orphans(registry)
+
+
+def _print_listing(infos: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         listing.print_json(infos)
     elif infos:
         listing.write_table(infos)
     else:
         views.say("no services registered (start one with `outlive start FILE`)")
-    for corrupt in registry.corrupt_records:
-        views.show_error(corrupt)
-    _warn_orphans(registry)
 
 
 def _warn_orphans(registry: ServiceRegistry, uuid: str | None = None) -> None:
     """Say which marked processes here no record accounts for (``outlive prune`` stops them)."""
-    from plugin_core.prune import find_orphans
+    from plugin_core.orphans import find_orphans
 
-    for orphan in find_orphans(registry):
+    _say_orphans(find_orphans(registry), uuid)
+
+
+def _say_orphans(orphans: list[OrphanProcesses], uuid: str | None = None) -> None:
+    for orphan in orphans:
         if uuid is None or orphan.uuid == uuid:
             pids = ", ".join(map(str, orphan.pids))
             views.say(

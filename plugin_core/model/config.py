@@ -75,19 +75,9 @@ class ServiceConfig(BaseTypedModel):
 
     def get_service_labels(self) -> dict[str, str]:
         """Labels to find this service by: non-empty identity fields plus user ``labels``."""
-        labels = {
-            field: str(getattr(self, field))
-            for field in (
-                "name",
-                "pipeline_name",
-                "pipeline_step_name",
-                "model_name",
-                "model_version",
-            )
-            if getattr(self, field)
-        }
-        labels.update(self.labels)
-        return labels
+        from plugin_core.observation import service_labels
+
+        return service_labels(self.__dict__)
 
 
 def generated_service_name(cls: type, uuid_hex: str) -> str:

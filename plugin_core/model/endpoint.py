@@ -61,10 +61,9 @@ class ServiceEndpointStatus(ServiceStatus):
     @property
     def uri(self) -> str | None:
         """``protocol://hostname:port``, or None before a port is known."""
-        if not self.hostname or not self.port:
-            return None
-        host = f"[{self.hostname}]" if ":" in self.hostname else self.hostname
-        return f"{self.protocol.value}://{host}:{self.port}"
+        from plugin_core.observation import endpoint_uri
+
+        return endpoint_uri(self.protocol.value, self.hostname, self.port)
 
 
 class BaseServiceEndpoint(BaseTypedModel):

@@ -80,8 +80,9 @@ class BaseServiceEndpointHealthMonitor(BaseTypedModel):
         return await asyncio.to_thread(self.probe, endpoint, timeout)
 
     def _timeout(self, own: float, limit: float | None) -> float:
-        bound = min(own, self.policy.timeout)
-        return max(min(bound, limit), 0.001) if limit is not None else bound
+        from plugin_core.observation import probe_timeout
+
+        return probe_timeout(own, self.policy.timeout, limit)
 
     def check_endpoint_status(self, endpoint: BaseServiceEndpoint) -> tuple[ServiceState, str]:
         """ZenML's form of :meth:`probe`: ``(ACTIVE, "")`` when healthy, else ``(ERROR, why)``."""

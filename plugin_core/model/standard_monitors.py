@@ -47,7 +47,9 @@ class HTTPEndpointHealthMonitorConfig(BaseServiceEndpointHealthMonitorConfig):
 
     def accepted_codes(self) -> set[int]:
         """The status codes that count as healthy."""
-        return set(self.http_status_codes) if self.http_status_codes else {self.http_status_code}
+        from plugin_core.observation import accepted_codes
+
+        return accepted_codes(self.http_status_codes, self.http_status_code)
 
 
 class TCPEndpointHealthMonitorConfig(BaseServiceEndpointHealthMonitorConfig):
@@ -65,13 +67,10 @@ class HTTPEndpointHealthMonitor(BaseServiceEndpointHealthMonitor):
 
     def get_healthcheck_uri(self, endpoint: "BaseServiceEndpoint") -> str | None:
         """The full URL probed, or None before the endpoint has an address."""
+        from plugin_core.observation import healthcheck_uri
+
         uri = endpoint.status.uri
-        if uri is None:
-            return None
-        path = self.config.healthcheck_uri_path
-        if path and not path.startswith("/"):
-            path = "/" + path
-        return uri.rstrip("/") + (path or "/")
+        return healthcheck_uri(uri, self.config.healthcheck_uri_path) if uri is not None else None
 
     def probe(self, endpoint: "BaseServiceEndpoint", timeout: float | None = None) -> ProbeResult:
         from plugin_core.probes import probe_http

@@ -37,11 +37,9 @@ class ServiceStatus(BaseTypedModel):
 
     def update_state(self, new_state: ServiceState | None = None, error: str = "") -> None:
         """Move to ``new_state`` (if given), remembering the previous one; record ``error``."""
-        if new_state is not None and new_state != self.state:
-            self.last_state = self.state
-            self.state = new_state
-        if error:
-            self.last_error = error
+        from plugin_core.observation import update_state
+
+        update_state(self, new_state, error)
 
     def clear_error(self) -> None:
         """Forget the sticky error, e.g. when a new start begins."""

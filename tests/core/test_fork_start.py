@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from plugin_core import (
     RestartPolicy,
