@@ -21,18 +21,19 @@ from __future__ import annotations
 
 import copy
 import enum
+import functools
 import threading
 import uuid
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel
-
 if TYPE_CHECKING:
+    from pydantic import BaseModel
+
     from plugin_core.registry.store import ServiceRecord
     from plugin_core.service import BaseService
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound="BaseModel")
 CAPACITY = 2048  # services kept per process (~10 KB each); the least recently read go first
 
 
@@ -117,7 +118,7 @@ def _outlive_models_only(model: BaseModel) -> bool:
 def _outlive_value(value: Any) -> bool:
     if type(value) in _SHARED:
         return True
-    if isinstance(value, BaseModel):
+    if isinstance(value, _model_base()):
         return _outlive_models_only(value)
     if type(value) in (list, set, tuple):
         return all(_outlive_value(item) for item in value)
@@ -144,6 +145,15 @@ def copy_model(model: M) -> M:
     return twin
 
 
+@functools.cache
+def _model_base() -> type[BaseModel]:
+    """pydantic's ``BaseModel``, imported on first use: the store imports this module, and a
+    listing that reads rows without models (``outlive list``) imports no pydantic."""
+    from pydantic import BaseModel
+
+    return BaseModel
+
+
 _set = object.__setattr__
 # Types whose values are shared by copies: immutable. Enum classes join on first sight.
 _SHARED: set[type] = {str, int, float, bool, type(None), bytes, uuid.UUID}
@@ -157,7 +167,7 @@ def _copy_value(value: Any) -> Any:
         return [v if type(v) in _SHARED else _copy_value(v) for v in value]
     if kind is set:
         return {v if type(v) in _SHARED else _copy_value(v) for v in value}
-    if isinstance(value, BaseModel):
+    if isinstance(value, _model_base()):
         return copy_model(value)
     if isinstance(value, enum.Enum):
         _SHARED.add(kind)
