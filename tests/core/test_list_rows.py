@@ -187,7 +187,10 @@ def test_a_row_of_another_record_format_goes_to_the_models(outlive_home: Path) -
 def test_the_row_reader_names_what_the_models_name() -> None:
     """The constants rows.py reads rows by are the models' own."""
     from plugin_core.backends.command import CommandService, CommandServiceConfig
-    from plugin_core.model.monitors import HTTPEndpointHealthMonitor, TCPEndpointHealthMonitor
+    from plugin_core.model.standard_monitors import (
+        HTTPEndpointHealthMonitor,
+        TCPEndpointHealthMonitor,
+    )
     from plugin_core.model.type_names import type_name_of
     from plugin_core.model.typed import RECORD_FORMAT
 
