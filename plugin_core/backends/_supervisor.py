@@ -209,10 +209,18 @@ class Supervisor:
         self.record.update(changes)
         self.record["updated"] = time.time()
         tmp = f"{self.state_path}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.write(fd, encode_json(self.record).encode())
-        os.close(fd)
-        os.replace(tmp, self.state_path)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, encode_json(self.record).encode())
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.state_path)
+        except OSError:
+            # The runtime folder is gone (deleted under a live service, e.g. a temp dir swept
+            # away): nobody can read this record any more, but a stop must still take the
+            # whole tree down, and an exit still sweeps what the service left behind.
+            pass
 
     def launch(self, early: tuple[int, int | None, float] | None = None) -> None:
         if early is None:

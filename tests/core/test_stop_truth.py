@@ -309,3 +309,22 @@ def test_stopping_a_stopped_service_stays_inactive(tmp_path: Path) -> None:
     service.stop(timeout=1)
     service.stop(timeout=1)
     assert get_service("twice").status.state == ServiceState.INACTIVE
+
+
+def test_a_supervisor_whose_runtime_folder_was_deleted_still_stops_the_whole_tree(
+    tmp_path: Path,
+) -> None:
+    """Its state file can no longer be written, yet SIGTERM still takes the service down
+    (it used to die on the first write and leave the service running, reparented to init)."""
+    import shutil
+
+    service = stubborn(tmp_path, "orphaned-dir", grace=1.0)
+    service.start(timeout=20)
+    supervisor, child = service.status.supervisor_pid, service.status.child_pid
+    assert supervisor is not None and child is not None and alive(child)
+    runtime = Path(service.status.runtime_path or "")
+    assert runtime.is_dir()
+    shutil.rmtree(runtime)
+    os.kill(supervisor, signal.SIGTERM)
+    assert wait_for(lambda: not alive(child), timeout=10), "the service outlived its supervisor"
+    assert wait_for(lambda: not alive(supervisor), timeout=5)
