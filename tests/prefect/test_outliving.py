@@ -246,7 +246,7 @@ def test_service_survives_a_cancelled_run_on_a_real_process_worker(
         text=True,
     )
     try:
-        service = wait_until_registered_active(name, timeout=120)
+        service = wait_until_registered_active(name, timeout=120, worker=worker)
         with get_client(sync_client=True) as client:
             client.set_flow_run_state(flow_run.id, Cancelling(), force=True)
         output, _ = worker.communicate(timeout=120)  # hangs if the service kept the run's pipes
@@ -261,13 +261,24 @@ def test_service_survives_a_cancelled_run_on_a_real_process_worker(
             worker.communicate()
 
 
-def wait_until_registered_active(name: str, timeout: float) -> core.BaseService:
-    """The service once the flow run (in the worker's subprocess) has started it."""
+def wait_until_registered_active(
+    name: str, timeout: float, worker: subprocess.Popen[str] | None = None
+) -> core.BaseService:
+    """The service once the flow run (in the worker's subprocess) has started it; a failure
+    shows what the worker printed (it fails at once if the worker ended first)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and (worker is None or worker.poll() is None):
         with contextlib.suppress(core.ServiceNotFoundError):
             service = core.get_service(name)
             if service.status.state == core.ServiceState.ACTIVE:
                 return service
         time.sleep(0.5)
-    raise AssertionError(f"the worker's flow run did not start {name!r} within {timeout} s")
+    output = ""
+    if worker is not None:
+        if worker.poll() is None:
+            worker.kill()
+        output = worker.communicate()[0]
+    raise AssertionError(
+        f"the worker's flow run did not start {name!r} within {timeout} s; worker output:\n"
+        f"{output[-4000:]}"
+    )
