@@ -151,10 +151,17 @@ def spawn_supervisor(
         from plugin_core.observer_pool import release_if_idle
 
         release_if_idle()  # an earlier status refresh's idle threads must not rule out a fork
-        if fork_is_safe():
+        if fork_is_safe() and _sqlite_closed_for_fork():
             pid = fork_supervisor(supervisor, env=env, cwd=str(cwd), launch=launch)
             return _identity_of_launched(pid)
     return _identity_of_launched(_exec_supervisor(supervisor, spec_path, env, cwd, launch))
+
+
+def _sqlite_closed_for_fork() -> bool:
+    """The registry's SQLite connections closed (a forked child must open its own from a
+    clean SQLite state); always true when the registry module was never loaded."""
+    store = sys.modules.get("plugin_core.registry.store")
+    return store is None or bool(store.close_sqlite_connections_before_fork())
 
 
 def _exec_supervisor(

@@ -69,6 +69,33 @@ def _leave_parents_engines() -> None:
 
 
 os.register_at_fork(after_in_child=_leave_parents_engines)
+
+
+def close_sqlite_connections_before_fork() -> bool:
+    """Close this process's idle pooled SQLite connections, so that a child forked next
+    starts with none; False (close nothing) while one is checked out.
+
+    SQLite keeps per-process state for every open database file (its POSIX locks and the
+    WAL's shared-memory mapping). A forked child inherits that state but not the locks, so a
+    connection the child opens to the same file shares a broken lock table: its first write
+    can wait forever (a forked WorkflowService registering its replica did). With every
+    connection closed before the fork, the child's SQLite starts clean. The next use in this
+    process reopens a connection (~0.2 ms).
+    """
+    from sqlalchemy.pool import QueuePool
+
+    with _ENGINES_LOCK:
+        engines = [
+            engine
+            for engine in (*_ENGINES.values(), *_CLAIM_ENGINES.values())
+            if engine.dialect.name == "sqlite"
+        ]
+        for engine in engines:
+            if not isinstance(engine.pool, QueuePool) or engine.pool.checkedout():
+                return False
+        for engine in engines:
+            engine.dispose()
+    return True
 # The listing every status query, ``outlive list`` and prune start with: the SQLite text of
 # ``_raw_select().order_by(created_at)`` (tests/core/test_registry.py pins the two together).
 # On an existing SQLite file it runs through the stdlib's sqlite3, so a CLI listing does not

@@ -157,14 +157,18 @@ def wait_for_report(path: str, timeout: float = 20.0) -> dict[str, object]:
 
 
 class RegistryReader(LocalDaemonService):
-    """Reads its own record from the registry inside ``run()``, as a control-plane daemon does."""
+    """Reads its own record from the registry inside ``run()`` and writes another, as a
+    control-plane daemon (a WorkflowService registering its replica) does."""
 
     config: ReportConfig
 
     def run(self) -> None:
-        from plugin_core import ServiceRegistry
+        from plugin_core import CommandService, ServiceRegistry
 
-        record = ServiceRegistry().get(self.config.service_name)
+        registry = ServiceRegistry()
+        record = registry.get(self.config.service_name)
+        written = CommandService.http(f"{self.config.service_name}-note", ["true"])
+        registry.save(written)
         write_report(self.config.report, {"uuid": str(record.uuid)})
         while True:
             time.sleep(0.05)

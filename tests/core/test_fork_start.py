@@ -228,9 +228,9 @@ def test_prune_finds_and_stops_a_forked_daemon_whose_record_was_lost(tmp_path: P
 
 
 def test_a_forked_daemon_reads_the_registry_on_a_connection_of_its_own(tmp_path: Path) -> None:
-    """The starter's pooled registry connection is left alone in the daemon (its descriptor
-    points at /dev/null there): the daemon's own use opens a new one, and the starter's
-    registry works on afterwards."""
+    """The starter's pooled registry connections are closed before the fork (SQLite's
+    per-process lock state must not be inherited: a write in the daemon could wait forever):
+    the daemon opens its own, reads and writes, and the starter's registry works on."""
     from tests.core.fork_services import RegistryReader
 
     report = tmp_path / "registry.json"
@@ -240,7 +240,8 @@ def test_a_forked_daemon_reads_the_registry_on_a_connection_of_its_own(tmp_path:
     assert forked(service)
     assert wait_for_report(str(report))["uuid"] == str(service.uuid)
     assert get_service("reader").status.state == ServiceState.ACTIVE
-    assert [s.config.service_name for s in ServiceRegistry().find()] == ["reader"]
+    names = sorted(s.config.service_name for s in ServiceRegistry().find())
+    assert names == ["reader", "reader-note"]
 
 
 def test_a_forked_daemon_does_not_inherit_its_starters_claim(tmp_path: Path) -> None:
