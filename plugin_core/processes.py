@@ -46,14 +46,16 @@ def process_exit() -> ProbePolicy:
     return ProbePolicy(initial_interval=0.005, fast_phase=0.25, period=0.05)
 
 
-# The service must not wait for a Python interpreter to boot: /bin/sh (about 1 ms) starts it,
-# its output going to a FIFO on fd 3, then execs into the supervisor, which keeps the pid, fd 3
-# and the service as its own child (so it can wait for it and record the exit code).
+# The service must not wait for a Python interpreter to boot: a launcher starts it, its output
+# going to a FIFO on fd 3, then execs into the supervisor, which keeps the pid, fd 3 and the
+# service as its own child (so it can wait for it and record the exit code). The launcher is
+# the native subreaper program (:mod:`plugin_core.subreaper`) where it could be built, else
+# this /bin/sh script (about 1 ms more); both take the same arguments and do the same.
 _LAUNCHER = """
 svc_cwd=$1 log=$2 fifo=$3; shift 3
 py=$1 s=$2 e=$3 c=$4 stub=$5 dir=$6 spec=$7; shift 7
 if [ "$log" = log ]; then exec 3<>"$fifo"; else exec 3>/dev/null; fi
-(cd "$svc_cwd" && exec "$@") >&3 2>&3 </dev/null &
+(cd "$svc_cwd" && exec "$@" 3>&-) >&3 2>&3 </dev/null &
 exec "$py" "$s" "$e" "$c" "$stub" "$dir" "$spec" --adopt "$!" "$log"
 """
 
@@ -176,20 +178,20 @@ def _exec_supervisor(
 
     from plugin_core.subreaper import subreaper_launch
 
-    argv = supervisor
+    prefix, preexec = subreaper_launch()
+    argv = [*prefix, *supervisor]
     if launch is not None:
         fifo = spec_path.parent / "output.fifo"
         if launch.logged and not fifo.exists():
             os.mkfifo(fifo, 0o600)
-        argv = [
-            "/bin/sh", "-c", _LAUNCHER, "outlive-launcher",
-            launch.cwd, "log" if launch.logged else "nolog", str(fifo), *supervisor,
-            *launch.argv,
-        ]  # fmt: skip
-    prefix, preexec = subreaper_launch()
+        args = [launch.cwd, "log" if launch.logged else "nolog", str(fifo)]
+        if prefix:  # the native launcher: the same arguments, and how many the supervisor's are
+            argv = [*prefix, "--launch", str(len(supervisor)), *args, *supervisor, *launch.argv]
+        else:
+            argv = ["/bin/sh", "-c", _LAUNCHER, "outlive-launcher", *args, *supervisor, *launch.argv]
     try:
         process = subprocess.Popen(
-            [*prefix, *argv],
+            argv,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -7,13 +7,16 @@ reparent a process to init (``tests/core/test_stop_truth.py`` holds us to that).
 
 Two ways, the same guarantee:
 
-* a tiny native exec wrapper (:data:`WRAPPER_SOURCE`: ``prctl`` then ``execv``), compiled once
-  per machine with the system C compiler into ``$XDG_CACHE_HOME/outlive`` and run in front of
-  the launcher. The launch then needs no Python code in the child, so ``subprocess`` uses
-  ``vfork``: a fork of a 30-150 MB caller (a worker, a notebook) costs 5-40 ms, a vfork well
-  under one;
+* a tiny native program (:data:`WRAPPER_SOURCE`), compiled once per machine with the system C
+  compiler into ``$XDG_CACHE_HOME/outlive``: ``prctl``, then it is the launcher itself
+  (``--launch``: it starts the service and execs the supervisor, as the /bin/sh launcher of
+  :mod:`plugin_core.processes` does, about 1 ms sooner on the service's start path: no shell
+  to start and parse) or execs a program. The launch then needs no Python code in the child,
+  so ``subprocess`` uses ``vfork``: a fork of a 30-150 MB caller (a worker, a notebook) costs
+  5-40 ms, a vfork well under one;
 * without a compiler (or where the cache cannot hold an executable), a ``preexec_fn`` that
-  makes the same ``prctl`` call between fork and exec: correct, but it forces a real fork.
+  makes the same ``prctl`` call between fork and exec, in front of the /bin/sh launcher:
+  correct, but it forces a real fork.
 
 A ``run()`` daemon forked from its starter (:mod:`plugin_core.fork_launch`) gets the same
 guarantee a third way: the forked process that will exec the supervisor makes that call
@@ -30,11 +33,58 @@ from pathlib import Path
 
 PR_SET_CHILD_SUBREAPER = 36  # <linux/prctl.h>
 WRAPPER_SOURCE = b"""\
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <unistd.h>
-/* outlive-subreaper PROGRAM ARGS...: become a child subreaper, then exec PROGRAM. */
+/* outlive-subreaper PROGRAM ARGS...: become a child subreaper, then exec PROGRAM.
+ * outlive-subreaper --launch N CWD log|nolog FIFO SUPERVISOR[N] SERVICE...: become a child
+ * subreaper, then do what plugin_core.processes._LAUNCHER does with /bin/sh: start SERVICE in
+ * CWD (stdin /dev/null, output on fd 3: the FIFO opened read-write, or /dev/null; SIGINT and
+ * SIGQUIT ignored, as for a shell's background job), then exec SUPERVISOR --adopt PID log|nolog
+ * keeping fd 3. */
+static int launch(int argc, char **argv) {
+    int n = argc > 2 ? atoi(argv[2]) : 0;
+    if (n < 1 || argc < 7 + n) return 127;
+    char *cwd = argv[3], *mode = argv[4], *fifo = argv[5];
+    char **supervisor = argv + 6, **service = argv + 6 + n;
+    int out = strcmp(mode, "log") == 0 ? open(fifo, O_RDWR) : open("/dev/null", O_WRONLY);
+    if (out < 0 || (out != 3 && (dup2(out, 3) < 0 || close(out) != 0))) return 127;
+    pid_t pid = fork();
+    if (pid < 0) return 127;
+    if (pid == 0) {
+        int in = open("/dev/null", O_RDONLY);
+        if (in < 0 || dup2(in, 0) < 0 || dup2(3, 1) < 0 || dup2(3, 2) < 0) _exit(127);
+        if (in > 2) close(in);
+        close(3);
+        signal(SIGINT, SIG_IGN);
+        signal(SIGQUIT, SIG_IGN);
+        if (chdir(cwd) != 0) {
+            dprintf(2, "outlive-launcher: cd %s: %s\\n", cwd, strerror(errno));
+            _exit(2);
+        }
+        execvp(service[0], service);
+        dprintf(2, "outlive-launcher: %s: %s\\n", service[0], strerror(errno));
+        _exit(errno == ENOENT ? 127 : 126);
+    }
+    char pid_text[24];
+    char *args[n + 4];
+    snprintf(pid_text, sizeof pid_text, "%d", (int)pid);
+    memcpy(args, supervisor, n * sizeof *args);
+    args[n] = "--adopt";
+    args[n + 1] = pid_text;
+    args[n + 2] = mode;
+    args[n + 3] = NULL;
+    execv(supervisor[0], args);
+    return 127;
+}
 int main(int argc, char **argv) {
     if (argc < 2 || prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) return 127;
+    if (strcmp(argv[1], "--launch") == 0) return launch(argc, argv);
     execv(argv[1], argv + 1);
     return 127;
 }
@@ -46,7 +96,8 @@ _SETTER: Callable[[], None] | None = None
 
 def subreaper_launch() -> tuple[list[str], Callable[[], None] | None]:
     """``(argv prefix, preexec_fn)`` that make the launched program a child subreaper:
-    ``([wrapper], None)`` when the native wrapper is available, else ``([], setter)``."""
+    ``([wrapper], None)`` when the native wrapper is available (it also takes ``--launch``),
+    else ``([], setter)``."""
     global _WRAPPER
     with _LOCK:
         if _WRAPPER is None:
