@@ -279,7 +279,7 @@ def _watch_until_active(
     deadline = started + timeout
 
     def check() -> ServiceState | None:
-        outcome = watch.look(probe_timeout=deadline - time.monotonic())
+        outcome = watch.look(probe_timeout=deadline - time.monotonic(), record=True)
         if on_progress is not None and watch.service is not None:
             on_progress(watch.service, time.monotonic() - started)
         return outcome
@@ -296,7 +296,8 @@ def _watch_until_active(
             service_name=watch.key,
             state="unregistered",
         )
-    save_record(service, watch.registry, observation=True)
+    if not watch.recorded:  # a final look has written what it saw already
+        save_record(service, watch.registry, observation=True)
     if service.status.state == ServiceState.ACTIVE:
         _report_seen(service, before, on_event)
         return service

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from plugin_core.errors import ServiceNotFoundError
 from plugin_core.health import observe
 from plugin_core.model.state import ServiceState
+from plugin_core.records import save_record
 
 if TYPE_CHECKING:
     from plugin_core.registry.store import ServiceRegistry
@@ -58,15 +59,22 @@ class ActiveWatch:
         # An object nobody saved (a test's, a blocking run's) is watched as it is.
         self.unregistered_object = self.service is not None and self.service.registry_version is None
         self._stamped_at = float("-inf")
+        self.recorded = False  # the last look wrote its final state to the registry
 
     @property
     def name(self) -> str:
         """The service's name once it is known, else what the caller asked for."""
         return self.service.config.service_name if self.service is not None else self.key
 
-    def look(self, probe_timeout: float | None = None) -> ServiceState | None:
+    def look(self, probe_timeout: float | None = None, *, record: bool = False) -> ServiceState | None:
         """One observation: the final state (ACTIVE, ERROR; INACTIVE when ``launched``), or
-        None for "not yet". Raises ServiceNotFoundError by the module's rule."""
+        None for "not yet". Raises ServiceNotFoundError by the module's rule.
+
+        With ``record``, a final state is also written (an observation's compare-and-swap,
+        :func:`~plugin_core.records.save_record`) and :attr:`recorded` says whether it was: a
+        write that lands proves the copy was still the current launch, so the verdict needs no
+        second read of the stamp (on a start's path, right after the service answered)."""
+        self.recorded = False
         recent = time.monotonic() - self._stamped_at < STAMP_PERIOD
         service = self.service if recent and self.service is not None else self.refresh()
         if service is None:
@@ -74,6 +82,9 @@ class ActiveWatch:
         state = observe(service, probe_timeout=probe_timeout)
         if not self._final(state):
             return None
+        if record and save_record(service, self.registry, observation=True):
+            self.recorded = True
+            return state
         if recent and self.refresh() is not service:
             return None  # changed meanwhile: the next look judges the new record
         return state

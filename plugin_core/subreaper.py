@@ -44,8 +44,8 @@ WRAPPER_SOURCE = b"""\
 /* outlive-subreaper PROGRAM ARGS...: become a child subreaper, then exec PROGRAM.
  * outlive-subreaper --launch N CWD log|nolog FIFO SUPERVISOR[N] SERVICE...: become a child
  * subreaper, then do what plugin_core.processes._LAUNCHER does with /bin/sh: start SERVICE in
- * CWD (stdin /dev/null, output on fd 3: the FIFO opened read-write, or /dev/null; SIGINT and
- * SIGQUIT ignored, as for a shell's background job), then exec SUPERVISOR --adopt PID log|nolog
+ * CWD (PWD and OLDPWD set as cd sets them, stdin /dev/null, output on fd 3: the FIFO opened
+ * read-write, or /dev/null; SIGINT and SIGQUIT ignored, as for a shell's background job), then exec SUPERVISOR --adopt PID log|nolog
  * keeping fd 3. */
 static int launch(int argc, char **argv) {
     int n = argc > 2 ? atoi(argv[2]) : 0;
@@ -63,10 +63,15 @@ static int launch(int argc, char **argv) {
         close(3);
         signal(SIGINT, SIG_IGN);
         signal(SIGQUIT, SIG_IGN);
+        char before[4096], after[4096];
+        if (getcwd(before, sizeof before) == NULL) before[0] = 0;
         if (chdir(cwd) != 0) {
             dprintf(2, "outlive-launcher: cd %s: %s\\n", cwd, strerror(errno));
             _exit(2);
         }
+        /* as the shell's cd: PWD the new directory, OLDPWD the one before */
+        setenv("OLDPWD", before, 1);
+        setenv("PWD", cwd[0] == '/' || getcwd(after, sizeof after) == NULL ? cwd : after, 1);
         execvp(service[0], service);
         dprintf(2, "outlive-launcher: %s: %s\\n", service[0], strerror(errno));
         _exit(errno == ENOENT ? 127 : 126);

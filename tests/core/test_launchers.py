@@ -44,8 +44,14 @@ def _facts(pid: int) -> dict[str, object]:
         line.split(":\t", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
     )
     fds = {fd: os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+    environ = dict(
+        item.split("=", 1) for item in Path(f"/proc/{pid}/environ").read_text().split("\0") if item
+    )
+    cwd = os.readlink(f"/proc/{pid}/cwd")
     return {
-        "cwd": os.readlink(f"/proc/{pid}/cwd"),
+        "cwd": cwd,
+        "PWD is the cwd": environ.get("PWD") == cwd,  # as a shell's cd leaves it
+        "OLDPWD is the cwd": environ.get("OLDPWD") == cwd,  # the launcher ran in it too
         "ppid": int(status["PPid"]),
         "ignored": status["SigIgn"].strip(),
         "blocked": status["SigBlk"].strip(),
@@ -89,7 +95,7 @@ def test_both_launchers_start_the_service_alike(tmp_path: Path) -> None:
         assert "hello from the service" in log and "and its stderr" in log
         seen[name] = facts
         service.stop(timeout=5)
-    assert seen["native"]["stdin"] == "/dev/null"
+    assert seen["native"]["stdin"] == "/dev/null" and seen["native"]["PWD is the cwd"]
     assert seen["native"]["other fds"] == [], "the launcher leaked a descriptor into the service"
     assert seen["native"] == seen["shell"]
 
