@@ -40,8 +40,10 @@ def prune_services(
     dry_run: bool = False,
 ) -> PruneReport:
     """Delete records whose observed state is in ``states``; stop processes that carry outlive's
-    marker but no record accounts for (:func:`find_orphans`); then sweep runtime directories
-    that belong to no record and hold no live process."""
+    marker but no record accounts for (:func:`find_orphans`), and those that a runtime
+    directory no record names still records as its own (the backend's
+    ``leftover_processes``); then sweep runtime directories that belong to no record and hold
+    no live process."""
     registry = registry or ServiceRegistry()
     report = PruneReport(orphans=find_orphans(registry))
     if not dry_run:
@@ -56,6 +58,7 @@ def prune_services(
     for directory in sorted(services_root().iterdir()):
         if not is_uuid(directory.name) or directory.name in known:
             continue
+        _stop_recorded_leftovers(directory, registry, report, dry_run)
         live = _live_process(directory)
         if live:
             report.kept_dirs.append((str(directory), live))
@@ -66,18 +69,47 @@ def prune_services(
     return report
 
 
+def _stop_recorded_leftovers(
+    directory: Path, registry: ServiceRegistry, report: PruneReport, dry_run: bool
+) -> None:
+    """Stop (and report as orphans) the processes an unrecorded runtime directory names. The
+    registry is asked once more first: a launch saves its record before it creates its
+    directory, so a directory that appeared after the records were listed has one now."""
+    backend = _backend_of(directory)
+    leftovers = backend.leftover_processes(directory) if backend is not None else []
+    if not leftovers or registry.stamp(directory.name) is not None:
+        return
+    pids = sorted({identity.pid for identity in leftovers})
+    listed = next((o for o in report.orphans if o.uuid == directory.name), None)
+    if listed is None:
+        report.orphans.append(
+            OrphanProcesses(directory.name, pids, "named by its runtime directory; no record")
+        )
+    else:
+        listed.pids[:] = sorted({*listed.pids, *pids})
+    if not dry_run:
+        stop_tree(leftovers, grace=ORPHAN_GRACE, marker=directory.name)
+
+
+def _backend_of(directory: Path) -> type[BaseService] | None:
+    """The class named in the directory's definition file, if it loads."""
+    kind = definition_type(directory)
+    if kind is None:
+        return None
+    try:
+        backend = resolve_type(kind)
+    except ConfigError:
+        return None
+    return backend if isinstance(backend, type) and issubclass(backend, BaseService) else None
+
+
 def _live_process(directory: Path) -> str:
     """What still runs from an unrecorded runtime directory, as its backend tells (the class
     named in the directory's definition file); for a directory whose class cannot be loaded,
     any live process carrying its uuid's marker."""
-    kind = definition_type(directory)
-    if kind is not None:
-        try:
-            backend = resolve_type(kind)
-        except ConfigError:
-            backend = None
-        if backend is not None and issubclass(backend, BaseService):
-            return backend.leftover_activity(directory)
+    backend = _backend_of(directory)
+    if backend is not None:
+        return backend.leftover_activity(directory)
     pids = marked_processes(directory.name)
     if pids:
         return f"process {pids[0].pid} still runs; stop it before pruning"

@@ -22,6 +22,7 @@ one host)::
     runtime_files()                     the directory of its own files, if it keeps any
     discard_runtime_files()             remove them once the record is deleted (delete, prune)
     leftover_activity(directory)        what still runs from a directory no record names (prune)
+    leftover_processes(directory)       the processes it names there, by identity (prune stops them)
     prediction_path()                   the path requests go to, below the endpoint's URI
     runtime_facts()                     pids, container ids... for ``service_info`` / ``list``
     restart_policy()                    the restarts it applies itself, if any (the watcher)
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 
     from plugin_core.backends.runtime_dir import RuntimeFiles
     from plugin_core.model.restart import RestartPolicy
+    from plugin_core.processes import ProcessIdentity
     from plugin_core.service import BaseService
 
 
@@ -134,6 +136,14 @@ class ServiceBackend:
         names any more (empty: nothing, so prune may sweep it). Asked by prune, which finds the
         class from the definition file the directory holds."""
         return ""
+
+    @classmethod
+    def leftover_processes(cls, directory: Path) -> list[ProcessIdentity]:
+        """The live processes of this machine that ``directory`` (a runtime directory no record
+        names) records as this service's, by identity: prune stops them. A marker scan finds
+        most leftovers; not a daemon forked from its starter whose supervisor was killed, which
+        carries no marker ``/proc`` shows and no marked ancestor any more."""
+        return []
 
     def prediction_path(self) -> str:
         """The path below the endpoint's URI where requests go (empty: the URI itself)."""

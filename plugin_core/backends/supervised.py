@@ -319,6 +319,19 @@ class SupervisedService(BaseService):
     def leftover_activity(cls, directory: Path) -> str:
         """A supervisor or service process that the directory's ``state.json`` names and that
         still runs (checked by pid and start time, so a reused pid is not mistaken for it)."""
+        for role, identity in cls._recorded_processes(directory):
+            if identity.is_alive():
+                return f"{role} process {identity.pid} still runs; stop it before pruning"
+        return ""
+
+    @classmethod
+    def leftover_processes(cls, directory: Path) -> list[ProcessIdentity]:
+        """The supervisor and service processes the directory's ``state.json`` names that still
+        run (by pid and start time)."""
+        return [identity for _, identity in cls._recorded_processes(directory) if identity.is_alive()]
+
+    @staticmethod
+    def _recorded_processes(directory: Path) -> list[tuple[str, ProcessIdentity]]:
         import json
 
         from plugin_core.processes import ProcessIdentity
@@ -326,12 +339,15 @@ class SupervisedService(BaseService):
         try:
             record = json.loads((directory / SUPERVISOR_STATE_FILE).read_text())
         except (OSError, ValueError):
-            return ""
+            return []
+        if not isinstance(record, dict):
+            return []
+        found = []
         for role in ("supervisor", "child"):
             pid, token = record.get(f"{role}_pid"), record.get(f"{role}_token")
-            if isinstance(pid, int) and isinstance(token, str) and ProcessIdentity(pid, token).is_alive():
-                return f"{role} process {pid} still runs; stop it before pruning"
-        return ""
+            if isinstance(pid, int) and isinstance(token, str):
+                found.append((role, ProcessIdentity(pid, token)))
+        return found
 
     def prediction_path(self) -> str:
         """``config.prediction_path``."""

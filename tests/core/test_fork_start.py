@@ -227,6 +227,33 @@ def test_prune_finds_and_stops_a_forked_daemon_whose_record_was_lost(tmp_path: P
     assert uuid not in all_marked_processes()
 
 
+def test_prune_stops_a_forked_daemon_whose_supervisor_and_record_are_gone(tmp_path: Path) -> None:
+    """With its supervisor SIGKILLed, a forked daemon has no marker /proc shows and no marked
+    ancestor; its runtime directory's state.json still names it, by pid and start time."""
+    import os
+    import signal
+
+    report = tmp_path / "stray.json"
+    service = ReportingService(config=ReportConfig(name="stray", report=str(report), startsecs=0.2))
+    with single_threaded():
+        service.start(timeout=30)
+    assert forked(service)
+    daemon, supervisor = service.status.pid, service.status.supervisor_pid
+    assert daemon is not None and supervisor is not None
+    os.kill(supervisor, signal.SIGKILL)
+    assert wait_for(lambda: not alive(supervisor))
+    ServiceRegistry().delete("stray")
+    assert str(service.uuid) not in all_marked_processes() and alive(daemon)
+    dry = json.loads(CliRunner().invoke(app, ["prune", "--dry-run", "--json"]).stdout)
+    assert [(o["uuid"], o["pids"]) for o in dry["orphans"]] == [(str(service.uuid), [daemon])]
+    assert alive(daemon)
+    result = CliRunner().invoke(app, ["prune", "--json"])
+    assert result.exit_code == 0, result.output
+    assert [o["pids"] for o in json.loads(result.stdout)["orphans"]] == [[daemon]]
+    assert wait_for(lambda: not alive(daemon))
+    assert str(service.status.runtime_path) in json.loads(result.stdout)["swept_dirs"]
+
+
 def test_a_forked_daemon_reads_the_registry_on_a_connection_of_its_own(tmp_path: Path) -> None:
     """The starter's pooled registry connections are closed before the fork (SQLite's
     per-process lock state must not be inherited: a write in the daemon could wait forever):
