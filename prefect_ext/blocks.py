@@ -23,6 +23,7 @@ from prefect.types import SecretDict
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 import plugin_core as core
+from prefect_ext._compat import SlugDispatchKey
 
 if TYPE_CHECKING:
     from plugin_core import BaseService, ServiceRegistry
@@ -156,7 +157,7 @@ class _ProcessFields(BaseModel):
         }
 
 
-class CommandServiceBlock(_ProcessFields, _EndpointFields, ServiceBlock, Block):
+class CommandServiceBlock(SlugDispatchKey, _ProcessFields, _EndpointFields, ServiceBlock, Block):
     """Any program run as a detached service that outlives the flow run.
 
     ``{port}`` and ``{host}`` in the command, env values and cwd are filled with
@@ -192,7 +193,7 @@ class CommandServiceBlock(_ProcessFields, _EndpointFields, ServiceBlock, Block):
         return self
 
 
-class LocalDaemonServiceBlock(_ProcessFields, _EndpointFields, ServiceBlock, Block):
+class LocalDaemonServiceBlock(SlugDispatchKey, _ProcessFields, _EndpointFields, ServiceBlock, Block):
     """A ``LocalDaemonService`` subclass (your ``run()``) run as a detached local process.
 
     The class is named by its import path and is imported only when the block
@@ -244,7 +245,7 @@ def _plain(secret: SecretDict) -> dict[str, str]:
     return {str(key): str(value) for key, value in secret.get_secret_value().items()}
 
 
-class DockerHostBlock(Block):
+class DockerHostBlock(SlugDispatchKey, Block):
     """The Docker engine a container service runs on, like prefect-docker's ``DockerHost``.
 
     Empty ``base_url`` means what the docker CLI does: ``DOCKER_HOST``, else the local
@@ -272,7 +273,7 @@ class DockerHostBlock(Block):
         return value or None
 
 
-class DockerRegistryCredentialsBlock(Block):
+class DockerRegistryCredentialsBlock(SlugDispatchKey, Block):
     """A login for a private image registry, like prefect-docker's ``DockerRegistryCredentials``.
 
     The password is used for the pull only: outlive never writes it to its registry or to
@@ -299,7 +300,7 @@ class DockerRegistryCredentialsBlock(Block):
         }
 
 
-class ContainerServiceBlock(ServiceBlock, Block):
+class ContainerServiceBlock(SlugDispatchKey, ServiceBlock, Block):
     """A Docker container run as a service; Docker keeps it running after the flow run.
 
     The engine is ``docker_host``, or as the docker CLI finds it (``DOCKER_HOST`` ...); a
@@ -374,7 +375,7 @@ class ContainerServiceBlock(ServiceBlock, Block):
         return self
 
 
-class ServiceRegistryBlock(Block):
+class ServiceRegistryBlock(SlugDispatchKey, Block):
     """Where outlive records services: a SQLAlchemy URL, kept as a secret.
 
     Empty means the core's default: ``OUTLIVE_REGISTRY_URL`` or the SQLite file

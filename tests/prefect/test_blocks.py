@@ -8,11 +8,13 @@ import sys
 from typing import Any
 
 import pytest
-from prefect.blocks.core import Block
+from prefect.blocks.core import Block, block_schema_to_key
 from prefect.client.orchestration import get_client
+from prefect.utilities.dispatch import lookup_type
 from pydantic import SecretStr, ValidationError
 
 import plugin_core as core
+import prefect_ext
 from prefect_ext import (
     CommandServiceBlock,
     ContainerServiceBlock,
@@ -215,6 +217,17 @@ class TestServiceRegistryBlock:
 
 
 class TestRegistration:
+    def test_every_block_is_found_under_the_key_prefect_computes(self) -> None:
+        """Prefect's own key for each block (read from its whole block schema) finds our class,
+        as `Block.load("slug/name")` looks it up: the cheap key the blocks register under is it."""
+        exported = [getattr(prefect_ext, name) for name in prefect_ext.blocks.__all__]
+        blocks = [cls for cls in exported if issubclass(cls, Block)]
+
+        keys = {cls: block_schema_to_key(cls._to_block_schema()) for cls in blocks}
+
+        assert set(keys.values()) == BLOCK_SLUGS
+        assert all(lookup_type(Block, key) is cls for cls, key in keys.items())
+
     def test_prefect_block_register_finds_every_block(self, run_env: dict[str, str]) -> None:
         """`prefect block register -m prefect_ext` registers the six block types, no mixins."""
         result = subprocess.run(
