@@ -3,6 +3,7 @@ collects into its closing table."""
 
 from __future__ import annotations
 
+import importlib.util
 import resource
 
 
@@ -15,3 +16,16 @@ def children_cpu() -> float:
 def figure(key: str, what: str, measured: str, target: str, ok: bool) -> None:
     """Print one figure for the closing table of ``run_all.sh`` (tab-separated, prefixed)."""
     print(f"FIGURE\t{key}\t{what}\t{measured}\t{target}\t{'PASS' if ok else 'FAIL'}")
+
+
+def importable(module: str) -> bool:
+    """Whether this interpreter can import ``module`` (its parent packages are imported to tell)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def not_run(key: str, what: str, reason: str, target: str) -> None:
+    """The closing table's row for a figure this interpreter cannot measure (verdict SKIP)."""
+    print(f"FIGURE\t{key}\t{what}\t{reason}\t{target}\tSKIP")
