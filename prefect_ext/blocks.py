@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from prefect.blocks.core import Block
 from prefect.types import SecretDict
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 import plugin_core as core
 from prefect_ext._compat import SlugDispatchKey
@@ -45,6 +45,12 @@ __all__ = [
 Protocol = Literal["http", "https", "tcp"]
 RestartMode = Literal["never", "on-failure", "always"]
 
+# Every model here builds its validator on first use, not at import (~4 ms of every `import
+# prefect_ext`): a flow uses one or two of the six blocks, a worker imports them all for none,
+# and the mixins are never validated on their own. Creating, loading and registering a block
+# build it then, as they validate it or read its schema.
+_BUILT_ON_FIRST_USE = ConfigDict(defer_build=True)
+
 _DOTTED_PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
 _SQLALCHEMY_URL = re.compile(r"^[a-z][a-z0-9]*(\+[a-z0-9_]+)?://", re.IGNORECASE)
 
@@ -56,6 +62,8 @@ class ServiceBlock(BaseModel, ABC):
     ``Block`` subclass it has imported as a block type, and this is not one a user fills in.
     Tasks accept any ``ServiceBlock``.
     """
+
+    model_config = _BUILT_ON_FIRST_USE
 
     service_name: str = Field(
         description="Unique name in the outlive registry; starting it again reuses the running "
@@ -103,6 +111,8 @@ class _EndpointFields(BaseModel):
     the server, and this is no block of its own.
     """
 
+    model_config = _BUILT_ON_FIRST_USE
+
     protocol: Protocol | None = Field(
         default="http", description="What the service speaks; empty for a service with no port."
     )
@@ -135,6 +145,8 @@ class _EndpointFields(BaseModel):
 
 class _ProcessFields(BaseModel):
     """The environment and restart policy of a service that outlive runs as a local process."""
+
+    model_config = _BUILT_ON_FIRST_USE
 
     env: dict[str, str] = Field(
         default_factory=dict, description="Extra environment variables (`{port}` is filled in)."
@@ -252,6 +264,8 @@ class DockerHostBlock(SlugDispatchKey, Block):
     socket. TLS settings still come from ``DOCKER_TLS_VERIFY`` and ``DOCKER_CERT_PATH``.
     """
 
+    model_config = _BUILT_ON_FIRST_USE
+
     _block_type_name = "Outlive Docker Host"
     _description = "The Docker engine where outlive runs a container service."
 
@@ -279,6 +293,8 @@ class DockerRegistryCredentialsBlock(SlugDispatchKey, Block):
     The password is used for the pull only: outlive never writes it to its registry or to
     the service's runtime files.
     """
+
+    model_config = _BUILT_ON_FIRST_USE
 
     _block_type_name = "Outlive Docker Registry Credentials"
     _description = "Registry login used by outlive to pull a container service's image."
@@ -382,6 +398,8 @@ class ServiceRegistryBlock(SlugDispatchKey, Block):
     in ``OUTLIVE_HOME``. A shared PostgreSQL URL carries a password, hence the
     secret field.
     """
+
+    model_config = _BUILT_ON_FIRST_USE
 
     _block_type_name = "Outlive Service Registry"
     _description = (
