@@ -1,10 +1,13 @@
-"""Helpers the benchmarks share: children's CPU time, and the one-line figures ``run_all.sh``
-collects into its closing table."""
+"""Helpers the benchmarks share: children's CPU time, the one-line figures ``run_all.sh``
+collects into its closing table, and the SKIP rows of a benchmark whose orchestrator this
+interpreter lacks."""
 
 from __future__ import annotations
 
 import importlib.util
 import resource
+import statistics
+import sys
 
 
 def children_cpu() -> float:
@@ -15,17 +18,29 @@ def children_cpu() -> float:
 
 def figure(key: str, what: str, measured: str, target: str, ok: bool) -> None:
     """Print one figure for the closing table of ``run_all.sh`` (tab-separated, prefixed)."""
-    print(f"FIGURE\t{key}\t{what}\t{measured}\t{target}\t{'PASS' if ok else 'FAIL'}")
+    _row(key, what, measured, target, "PASS" if ok else "FAIL")
 
 
-def importable(module: str) -> bool:
-    """Whether this interpreter can import ``module`` (its parent packages are imported to tell)."""
+def _row(key: str, what: str, measured: str, target: str, verdict: str) -> None:
+    print(f"FIGURE\t{key}\t{what}\t{measured}\t{target}\t{verdict}")
+
+
+def best_median(values: list[float]) -> str:
+    """The best and the median of millisecond samples: noise only adds, so the best is the cost."""
+    return f"{min(values):7.1f} ms best, {statistics.median(values):7.1f} ms median"
+
+
+def skip_without(module: str, figures: list[tuple[str, str]], target: str, hint: str = "") -> bool:
+    """Whether this interpreter lacks ``module`` (an orchestrator); if so, say it, and print a
+    SKIP row for each (key, what) figure, so the benchmark can exit 0 with nothing measured."""
     try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
+        present = importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        present = False
+    if present:
         return False
-
-
-def not_run(key: str, what: str, reason: str, target: str) -> None:
-    """The closing table's row for a figure this interpreter cannot measure (verdict SKIP)."""
-    print(f"FIGURE\t{key}\t{what}\t{reason}\t{target}\tSKIP")
+    reason = f"not installed ({module} is not importable by {sys.executable}{hint})"
+    print(f"skipped: {reason}")
+    for key, what in figures:
+        _row(key, what, reason, target, "SKIP")
+    return True

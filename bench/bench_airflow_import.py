@@ -38,13 +38,15 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import figure, importable, not_run
+from _measure import best_median, figure, skip_without
 
 TARGET_MS = 30.0
 HEAVY = ("sqlalchemy", "docker", "requests", "httpx", "prefect", "plugin_core.registry",
          "plugin_core.lifecycle")
-KEY, WHAT = "P4 airflow", "import airflow_ext over airflow.sdk (cpu, best)"
-USE_KEY, USE_WHAT = "P4 airflow use", "import + first operators in a DAG over airflow.sdk (cpu, best)"
+FIGURES = {  # figure -> its key and what it measures, in the closing table of run_all.sh
+    "import": ("P4 airflow", "import airflow_ext over airflow.sdk (cpu, best)"),
+    "use": ("P4 airflow use", "import + first operators in a DAG over airflow.sdk (cpu, best)"),
+}
 
 _PROBE = """
 import json, sys, time
@@ -94,20 +96,12 @@ def _values(samples: list[dict[str, object]], *keys: str) -> list[float]:
     return [sum(float(str(s[key])) for key in keys) for s in samples]
 
 
-def _best_median(values: list[float]) -> str:
-    return f"{min(values):7.1f} ms best, {statistics.median(values):7.1f} ms median"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=11, help="fresh interpreters per scenario")
     args = parser.parse_args()
     target = f"<= {TARGET_MS:.0f} ms"
-    if not importable("airflow.sdk"):
-        reason = f"not installed (no Airflow 3 in {sys.executable}; set PYTHON_AIRFLOW)"
-        print(f"skipped: {reason}")
-        not_run(KEY, WHAT, reason, target)
-        not_run(USE_KEY, USE_WHAT, reason, target)
+    if skip_without("airflow.sdk", list(FIGURES.values()), target, "; set PYTHON_AIRFLOW"):
         return 0
 
     with tempfile.TemporaryDirectory(prefix="outlive-bench-airflow-") as home:
@@ -124,23 +118,23 @@ def main() -> int:
     total = _values(cold, "import", "use")
     new = sorted({m for s in cold for m in s["new"]})  # type: ignore[attr-defined]
     heavy = [m for m in new if m.startswith(HEAVY)]
-    print(f"import airflow.sdk (baseline, cpu): {_best_median(_values(cold, 'sdk'))}")
-    print(f"over import airflow.sdk, cpu:  import {_best_median(imported)}  target {target}")
-    print(f"  import + first DAG (start, deferrable sensor, stop): {_best_median(total)}  "
+    print(f"import airflow.sdk (baseline, cpu): {best_median(_values(cold, 'sdk'))}")
+    print(f"over import airflow.sdk, cpu:  import {best_median(imported)}  target {target}")
+    print(f"  import + first DAG (start, deferrable sensor, stop): {best_median(total)}  "
           f"target {target}")
-    print(f"  the same, wall:              import {_best_median(_values(cold, 'import_wall'))}; "
-          f"with the DAG {_best_median(_values(cold, 'import_wall', 'use_wall'))}")
+    print(f"  the same, wall:              import {best_median(_values(cold, 'import_wall'))}; "
+          f"with the DAG {best_median(_values(cold, 'import_wall', 'use_wall'))}")
     print(f"after Airflow's own first DAG (for information), cpu: import "
-          f"{_best_median(_values(warm, 'import'))}; with our DAG "
-          f"{_best_median(_values(warm, 'import', 'use'))}")
+          f"{best_median(_values(warm, 'import'))}; with our DAG "
+          f"{best_median(_values(warm, 'import', 'use'))}")
     print(f"modules new after the provider and its DAG: {len(new)}; "
           f"ours: {', '.join(m for m in new if m.startswith(('airflow_ext', 'plugin_core')))}")
     print(f"heavy modules among them: {', '.join(heavy) or 'none'}")
     ok_import = min(imported) <= TARGET_MS and not heavy
     ok_use = min(total) <= TARGET_MS and not heavy
-    figure(KEY, WHAT, f"{min(imported):.1f} ms (median {statistics.median(imported):.1f})",
+    figure(*FIGURES["import"], f"{min(imported):.1f} ms (median {statistics.median(imported):.1f})",
            target, ok_import)
-    figure(USE_KEY, USE_WHAT, f"{min(total):.1f} ms (median {statistics.median(total):.1f})",
+    figure(*FIGURES["use"], f"{min(total):.1f} ms (median {statistics.median(total):.1f})",
            target, ok_use)
     return 0 if ok_import and ok_use else 1
 

@@ -28,6 +28,8 @@ ever adds time, and the median is shown beside it. Figures:
   prefect_ext import CommandServiceBlock, start_service, wait_for_service`` plus the
   same block. The same over bare ``import prefect`` is shown for information.
 
+Without Prefect in this interpreter it says so, prints SKIP rows and exits 0.
+
     python bench/bench_prefect_import.py [--runs 15]
 """
 
@@ -42,10 +44,15 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import figure
+from _measure import best_median, figure, skip_without
 
 TARGET_MS = 30.0
 HEAVY = ("docker", "airflow", "sqlalchemy")
+FIGURES = {  # figure -> its key and what it measures, in the closing table of run_all.sh
+    "import": ("P4 prefect", "import prefect_ext over prefect (importtime, best)"),
+    "block": ("P4 prefect use", "import + first CommandServiceBlock over prefect (cpu, best)"),
+    "flow": ("P4 prefect flow", "tasks + first block over prefect's flow, task (cpu, best)"),
+}
 
 _TIMED = """
 import json, sys, time
@@ -121,14 +128,13 @@ def core_first_use_ms() -> float:
     return float(json.loads(out.stdout.strip().splitlines()[-1])["ms"])
 
 
-def _best_median(values: list[float]) -> str:
-    return f"{min(values):7.1f} ms best, {statistics.median(values):7.1f} ms median"
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15, help="fresh interpreters per figure")
     args = parser.parse_args()
+    target = f"<= {TARGET_MS:.0f} ms"
+    if skip_without("prefect", list(FIGURES.values()), target):
+        return 0
 
     wall_ms("prefect_ext")  # warm the file-system and bytecode caches once
     baseline, ours, delta, with_tasks, heavy = [], [], [], [], set()
@@ -162,26 +168,22 @@ def main() -> int:
     print(f"importtime delta over prefect:    {best:7.1f} ms  target <= {TARGET_MS:.0f} ms")
     print(f"  with the tasks loaded too:      {min(with_tasks):7.1f} ms  (for information)")
     print("cpu after the baseline, import + first block (CommandServiceBlock + get_service):")
-    print(f"  over import prefect:              import {_best_median(imports['block'])}; "
-          f"with the block {_best_median(totals['block'])}  target <= {TARGET_MS:.0f} ms")
+    print(f"  over import prefect:              import {best_median(imports['block'])}; "
+          f"with the block {best_median(totals['block'])}  target <= {TARGET_MS:.0f} ms")
     print(f"    of which the core's first use (load_service of that definition alone): "
-          f"{_best_median(core)}")
+          f"{best_median(core)}")
     print(f"  flow file, tasks too, over from prefect import flow, task: import "
-          f"{_best_median(imports['flow'])}; with the block {_best_median(totals['flow'])}  "
+          f"{best_median(imports['flow'])}; with the block {best_median(totals['flow'])}  "
           f"target <= {TARGET_MS:.0f} ms")
-    print(f"  the same over bare import prefect: import {_best_median(imports['tasks over bare prefect'])}; "
-          f"with the block {_best_median(totals['tasks over bare prefect'])}  (for information)")
+    print(f"  the same over bare import prefect: import {best_median(imports['tasks over bare prefect'])}; "
+          f"with the block {best_median(totals['tasks over bare prefect'])}  (for information)")
     print(f"heavy modules loaded by prefect_ext: {', '.join(sorted(heavy)) or 'none'}")
     clean = not heavy & {"docker", "airflow"}
-    target = f"<= {TARGET_MS:.0f} ms"
-    figure("P4 prefect", "import prefect_ext over prefect (importtime, best)", f"{best:.1f} ms",
-           target, best <= TARGET_MS and clean)
-    figure("P4 prefect use", "import + first CommandServiceBlock over prefect (cpu, best)",
-           f"{block:.1f} ms (median {statistics.median(totals['block']):.1f})", target,
-           block <= TARGET_MS and clean)
-    figure("P4 prefect flow", "tasks + first block over prefect's flow, task (cpu, best)",
-           f"{flow:.1f} ms (median {statistics.median(totals['flow']):.1f})", target,
-           flow <= TARGET_MS and clean)
+    figure(*FIGURES["import"], f"{best:.1f} ms", target, best <= TARGET_MS and clean)
+    figure(*FIGURES["block"], f"{block:.1f} ms (median {statistics.median(totals['block']):.1f})",
+           target, block <= TARGET_MS and clean)
+    figure(*FIGURES["flow"], f"{flow:.1f} ms (median {statistics.median(totals['flow']):.1f})",
+           target, flow <= TARGET_MS and clean)
     return 0 if max(best, block, flow) <= TARGET_MS and clean else 1
 
 
