@@ -41,6 +41,9 @@ _RECLAIM_MIN_IDLE_MS = 1000
 _RETRIES = 3
 _HEALTH_CHECK_INTERVAL = 5
 _CONNECT_TIMEOUT = 2.0
+# redis-py's aclose() can wait forever in the stream writer's wait_closed()
+# (redis/redis-py#3941, open): a replica's shutdown then never ends. Closing is bounded.
+CLOSE_TIMEOUT = 2.0
 _PUT = """
 local existing = redis.call('GET', KEYS[1])
 if existing then return {0, existing} end
@@ -165,9 +168,7 @@ class RedisTaskQueue(TaskQueue):
             except (RedisConnectionError, RedisTimeoutError, OSError):
                 await asyncio.sleep(1.0)
             finally:
-                close: Any = pubsub.aclose  # untyped in redis-py
-                with contextlib.suppress(Exception):
-                    await close()
+                await _bounded_close(pubsub.aclose)
 
     async def close(self) -> None:
         if self._listener is not None:
@@ -175,8 +176,7 @@ class RedisTaskQueue(TaskQueue):
             await asyncio.gather(self._listener, return_exceptions=True)
             self._listener = None
         if self._redis is not None:
-            with contextlib.suppress(Exception):  # closing during an outage must not fail
-                await self._redis.aclose()
+            await _bounded_close(self._redis.aclose)
             self._redis = None
 
     @property
@@ -333,3 +333,10 @@ class RedisTaskQueue(TaskQueue):
             TaskEvent(task_id=task_id, seq=after + i + 1, data=json.loads(item))
             for i, item in enumerate(items)
         ]
+
+
+async def _bounded_close(close: Callable[[], Awaitable[Any]]) -> None:
+    """Close a redis-py client or pubsub within :data:`CLOSE_TIMEOUT` seconds; never raise
+    (closing during an outage must not fail, and a close that hangs is abandoned)."""
+    with contextlib.suppress(Exception):  # TimeoutError included
+        await asyncio.wait_for(close(), CLOSE_TIMEOUT)

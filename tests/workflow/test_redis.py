@@ -139,3 +139,33 @@ class TestRedisReplicas:
                 await asyncio.sleep(0.05)
         os.kill(pid, signal.SIGKILL)
         return await gathering
+
+
+def test_closing_the_queue_ends_even_when_redis_py_never_finishes_closing(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """redis-py's ``aclose()`` can wait forever (redis/redis-py#3941): a replica's shutdown
+    stalled on it, so SIGTERM never ended the process. The queue abandons such a close."""
+    from redis.asyncio import Redis
+    from redis.asyncio.client import PubSub
+
+    from plugin_core.workflow import queue_redis
+
+    closes: list[str] = []
+
+    async def never_closes(self: object) -> None:
+        closes.append(type(self).__name__)
+        await asyncio.Event().wait()
+
+    async def scenario() -> None:
+        queue = queue_redis.RedisTaskQueue(redis_url, service_name="wf-close")
+        await queue.open()
+        await queue.ping()
+        monkeypatch.setattr(PubSub, "aclose", never_closes)
+        monkeypatch.setattr(Redis, "aclose", never_closes)
+        await asyncio.sleep(0.2)  # the listener is subscribed
+        # A hang guard, not a speed check: both closes are abandoned after CLOSE_TIMEOUT.
+        await asyncio.wait_for(queue.close(), timeout=10 * queue_redis.CLOSE_TIMEOUT)
+
+    asyncio.run(scenario())
+    assert sorted(closes) == ["PubSub", "Redis"]
