@@ -51,6 +51,7 @@ from plugin_core.observation import persisted_view
 from plugin_core.observer_pool import WORKERS, observer_pool
 from plugin_core.readiness import ActiveWatch
 from plugin_core.records import WRITE_ATTEMPTS, require_unchanged, reread, save_record
+from plugin_core.registry.decoded import field_values
 from plugin_core.registry.store import ServiceRegistry
 from plugin_core.service import BaseService
 from plugin_core.waiting import check_timeout, wait_until
@@ -641,8 +642,10 @@ def _refresh(service: BaseService, registry: ServiceRegistry) -> None:
 
 
 def _persisted_view(service: BaseService) -> dict[str, Any]:
-    """The status facts worth a registry write (:func:`plugin_core.observation.persisted_view`)."""
-    return persisted_view(service.status.to_dict())
+    """The status facts worth a registry write (:func:`plugin_core.observation.persisted_view`),
+    from the status's field values: equal values serialise to equal documents, and a status
+    query of hundreds of services should not serialise each status twice to learn that."""
+    return persisted_view(field_values(service.status))
 
 
 def find_services(

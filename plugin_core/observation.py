@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
 from plugin_core.model.state import ServiceState
+from plugin_core.paths import read_small_file
 
 if TYPE_CHECKING:
     from plugin_core.processes import ProcessIdentity
@@ -130,7 +131,14 @@ def update_state(status: Any, new_state: ServiceState | None = None, error: str 
         status.last_state = status.state
         status.state = new_state
     if error:
-        status.last_error = error
+        change(status, "last_error", error)
+
+
+def change(status: Any, field: str, value: Any) -> None:
+    """Set ``status.field`` to ``value`` unless it holds that already: a model validates every
+    assignment (a few microseconds each), and a look at a healthy service changes one field."""
+    if getattr(status, field) != value:
+        setattr(status, field, value)
 
 
 def observe_once(
@@ -153,7 +161,7 @@ def observe_once(
     else:
         update_state(status, state)
         if message and state == ServiceState.PENDING_STARTUP:
-            status.last_probe = message
+            change(status, "last_probe", message)
     return state
 
 
@@ -162,17 +170,17 @@ def judge_probe(
 ) -> tuple[ServiceState, str]:
     """Start-up and liveness judged apart: until ready once, a failed probe only means "not
     ready yet"; after that, ``failure_threshold`` failures in a row make it ERROR."""
-    status.last_probe = result.detail
+    change(status, "last_probe", result.detail)
     if result.ok:
         status.consecutive_successes += 1
-        status.consecutive_failures = 0
+        change(status, "consecutive_failures", 0)
         if status.ready_once or status.consecutive_successes >= success_threshold:
-            status.ready_once = True
+            change(status, "ready_once", True)
             update_state(endpoint_status, ServiceState.ACTIVE)
             return ServiceState.ACTIVE, ""
         return ServiceState.PENDING_STARTUP, result.detail
     status.consecutive_failures += 1
-    status.consecutive_successes = 0
+    change(status, "consecutive_successes", 0)
     if not status.ready_once:
         return ServiceState.PENDING_STARTUP, result.detail
     if status.consecutive_failures >= failure_threshold:
@@ -217,9 +225,7 @@ def judge_supervised(
     ``await_exit(record)`` gives the supervisor a moment to record the exit of a service
     process that just died (it returns the record read last)."""
     record = supervisor_record(status.runtime_path, status.supervisor_pid)
-    restarts = int(record.get("restarts") or 0)
-    if restarts != status.restarts:  # a model validates an assignment: only on a change
-        status.restarts = restarts
+    change(status, "restarts", int(record.get("restarts") or 0))
     child = _identity(record.get("child_pid"), record.get("child_token"))
     child_alive = child is not None and child.is_alive()
     phase = record.get("phase")
@@ -268,10 +274,12 @@ def supervisor_record(runtime_path: str | None, supervisor_pid: int | None) -> d
 
     if not runtime_path:
         return {}
+    text = read_small_file(os.path.join(runtime_path, SUPERVISOR_STATE_FILE))
+    if text is None:
+        return {}
     try:
-        with open(os.path.join(runtime_path, SUPERVISOR_STATE_FILE)) as handle:
-            record = json.load(handle)
-    except (OSError, ValueError):
+        record = json.loads(text)
+    except ValueError:
         return {}
     if not isinstance(record, dict):
         return {}
@@ -312,7 +320,7 @@ def judge_ended(
     """The processes are gone (or were asked to go): a stop, a normal end or a crash."""
     phase, code = record.get("phase"), record.get("exit_code")
     if code is not None:
-        status.exit_code = int(code)
+        change(status, "exit_code", int(code))
     if phase == "stopped" or (status.supervisor_pid is None and not record):
         return ServiceState.INACTIVE, ""
     if admin_state == ServiceState.INACTIVE and phase in ("exited", "failed"):
@@ -332,11 +340,10 @@ def stop_was_requested(
         return True
     if not runtime_path:
         return False
-    try:
-        with open(os.path.join(runtime_path, STOP_REQUEST_FILE)) as handle:
-            fields = handle.read().split()
-    except OSError:
+    request = read_small_file(os.path.join(runtime_path, STOP_REQUEST_FILE))
+    if request is None:
         return False
+    fields = request.decode().split()
     target = fields[1] if len(fields) > 1 else "-"
     return supervisor_pid is None or target == str(supervisor_pid)
 

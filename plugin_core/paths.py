@@ -56,3 +56,26 @@ def write_private(path: Path, text: str, *, durable: bool = True) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, path)
+
+
+def read_small_file(path: str) -> bytes | None:
+    """The whole content of a small file (a ``/proc`` stat line, a supervisor's record), or
+    None when it cannot be read.
+
+    Three system calls (open, read, close; a second read only for a file longer than 64 KiB),
+    where ``open()`` adds a stat, a terminal check and a seek: a status query of hundreds of
+    services reads three such files per service from its worker threads, and every system
+    call hands the interpreter lock to another thread and back."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        chunks = [os.read(fd, 65536)]
+        while len(chunks[-1]) == 65536:
+            chunks.append(os.read(fd, 65536))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return b"".join(chunks) if len(chunks) > 1 else chunks[0]

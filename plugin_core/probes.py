@@ -8,8 +8,9 @@ is used, so probing costs no import time.
 
 from __future__ import annotations
 
+import functools
 import socket
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import SplitResult, urlsplit
 
 if TYPE_CHECKING:
@@ -63,12 +64,11 @@ def probe_http(url: str, *, method: str, accepted: set[int], timeout: float) -> 
 
 def check_http(url: str, *, method: str, accepted: set[int], timeout: float) -> tuple[bool, str]:
     """:func:`probe_http`'s verdict as ``(ok, detail)``, for callers that hold no models."""
-    parts = urlsplit(url)
-    host, port = _address(parts)
+    target = _target(method, url)
     try:
-        with socket.create_connection((host, port), timeout=timeout) as raw:
-            sock = _lenient_tls().wrap_socket(raw, server_hostname=host) if _tls(parts) else raw
-            sock.sendall(_request(method, url, parts))
+        with _connect(target, timeout) as raw:
+            sock = _lenient_tls().wrap_socket(raw, server_hostname=target.host) if target.tls else raw
+            sock.sendall(target.request)
             status_line = b""
             while b"\n" not in status_line and len(status_line) < _MAX_STATUS_LINE:
                 chunk = sock.recv(4096)
@@ -78,6 +78,49 @@ def check_http(url: str, *, method: str, accepted: set[int], timeout: float) -> 
     except OSError as exc:
         return False, f"{method} {url}: {_describe(exc)}"
     return _answer(method, url, status_line.split(b"\n", 1)[0], accepted)
+
+
+class _Target(NamedTuple):
+    """What a probe of one URL sends, and where: parsed once per URL, not once per probe."""
+
+    host: str
+    port: int
+    tls: bool
+    family: socket.AddressFamily | None  # an IP address's family: no name lookup needed
+    request: bytes
+
+
+@functools.lru_cache(maxsize=4096)
+def _target(method: str, url: str) -> _Target:
+    parts = urlsplit(url)
+    host, port = _address(parts)
+    return _Target(host, port, _tls(parts), _ip_family(host), _request(method, url, parts))
+
+
+def _ip_family(host: str) -> socket.AddressFamily | None:
+    """The address family of an IP address, None for a name (or a scoped IPv6 address)."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except (OSError, ValueError):
+            continue
+        return family
+    return None
+
+
+def _connect(target: _Target, timeout: float) -> socket.socket:
+    """A connection to the target: straight to an IP address (``create_connection`` would ask
+    the resolver first, and a status query of hundreds of services pays that each time)."""
+    if target.family is None:
+        return socket.create_connection((target.host, target.port), timeout=timeout)
+    sock = socket.socket(target.family, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect((target.host, target.port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 async def aprobe_http(url: str, *, method: str, accepted: set[int], timeout: float) -> ProbeResult:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from plugin_core.errors import DaemonSpawnError
+from plugin_core.paths import read_small_file
 
 if TYPE_CHECKING:
     import psutil
@@ -94,22 +95,17 @@ class ProcessIdentity:
 
 def _stat_fields(pid: int) -> list[bytes] | None:
     """``/proc/PID/stat`` after the command name (field 3 onwards), or None if unreadable."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            fields = handle.read().rsplit(b")", 1)[1].split()
-    except (OSError, IndexError):
+    stat = read_small_file(f"/proc/{pid}/stat")
+    if stat is None or b")" not in stat:
         return None
+    fields = stat.rsplit(b")", 1)[1].split()
     return fields if len(fields) > 19 else None
 
 
 def start_token(pid: int) -> str | None:
     """The process start time in clock ticks since boot (``/proc/PID/stat`` field 22)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            fields = handle.read().rsplit(b")", 1)[1].split()
-        return fields[19].decode()
-    except (OSError, IndexError):
-        return None
+    fields = _stat_fields(pid)
+    return fields[19].decode() if fields is not None else None
 
 
 def identity_of(pid: int) -> ProcessIdentity | None:

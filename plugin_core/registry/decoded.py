@@ -130,7 +130,8 @@ def _outlive_value(value: Any) -> bool:
 def copy_model(model: M) -> M:
     """A copy of a pydantic model that shares nothing mutable with it: its own field values,
     fields-set, extra and private attributes; nested models, lists, dicts and sets copied
-    too; strings, numbers, enums and UUIDs shared (they cannot change)."""
+    too; strings, numbers, enums, UUIDs and frozen models of such values shared (they cannot
+    change)."""
     cls = type(model)
     twin = object.__new__(cls)
     values = model.__dict__.copy()
@@ -143,6 +144,15 @@ def copy_model(model: M) -> M:
     _set(twin, "__pydantic_extra__", None if extra is None else _copy_value(extra))
     _set(twin, "__pydantic_private__", None if private is None else dict(private))
     return twin
+
+
+def field_values(model: BaseModel) -> dict[str, Any]:
+    """``model``'s field values by name, as copies that share nothing mutable with it: a
+    snapshot to compare with after the model changed, without serialising it."""
+    return {
+        name: value if type(value) in _SHARED else _copy_value(value)
+        for name, value in model.__dict__.items()
+    }
 
 
 @functools.cache
@@ -159,6 +169,18 @@ _set = object.__setattr__
 _SHARED: set[type] = {str, int, float, bool, type(None), bytes, uuid.UUID}
 
 
+def _immutable(model: BaseModel) -> bool:
+    """True for a frozen model holding only immutable values and no private attributes (a
+    probe policy, a restart policy, a host identity): copies may share it, as they share a
+    string."""
+    return (
+        model.model_config.get("frozen") is True
+        and model.__pydantic_private__ is None
+        and model.__pydantic_extra__ is None
+        and all(type(value) in _SHARED for value in model.__dict__.values())
+    )
+
+
 def _copy_value(value: Any) -> Any:
     kind = type(value)
     if kind is dict:
@@ -168,7 +190,7 @@ def _copy_value(value: Any) -> Any:
     if kind is set:
         return {v if type(v) in _SHARED else _copy_value(v) for v in value}
     if isinstance(value, _model_base()):
-        return copy_model(value)
+        return value if _immutable(value) else copy_model(value)
     if isinstance(value, enum.Enum):
         _SHARED.add(kind)
         return value

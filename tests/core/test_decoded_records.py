@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,11 @@ def same(left: Any, right: Any, where: str = "service") -> None:
 
 
 def shares_nothing_mutable(left: Any, right: Any) -> None:
+    if isinstance(left, BaseModel) and left is right:  # only what cannot change may be shared
+        assert left.model_config.get("frozen") and left.__pydantic_private__ is None
+        assert all(type(v) in (str, int, float, bool, type(None)) or isinstance(v, Enum)
+                   for v in left.__dict__.values())
+        return
     if isinstance(left, (BaseModel, dict, list, set)):
         assert left is not right
     if isinstance(left, BaseModel):
