@@ -169,13 +169,16 @@ _set = object.__setattr__
 _SHARED: set[type] = {str, int, float, bool, type(None), bytes, uuid.UUID}
 
 
+# Model classes seen so far, and whether each is frozen; a frozen one holding only values of
+# shared types (a probe policy, a restart policy, a host identity) is itself shared.
+_MODEL_CLASSES: dict[type, bool] = {}
+
+
 def _immutable(model: BaseModel) -> bool:
-    """True for a frozen model holding only immutable values and no private attributes (a
-    probe policy, a restart policy, a host identity): copies may share it, as they share a
-    string."""
+    """True for a frozen model (so it says) holding only immutable values and no private
+    attributes: copies may share it, as they share a string."""
     return (
-        model.model_config.get("frozen") is True
-        and model.__pydantic_private__ is None
+        model.__pydantic_private__ is None
         and model.__pydantic_extra__ is None
         and all(type(value) in _SHARED for value in model.__dict__.values())
     )
@@ -183,6 +186,9 @@ def _immutable(model: BaseModel) -> bool:
 
 def _copy_value(value: Any) -> Any:
     kind = type(value)
+    frozen = _MODEL_CLASSES.get(kind)
+    if frozen is not None:
+        return value if frozen and _immutable(value) else copy_model(value)
     if kind is dict:
         return {k: v if type(v) in _SHARED else _copy_value(v) for k, v in value.items()}
     if kind is list:
@@ -190,7 +196,8 @@ def _copy_value(value: Any) -> Any:
     if kind is set:
         return {v if type(v) in _SHARED else _copy_value(v) for v in value}
     if isinstance(value, _model_base()):
-        return value if _immutable(value) else copy_model(value)
+        _MODEL_CLASSES[kind] = value.model_config.get("frozen") is True
+        return _copy_value(value)
     if isinstance(value, enum.Enum):
         _SHARED.add(kind)
         return value
