@@ -38,8 +38,12 @@ CAPACITY = 2048  # services kept per process (~10 KB each); the least recently r
 
 
 def _columns(record: ServiceRecord) -> tuple[Any, ...]:
-    """What a service is decoded from (its version and timestamps are set on every copy)."""
-    return (record.type, record.admin_state, record.config, record.status, record.endpoint)
+    """What a service is decoded from (its version and timestamps are set on every copy), and
+    the record format that text is in (only the current one is ever kept)."""
+    return (
+        record.type, record.admin_state, record.config, record.status, record.endpoint,
+        record.record_format,
+    )  # fmt: skip
 
 
 class DecodedRecords:

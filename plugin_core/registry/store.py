@@ -363,19 +363,19 @@ class ServiceRegistry:
 
     def _load(self, record: ServiceRecord) -> BaseService:
         """The service a record describes, or CorruptRecordError naming it and the fix."""
+        if record.defect:
+            raise CorruptRecordError(record.name, record.uuid, record.defect)
+        service = DECODED.get(record)  # only ever a record in the current format
+        if service is not None:
+            service.attach_registry(self)
+            return service
         from plugin_core.model.addresses import stored_records
         from plugin_core.model.typed import RECORD_FORMAT, newer_format_message
         from plugin_core.service import BaseService
 
-        if record.defect:
-            raise CorruptRecordError(record.name, record.uuid, record.defect)
         if record.record_format > RECORD_FORMAT:
             reason = newer_format_message("it", record.record_format)
             raise CorruptRecordError(record.name, record.uuid, reason, fix="")
-        service = DECODED.get(record)
-        if service is not None:
-            service.attach_registry(self)
-            return service
         try:
             with stored_records():
                 service = BaseService.from_model(record)
