@@ -127,14 +127,16 @@ async def aprobe_http(url: str, *, method: str, accepted: set[int], timeout: flo
     """:func:`probe_http` without blocking the event loop (the same request, over asyncio streams)."""
     import asyncio
 
-    parts = urlsplit(url)
-    host, port = _address(parts)
+    target = _target(method, url)
     try:
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, ssl=_lenient_tls() if _tls(parts) else None), timeout
+            asyncio.open_connection(
+                target.host, target.port, ssl=_lenient_tls() if target.tls else None
+            ),
+            timeout,
         )
         try:
-            writer.write(_request(method, url, parts))
+            writer.write(target.request)
             await writer.drain()
             status_line = await asyncio.wait_for(reader.readline(), timeout)
         finally:

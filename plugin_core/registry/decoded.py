@@ -184,7 +184,7 @@ def _immutable(model: BaseModel) -> bool:
     return (
         model.__pydantic_private__ is None
         and model.__pydantic_extra__ is None
-        and all(type(value) in _SHARED for value in model.__dict__.values())
+        and _SHARED.issuperset(map(type, model.__dict__.values()))
     )
 
 

@@ -12,6 +12,7 @@ document one (Hypothesis, fixed seed).
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import os
 import socket
@@ -28,7 +29,7 @@ from plugin_core.hosts import this_host
 from plugin_core.model.state import ServiceState
 from plugin_core.observation import judge_probe, persisted_view, supervisor_record
 from plugin_core.paths import read_small_file
-from plugin_core.probes import check_http
+from plugin_core.probes import aprobe_http, check_http
 from plugin_core.registry.decoded import field_values
 from tests.core.test_properties import SETTINGS as PROPERTY_SETTINGS
 
@@ -84,6 +85,16 @@ def test_a_refused_probe_reads_the_same_by_address_and_by_name() -> None:
     assert by_address == (False, f"GET http://127.0.0.1:{port}/: connection refused")
     by_name = check_http(f"http://localhost:{port}/", method="GET", accepted={200}, timeout=2.0)
     assert by_name[0] is False and "refused" in by_name[1]
+
+
+@pytest.mark.parametrize("live", [True, False])
+def test_the_async_probe_judges_as_the_sync_one(server_port: int, live: bool) -> None:
+    port = server_port if live else _free_port()
+    url = f"http://127.0.0.1:{port}/"
+    sync = check_http(url, method="GET", accepted={200}, timeout=2.0)
+    result = asyncio.run(aprobe_http(url, method="GET", accepted={200}, timeout=2.0))
+    assert (result.ok, result.detail) == sync
+    assert sync[0] is live
 
 
 def test_an_ipv6_address_is_probed_directly() -> None:
