@@ -25,7 +25,6 @@ versions and the fix (upgrade outlive), never a traceback.
 # would compile each field's string when the class is defined. See plugin_core.model.deferred.
 
 import builtins
-import json
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -130,8 +129,8 @@ class BaseTypedModel(BaseModel):
         """Like :meth:`from_dict`, from a JSON string (a document :meth:`to_json` wrote, or
         one written by an older outlive)."""
         try:
-            data = json.loads(json_str)
-        except json.JSONDecodeError as exc:
+            data = parse_document(json_str)
+        except ValueError as exc:  # json.JSONDecodeError, from the fallback parse
             raise ConfigError(f"{cls.__name__} JSON is not valid: {exc}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{cls.__name__} JSON must be an object, got {type(data).__name__}")
@@ -157,6 +156,8 @@ def parse_document(text: str) -> Any:
     try:
         return from_json(text)
     except ValueError:
+        import json  # here: loading a service needs no json module unless the text is refused
+
         return json.loads(text)
 
 
