@@ -332,16 +332,10 @@ class SupervisedService(BaseService):
 
     @staticmethod
     def _recorded_processes(directory: Path) -> list[tuple[str, ProcessIdentity]]:
-        import json
-
+        """(role, identity) of the supervisor and service processes ``state.json`` records."""
         from plugin_core.processes import ProcessIdentity
 
-        try:
-            record = json.loads((directory / SUPERVISOR_STATE_FILE).read_text())
-        except (OSError, ValueError):
-            return []
-        if not isinstance(record, dict):
-            return []
+        record = supervisor_record(str(directory), None)
         found = []
         for role in ("supervisor", "child"):
             pid, token = record.get(f"{role}_pid"), record.get(f"{role}_token")

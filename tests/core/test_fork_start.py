@@ -209,12 +209,20 @@ def test_secrets_reach_a_forked_daemon_but_no_file(tmp_path: Path, outlive_home:
     assert leaks == []
 
 
-def test_prune_finds_and_stops_a_forked_daemon_whose_record_was_lost(tmp_path: Path) -> None:
-    report = tmp_path / "lost.json"
-    service = ReportingService(config=ReportConfig(name="lost", report=str(report), startsecs=0.2))
+def started_forked(name: str, tmp_path: Path) -> ReportingService:
+    """A forked daemon named ``name``, started and ACTIVE, with its pids recorded."""
+    service = ReportingService(
+        config=ReportConfig(name=name, report=str(tmp_path / f"{name}.json"), startsecs=0.2)
+    )
     with single_threaded():
         service.start(timeout=30)
     assert forked(service)
+    assert service.status.pid is not None and service.status.supervisor_pid is not None
+    return service
+
+
+def test_prune_finds_and_stops_a_forked_daemon_whose_record_was_lost(tmp_path: Path) -> None:
+    service = started_forked("lost", tmp_path)
     daemon, supervisor = service.status.pid, service.status.supervisor_pid
     uuid = str(service.uuid)
     ServiceRegistry().delete("lost")
@@ -233,11 +241,7 @@ def test_prune_stops_a_forked_daemon_whose_supervisor_and_record_are_gone(tmp_pa
     import os
     import signal
 
-    report = tmp_path / "stray.json"
-    service = ReportingService(config=ReportConfig(name="stray", report=str(report), startsecs=0.2))
-    with single_threaded():
-        service.start(timeout=30)
-    assert forked(service)
+    service = started_forked("stray", tmp_path)
     daemon, supervisor = service.status.pid, service.status.supervisor_pid
     assert daemon is not None and supervisor is not None
     os.kill(supervisor, signal.SIGKILL)
