@@ -13,13 +13,9 @@ what only a ``run()`` method has (``blocking``, the importability check).
 import os
 from typing import Any, ClassVar
 
-from pydantic import Field, SerializeAsAny, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from plugin_core.backends.local import (
-    LocalDaemonServiceEndpoint,
-    LocalDaemonServiceStatus,
-    http_endpoint,
-)
+from plugin_core.backends.local import http_endpoint
 from plugin_core.backends.supervised import SupervisedService, SupervisedServiceConfig
 from plugin_core.backends.templating import fill_address
 from plugin_core.model.service_type import ServiceType
@@ -82,10 +78,6 @@ class CommandService(SupervisedService):
     )
 
     config: CommandServiceConfig
-    status: SerializeAsAny[LocalDaemonServiceStatus] = Field(
-        default_factory=LocalDaemonServiceStatus
-    )
-    endpoint: SerializeAsAny[LocalDaemonServiceEndpoint] | None = None
 
     @classmethod
     def http(

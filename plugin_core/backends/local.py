@@ -65,33 +65,16 @@ class LocalDaemonServiceConfig(SupervisedServiceConfig):
     blocking: bool = False
 
 
-class LocalDaemonServiceStatus(SupervisedServiceStatus):
-    """Where the daemon's files are, which process supervises it and which one runs it.
-
-    :attr:`pid` is, as in ZenML, the process that runs the service (``run()``, or a
-    :class:`~plugin_core.backends.command.CommandService`'s program);
-    ``supervisor_pid`` (with its start token) is the process that watches it, restarts it
-    and records its exit.
-    """
-
-
-class LocalDaemonServiceEndpointConfig(ServiceEndpointConfig):
-    """A local endpoint: loopback and an automatically allocated port by default."""
-
-
-class LocalDaemonServiceEndpointStatus(ServiceEndpointStatus):
-    """The local address the daemon was given."""
-
-
-class LocalDaemonServiceEndpoint(SupervisedEndpoint):
-    """An endpoint whose port is reserved before the daemon starts, so it can be passed in."""
-
-    config: SerializeAsAny[LocalDaemonServiceEndpointConfig] = Field(
-        default_factory=LocalDaemonServiceEndpointConfig
-    )
-    status: SerializeAsAny[LocalDaemonServiceEndpointStatus] = Field(
-        default_factory=LocalDaemonServiceEndpointStatus
-    )
+# ZenML's names for the status and endpoint models. They add nothing to the supervised ones, so
+# they are those classes, not subclasses: every model class costs its definition on each import
+# (every daemon start, CLI call and DAG parse; see bench/bench_import.py), and a subclass that
+# adds nothing would also store a second name for the same data. Records that name the old
+# classes ("outlive.local-daemon-status", ...) still load: type_names maps them here.
+# ``class MyStatus(LocalDaemonServiceStatus)`` and isinstance checks work as with ZenML.
+LocalDaemonServiceStatus = SupervisedServiceStatus
+LocalDaemonServiceEndpointConfig = ServiceEndpointConfig
+LocalDaemonServiceEndpointStatus = ServiceEndpointStatus
+LocalDaemonServiceEndpoint = SupervisedEndpoint
 
 
 class LocalDaemonService(SupervisedService):
@@ -104,10 +87,6 @@ class LocalDaemonService(SupervisedService):
     config: SerializeAsAny[LocalDaemonServiceConfig] = Field(
         default_factory=LocalDaemonServiceConfig
     )
-    status: SerializeAsAny[LocalDaemonServiceStatus] = Field(
-        default_factory=LocalDaemonServiceStatus
-    )
-    endpoint: SerializeAsAny[LocalDaemonServiceEndpoint] | None = None
 
     def run(self) -> None:
         """The service's work, run inside the daemon process until it returns or is stopped."""

@@ -9,8 +9,6 @@ program it runs (:meth:`SupervisedService.daemon_argv`), where and with which en
 subclass says that and inherits nothing it must refuse.
 """
 
-from __future__ import annotations
-
 import marshal
 import os
 from collections.abc import Callable, Generator, Iterator
@@ -325,13 +323,13 @@ class SupervisedService(BaseService):
         return ""
 
     @classmethod
-    def leftover_processes(cls, directory: Path) -> list[ProcessIdentity]:
+    def leftover_processes(cls, directory: Path) -> "list[ProcessIdentity]":
         """The supervisor and service processes the directory's ``state.json`` names that still
         run (by pid and start time)."""
         return [identity for _, identity in cls._recorded_processes(directory) if identity.is_alive()]
 
     @staticmethod
-    def _recorded_processes(directory: Path) -> list[tuple[str, ProcessIdentity]]:
+    def _recorded_processes(directory: Path) -> "list[tuple[str, ProcessIdentity]]":
         """(role, identity) of the supervisor and service processes ``state.json`` records."""
         from plugin_core.processes import ProcessIdentity
 
@@ -383,14 +381,14 @@ class SupervisedService(BaseService):
     def _supervisor_record(self) -> dict[str, Any]:
         return read_supervisor_record(self.status)
 
-    def _supervisor(self) -> ProcessIdentity | None:
+    def _supervisor(self) -> "ProcessIdentity | None":
         from plugin_core.processes import ProcessIdentity
 
         if self.status.supervisor_pid is None or self.status.supervisor_token is None:
             return None
         return ProcessIdentity(self.status.supervisor_pid, self.status.supervisor_token)
 
-    def _child(self, record: dict[str, Any] | None = None) -> ProcessIdentity | None:
+    def _child(self, record: dict[str, Any] | None = None) -> "ProcessIdentity | None":
         record = self._supervisor_record() if record is None else record
         pid, token = record.get("child_pid"), record.get("child_token")
         if not isinstance(pid, int) or not isinstance(token, str):

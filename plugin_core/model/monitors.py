@@ -13,8 +13,6 @@ The two monitors outlive ships, HTTP and TCP, are in :mod:`plugin_core.model.sta
 a service class needs only the base, so importing one does not define them.
 """
 
-from __future__ import annotations
-
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
@@ -61,7 +59,7 @@ class BaseServiceEndpointHealthMonitor(BaseTypedModel):
         """The probe timing and thresholds to use with this monitor."""
         return self.config.probe
 
-    def probe(self, endpoint: BaseServiceEndpoint, timeout: float | None = None) -> ProbeResult:
+    def probe(self, endpoint: "BaseServiceEndpoint", timeout: float | None = None) -> ProbeResult:
         """Check the endpoint once, within ``timeout`` seconds if given (a caller's deadline).
 
         The default asks :meth:`check_endpoint_status`, for monitors written the ZenML way
@@ -73,7 +71,7 @@ class BaseServiceEndpointHealthMonitor(BaseTypedModel):
         state, message = self.check_endpoint_status(endpoint)
         return ProbeResult(ok=ServiceState(state) == ServiceState.ACTIVE, detail=message)
 
-    async def aprobe(self, endpoint: BaseServiceEndpoint, timeout: float | None = None) -> ProbeResult:
+    async def aprobe(self, endpoint: "BaseServiceEndpoint", timeout: float | None = None) -> ProbeResult:
         """Check the endpoint once without blocking the event loop."""
         import asyncio
 
@@ -84,7 +82,7 @@ class BaseServiceEndpointHealthMonitor(BaseTypedModel):
 
         return probe_timeout(own, self.policy.timeout, limit)
 
-    def check_endpoint_status(self, endpoint: BaseServiceEndpoint) -> tuple[ServiceState, str]:
+    def check_endpoint_status(self, endpoint: "BaseServiceEndpoint") -> tuple[ServiceState, str]:
         """ZenML's form of :meth:`probe`: ``(ACTIVE, "")`` when healthy, else ``(ERROR, why)``."""
         if type(self).probe is BaseServiceEndpointHealthMonitor.probe:
             raise NotImplementedError(

@@ -24,7 +24,8 @@ first, and importing the service's module defines them.
 
 Reading resolves a stored name, in order: classes already defined in this process; outlive's
 names; the import paths outlive 0.1.0 stored for its own classes (:data:`LEGACY_TYPES`, frozen:
-those records exist); a script path; an import path; the ``outlive.services`` entry points.
+those records exist) and the names of classes that became aliases (:data:`RETIRED_TYPES`); a
+script path; an import path; the ``outlive.services`` entry points.
 Import paths come before entry points so that reading a user's class never pays for a scan of
 every installed distribution's metadata; a declared name should therefore not also be the
 import path of another model class.
@@ -67,12 +68,6 @@ BUILTIN_TYPES: dict[str, str] = {
     "outlive.supervised-endpoint": "plugin_core.backends.supervised:SupervisedEndpoint",
     "outlive.local-daemon": "plugin_core.backends.local:LocalDaemonService",
     "outlive.local-daemon-config": "plugin_core.backends.local:LocalDaemonServiceConfig",
-    "outlive.local-daemon-status": "plugin_core.backends.local:LocalDaemonServiceStatus",
-    "outlive.local-daemon-endpoint": "plugin_core.backends.local:LocalDaemonServiceEndpoint",
-    "outlive.local-daemon-endpoint-config":
-        "plugin_core.backends.local:LocalDaemonServiceEndpointConfig",
-    "outlive.local-daemon-endpoint-status":
-        "plugin_core.backends.local:LocalDaemonServiceEndpointStatus",
     "outlive.command": "plugin_core.backends.command:CommandService",
     "outlive.command-config": "plugin_core.backends.command:CommandServiceConfig",
     "outlive.container": "plugin_core.backends.container:ContainerService",
@@ -133,6 +128,16 @@ LEGACY_TYPES: dict[str, str] = {
     "plugin_core.workflow.config.WorkflowServiceConfig": "outlive.workflow-config",
 }
 
+#: Names outlive stored for classes that became another's alias -> the name now (frozen, as
+#: above). ZenML's LocalDaemonServiceStatus and endpoint names were subclasses adding nothing;
+#: they are now the supervised classes themselves (see plugin_core.backends.local).
+RETIRED_TYPES: dict[str, str] = {
+    "outlive.local-daemon-status": "outlive.supervised-status",
+    "outlive.local-daemon-endpoint": "outlive.supervised-endpoint",
+    "outlive.local-daemon-endpoint-config": "outlive.endpoint-config",
+    "outlive.local-daemon-endpoint-status": "outlive.endpoint-status",
+}
+
 _BUILTIN_AT = {location: name for name, location in BUILTIN_TYPES.items()}
 CLASS_BY_NAME: dict[str, type] = {}  # every name a class was stored or found under -> the class
 NAME_BY_CLASS: dict[type, str] = {}  # class -> the name it is stored under
@@ -178,7 +183,9 @@ def names_of(type_name: str) -> set[str]:
     except ConfigError:
         return {type_name}
     name = type_name_of(cls)
-    legacy = {old for old, new in LEGACY_TYPES.items() if new == name}
+    retired = {old for old, new in RETIRED_TYPES.items() if new == name}
+    legacy = {old for old, new in LEGACY_TYPES.items() if new == name or new in retired}
+    legacy |= retired
     return {type_name, name, f"{cls.__module__}.{cls.__qualname__}", *legacy}
 
 
@@ -221,6 +228,7 @@ def _check_declared(cls: type, name: str) -> None:
 
 def _resolve(type_name: str) -> type:
     name = LEGACY_TYPES.get(type_name, type_name)
+    name = RETIRED_TYPES.get(name, name)
     location = BUILTIN_TYPES.get(name)
     if location is not None:
         return _builtin(name, location)

@@ -24,9 +24,11 @@ from plugin_core import (
     ConfigError,
     CorruptRecordError,
     LocalDaemonService,
+    LocalDaemonServiceStatus,
     ServiceRegistry,
     TCPEndpointHealthMonitor,
 )
+from plugin_core.backends.supervised import SupervisedServiceStatus
 from plugin_core.model import type_names
 from plugin_core.model.typed import RECORD_FORMAT
 from tests.fixtures.legacy_services import TickConfig, TickDaemon
@@ -90,7 +92,28 @@ class TestRecordsOf010:
         assert '"_format"' not in text and '"tests.fixtures.legacy_services.TickDaemon"' in text
         daemon = LocalDaemonService.from_json(text)
         assert type(daemon) is TickDaemon and daemon.config.service_name == "legacy-tick"
-        assert daemon.status.type == "outlive.local-daemon-status"
+        # 0.1.0 stored LocalDaemonServiceStatus by its import path; that name is now ZenML's
+        # alias of the supervised status, which is what the record loads as and is stored as.
+        assert type(daemon.status) is LocalDaemonServiceStatus is SupervisedServiceStatus
+        assert daemon.status.type == "outlive.supervised-status"
+
+    @pytest.mark.parametrize(
+        ("stored", "alias"),
+        [
+            ("outlive.local-daemon-status", "LocalDaemonServiceStatus"),
+            ("outlive.local-daemon-endpoint", "LocalDaemonServiceEndpoint"),
+            ("outlive.local-daemon-endpoint-config", "LocalDaemonServiceEndpointConfig"),
+            ("outlive.local-daemon-endpoint-status", "LocalDaemonServiceEndpointStatus"),
+        ],
+    )
+    def test_names_stored_for_the_zenml_aliases_still_load(self, stored: str, alias: str) -> None:
+        """Format-2 records written while these were subclasses name them; they load as the
+        class the ZenML name now stands for."""
+        import plugin_core
+
+        cls = getattr(plugin_core, alias)
+        model = cls.model_validate({"type": stored})
+        assert type(model) is cls and model.type == type_names.type_name_of(cls) != stored
 
 
 class TestFormatVersion:
@@ -164,9 +187,11 @@ class TestTypeNames:
         assert unnamed == []
 
     def test_every_0_1_0_import_path_still_resolves(self) -> None:
-        assert set(type_names.LEGACY_TYPES.values()) <= set(type_names.BUILTIN_TYPES)
+        retired = type_names.RETIRED_TYPES
+        assert set(type_names.LEGACY_TYPES.values()) <= set(type_names.BUILTIN_TYPES) | set(retired)
+        assert set(retired.values()) <= set(type_names.BUILTIN_TYPES)
         for old, name in type_names.LEGACY_TYPES.items():
-            assert type_names.type_name_of(type_names.resolve_type(old)) == name
+            assert type_names.type_name_of(type_names.resolve_type(old)) == retired.get(name, name)
 
     def test_an_unregistered_subclass_keeps_its_import_path(self) -> None:
         assert TickDaemon(config=TickConfig(name="t")).type == "tests.fixtures.legacy_services.TickDaemon"
