@@ -17,7 +17,6 @@ and say themselves whether this host reaches it (:meth:`BaseService.reach_proble
 container, from any host whose ``DOCKER_HOST`` reaches the engine it was created on.
 """
 
-from __future__ import annotations
 
 import functools
 from typing import TYPE_CHECKING
@@ -65,7 +64,7 @@ def relation(owner: HostIdentity | None) -> Relation:
     return host_relation(owner)
 
 
-def reach_problem(service: BaseService) -> str:
+def reach_problem(service: "BaseService") -> str:
     """Why this host cannot observe or signal the service's processes; empty when it can.
 
     A host-bound service (a local process) is reachable from its owner host only (and after
@@ -83,12 +82,12 @@ def reach_problem(service: BaseService) -> str:
     )
 
 
-def observable_here(service: BaseService) -> bool:
+def observable_here(service: "BaseService") -> bool:
     """True if this host can observe and signal the service's processes (or it has none)."""
     return not reach_problem(service)
 
 
-def require_here(service: BaseService, action: str) -> None:
+def require_here(service: "BaseService", action: str) -> None:
     """Refuse ``action`` (stop, replace, delete) on a service this host cannot reach."""
     problem = reach_problem(service)
     if not problem:
@@ -103,7 +102,7 @@ def require_here(service: BaseService, action: str) -> None:
     )
 
 
-def observation_note(service: BaseService) -> str:
+def observation_note(service: "BaseService") -> str:
     """What this host can say about the service's state: empty when it observes it itself."""
     problem = reach_problem(service)
     if not problem:

@@ -11,7 +11,6 @@ pydantic status model, or a plain namespace over the stored JSON), set them as a
 requires, and return ``(ServiceState, reason)``. Nothing here imports pydantic.
 """
 
-from __future__ import annotations
 
 import functools
 import os
@@ -288,7 +287,7 @@ def supervisor_record(runtime_path: str | None, supervisor_pid: int | None) -> d
     return record
 
 
-def _identity(pid: Any, token: Any) -> ProcessIdentity | None:
+def _identity(pid: Any, token: Any) -> "ProcessIdentity | None":
     """The process recorded as ``pid`` with start ``token``, if both are recorded."""
     from plugin_core.processes import ProcessIdentity
 

@@ -34,8 +34,6 @@ cap), :mod:`.runtime_dir` (runtime directory, definition file, saved log), :mod:
 names only; ``tests/core/test_public_api.py`` pins it.
 """
 
-from __future__ import annotations
-
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -98,7 +96,7 @@ class ServiceBackend:
         :meth:`deprovision` alone."""
         self.deprovision(force=force)
 
-    def hand_over(self, successor: BaseService) -> None:
+    def hand_over(self, successor: "BaseService") -> None:
         """Make way for ``successor``, a new definition under this name about to be
         provisioned. By default the old one is deprovisioned first; a backend that can apply
         the change in place (a cluster that scales or rolls replicas itself) keeps it."""
@@ -118,7 +116,7 @@ class ServiceBackend:
         except (NotImplementedError, OSError, BackendError):
             return []
 
-    def runtime_files(self) -> RuntimeFiles | None:
+    def runtime_files(self) -> "RuntimeFiles | None":
         """The directory holding the service's own files (definition, logs, process records);
         None for a backend that keeps none."""
         return None
@@ -131,14 +129,14 @@ class ServiceBackend:
             files.discard()
 
     @classmethod
-    def leftover_activity(cls, directory: Path) -> str:
+    def leftover_activity(cls, directory: "Path") -> str:
         """What still runs from ``directory``, a runtime directory of this class that no record
         names any more (empty: nothing, so prune may sweep it). Asked by prune, which finds the
         class from the definition file the directory holds."""
         return ""
 
     @classmethod
-    def leftover_processes(cls, directory: Path) -> list[ProcessIdentity]:
+    def leftover_processes(cls, directory: "Path") -> "list[ProcessIdentity]":
         """The live processes of this machine that ``directory`` (a runtime directory no record
         names) records as this service's, by identity: prune stops them. A marker scan finds
         most leftovers; not a daemon forked from its starter whose supervisor was killed, which
@@ -154,7 +152,7 @@ class ServiceBackend:
         ``service_info`` and ``outlive list``: plain JSON values, None left out."""
         return {}
 
-    def restart_policy(self) -> RestartPolicy | None:
+    def restart_policy(self) -> "RestartPolicy | None":
         """The restart policy the backend applies by itself, if it has one (the watcher then
         tells a crash it recovers from from one it gave up on)."""
         return None

@@ -244,10 +244,32 @@ def _compare_return(item: Item, func: Any) -> list[str]:
     return _compare_annotation(item, _return_of(func))
 
 
+def _aliases() -> dict[str, str]:
+    """ZenML names that plugin_core exports as another class (``LocalDaemonServiceStatus`` is
+    ``SupervisedServiceStatus``) -> that class's own name: both spell the same type."""
+    import plugin_core
+
+    found = {}
+    for name in plugin_core.__all__:
+        value = getattr(plugin_core, name)
+        if isinstance(value, type) and value.__name__ != name:
+            found[name] = value.__name__
+    return found
+
+
+ALIASES = _aliases()
+
+
+def _canonical(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return normalize(re.sub(r"\b[A-Za-z_]\w*\b", lambda m: ALIASES.get(m.group(0), m.group(0)), text))
+
+
 def _compare_annotation(item: Item, ours: str | None) -> list[str]:
     if item.annotation is None:
         return []
-    if normalize(ours) != normalize(item.annotation):
+    if _canonical(ours) != _canonical(item.annotation):
         return [f"typed {ours!r}, documented {item.annotation!r}"]
     return []
 
