@@ -17,6 +17,8 @@ and say themselves whether this host reaches it (:meth:`BaseService.reach_proble
 container, from any host whose ``DOCKER_HOST`` reaches the engine it was created on.
 """
 
+# Annotations here are objects, not strings (no ``from __future__ import annotations``): pydantic
+# would compile each string again for every subclass. See plugin_core.model.deferred.
 
 import functools
 from typing import TYPE_CHECKING

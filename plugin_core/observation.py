@@ -11,6 +11,8 @@ pydantic status model, or a plain namespace over the stored JSON), set them as a
 requires, and return ``(ServiceState, reason)``. Nothing here imports pydantic.
 """
 
+# Annotations here are objects, not strings (no ``from __future__ import annotations``): pydantic
+# would compile each string again for every subclass. See plugin_core.model.deferred.
 
 import functools
 import os

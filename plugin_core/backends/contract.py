@@ -34,6 +34,9 @@ cap), :mod:`.runtime_dir` (runtime directory, definition file, saved log), :mod:
 names only; ``tests/core/test_public_api.py`` pins it.
 """
 
+# Annotations here are objects, not strings (no ``from __future__ import annotations``): pydantic
+# would compile each string again for every subclass. See plugin_core.model.deferred.
+
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, ClassVar
 

@@ -9,6 +9,9 @@ program it runs (:meth:`SupervisedService.daemon_argv`), where and with which en
 subclass says that and inherits nothing it must refuse.
 """
 
+# Annotations here are objects, not strings (no ``from __future__ import annotations``): pydantic
+# would compile each string again for every subclass. See plugin_core.model.deferred.
+
 import marshal
 import os
 from collections.abc import Callable, Generator, Iterator

@@ -13,6 +13,9 @@ The two monitors outlive ships, HTTP and TCP, are in :mod:`plugin_core.model.sta
 a service class needs only the base, so importing one does not define them.
 """
 
+# Annotations here are objects, not strings (no ``from __future__ import annotations``): pydantic
+# would compile each string again for every subclass. See plugin_core.model.deferred.
+
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
