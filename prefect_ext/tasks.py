@@ -370,21 +370,63 @@ def _async_task(body: Callable[..., Any]) -> Task[..., Coroutine[Any, Any, Any]]
     return task(in_thread, name=name, cache_policy=NO_CACHE)
 
 
-start_service = _sync_task(_start_service)
-stop_service = _sync_task(_stop_service)
-update_service = _sync_task(_update_service)
-wait_for_service = _sync_task(_wait_for_service)
-get_service_status = _sync_task(_get_service_status)
-get_service_logs = _sync_task(_get_service_logs)
-find_services = _sync_task(_find_services)
-delete_service = _sync_task(_delete_service)
-prune_services = _sync_task(_prune_services)
-astart_service = _async_task(_start_service)
-astop_service = _async_task(_stop_service)
-aupdate_service = _async_task(_update_service)
-await_for_service = _async_task(_wait_for_service)
-aget_service_status = _async_task(_get_service_status)
-aget_service_logs = _async_task(_get_service_logs)
-afind_services = _async_task(_find_services)
-adelete_service = _async_task(_delete_service)
-aprune_services = _async_task(_prune_services)
+_BODIES: dict[str, Callable[..., Any]] = {
+    body.__name__.lstrip("_"): body
+    for body in (
+        _start_service,
+        _stop_service,
+        _update_service,
+        _wait_for_service,
+        _get_service_status,
+        _get_service_logs,
+        _find_services,
+        _delete_service,
+        _prune_services,
+    )
+}
+"""Each task's body under its task's name; the async twin's name is this with an ``a`` prefix."""
+
+__all__ = [*_BODIES, *(f"a{name}" for name in _BODIES)]
+
+if TYPE_CHECKING:
+    start_service = _sync_task(_start_service)
+    stop_service = _sync_task(_stop_service)
+    update_service = _sync_task(_update_service)
+    wait_for_service = _sync_task(_wait_for_service)
+    get_service_status = _sync_task(_get_service_status)
+    get_service_logs = _sync_task(_get_service_logs)
+    find_services = _sync_task(_find_services)
+    delete_service = _sync_task(_delete_service)
+    prune_services = _sync_task(_prune_services)
+    astart_service = _async_task(_start_service)
+    astop_service = _async_task(_stop_service)
+    aupdate_service = _async_task(_update_service)
+    await_for_service = _async_task(_wait_for_service)
+    aget_service_status = _async_task(_get_service_status)
+    aget_service_logs = _async_task(_get_service_logs)
+    afind_services = _async_task(_find_services)
+    adelete_service = _async_task(_delete_service)
+    aprune_services = _async_task(_prune_services)
+
+
+def __getattr__(name: str) -> Task[..., Any]:
+    """Builds a task on first access (PEP 562) and keeps it as the module attribute.
+
+    Why lazily: Prefect reads and tokenizes a task function's source file when it builds a
+    ``Task`` (``inspect.getsource``, for cache keys), about 1 ms a task on these machines,
+    and a flow file uses two or three of these eighteen. Building all of them on import
+    was the larger part of what ``from prefect_ext import start_service`` cost a flow file
+    (bench/bench_prefect_import.py). A task is built once: later accesses find the attribute.
+    """
+    if name in _BODIES:
+        built = _sync_task(_BODIES[name])
+    elif name.startswith("a") and name[1:] in _BODIES:
+        built = _async_task(_BODIES[name[1:]])
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = built
+    return built
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
