@@ -15,8 +15,11 @@ from typing import Any, ClassVar
 
 from pydantic import Field, field_validator, model_validator
 
-from plugin_core.backends.local import http_endpoint
-from plugin_core.backends.supervised import SupervisedService, SupervisedServiceConfig
+from plugin_core.backends.supervised import (
+    SupervisedService,
+    SupervisedServiceConfig,
+    http_endpoint,
+)
 from plugin_core.backends.templating import fill_address
 from plugin_core.model.service_type import ServiceType
 

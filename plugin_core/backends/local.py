@@ -21,11 +21,10 @@ systems without daemons).
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import Field, SerializeAsAny
 
-from plugin_core.backends.endpoints import http_endpoint_of
 from plugin_core.backends.loadable import module_root, require_loadable
 from plugin_core.backends.supervised import (
     SERVICE_CONFIG_FILE,
@@ -39,6 +38,7 @@ from plugin_core.backends.supervised import (
     SupervisedService,
     SupervisedServiceConfig,
     SupervisedServiceStatus,
+    http_endpoint as http_endpoint,
     read_supervisor_record,
 )
 from plugin_core.model.endpoint import ServiceEndpointConfig, ServiceEndpointStatus
@@ -152,19 +152,3 @@ class LocalDaemonService(SupervisedService):
         from plugin_core.backends.in_process import record_in_process_run
 
         record_in_process_run(self, self.prepare_launch().path)
-
-
-def http_endpoint(
-    port: int | None = None,
-    *,
-    health_path: str = "/",
-    host: str = "127.0.0.1",
-    allocate_port: bool = True,
-    probe: Any = None,
-) -> LocalDaemonServiceEndpoint:
-    """An HTTP endpoint with an HTTP health monitor on ``health_path``: the common case."""
-    return http_endpoint_of(
-        LocalDaemonServiceEndpoint, LocalDaemonServiceEndpointConfig, port=port,
-        health_path=health_path, host=host, allocate_port=allocate_port, probe=probe,
-    )
-

@@ -22,10 +22,11 @@ from annotated_types import Ge, Le
 from pydantic import Field, SecretStr, SerializeAsAny, model_validator
 
 from plugin_core.backends.contract import bounded_grace
+from plugin_core.backends.endpoints import http_endpoint_of
 from plugin_core.backends.runtime_dir import DEFINITION_FILE, RuntimeFiles, saved_log_lines
 from plugin_core.errors import DaemonSpawnError
 from plugin_core.model.config import ServiceConfig
-from plugin_core.model.endpoint import BaseServiceEndpoint
+from plugin_core.model.endpoint import BaseServiceEndpoint, ServiceEndpointConfig
 from plugin_core.model.restart import RestartPolicy
 from plugin_core.model.state import ServiceState
 from plugin_core.model.status import ServiceStatus
@@ -403,4 +404,19 @@ class SupervisedService(BaseService):
     def _process_alive(self) -> bool:
         supervisor = self._supervisor()
         return supervisor is not None and supervisor.is_alive()
+
+
+def http_endpoint(
+    port: int | None = None,
+    *,
+    health_path: str = "/",
+    host: str = "127.0.0.1",
+    allocate_port: bool = True,
+    probe: Any = None,
+) -> SupervisedEndpoint:
+    """An HTTP endpoint with an HTTP health monitor on ``health_path``: the common case."""
+    return http_endpoint_of(
+        SupervisedEndpoint, ServiceEndpointConfig, port=port,
+        health_path=health_path, host=host, allocate_port=allocate_port, probe=probe,
+    )
 

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from plugin_core.errors import ConfigError
-from plugin_core.model.deferred import DeferredSignature
+from plugin_core.model.deferred import DeferredSignature, build_nested_first
 from plugin_core.model.scripts import (
     is_script_type as is_script_type,
     load_script as load_script,
@@ -81,6 +81,26 @@ class BaseTypedModel(BaseModel):
         if not cls.__pydantic_complete__:  # a built parent's signature must not stand for ours
             type.__setattr__(cls, "__signature__", DeferredSignature())
 
+    @classmethod
+    def model_rebuild(
+        cls,
+        *,
+        force: bool = False,
+        raise_errors: bool = True,
+        _parent_namespace_depth: int = 2,
+        _types_namespace: Any = None,
+    ) -> bool | None:
+        """pydantic's rebuild, after the models this one holds (each schema generated once:
+        see :func:`plugin_core.model.deferred.build_nested_first`)."""
+        if not cls.__pydantic_complete__:
+            build_nested_first(cls)
+        return super().model_rebuild(
+            force=force,
+            raise_errors=raise_errors,
+            _parent_namespace_depth=_parent_namespace_depth + 1 if _parent_namespace_depth else 0,
+            _types_namespace=_types_namespace,
+        )
+
     @model_validator(mode="wrap")
     @classmethod
     def _dispatch_on_type(cls, data: Any, handler: Any) -> Any:
@@ -120,7 +140,7 @@ class BaseTypedModel(BaseModel):
         if isinstance(data, dict) and FORMAT_KEY in data:
             check_record_format(data[FORMAT_KEY], f"This {cls.__name__} document")
         try:
-            return cls.model_validate(data)
+            return _named_class(cls, data).model_validate(data)
         except ValidationError as exc:
             raise ConfigError(describe_validation_error(exc, cls.__name__)) from None
 
@@ -204,6 +224,17 @@ def _without_format(data: dict[str, Any]) -> dict[str, Any]:
     except ConfigError as exc:
         raise ValueError(str(exc)) from None
     return {key: value for key, value in data.items() if key != FORMAT_KEY}
+
+
+def _named_class(cls: builtins.type[T], data: Any) -> builtins.type[T]:
+    """The subclass of ``cls`` that ``data['type']`` names, else ``cls`` (whose validator then
+    says what is wrong). Validating as the named class at once spares the first load the
+    schema of ``cls`` itself: ``BaseService`` holds every base model a backend replaces."""
+    stored = data.get("type") if type(data) is dict else None
+    if type(stored) is not str or not stored:
+        return cls
+    target = CLASS_BY_NAME.get(stored) or _resolve(stored)
+    return target if issubclass(target, cls) else cls
 
 
 def _resolve(stored: Any) -> builtins.type[BaseTypedModel]:
