@@ -233,7 +233,12 @@ def _named_class(cls: builtins.type[T], data: Any) -> builtins.type[T]:
     stored = data.get("type") if type(data) is dict else None
     if type(stored) is not str or not stored:
         return cls
-    target = CLASS_BY_NAME.get(stored) or _resolve(stored)
+    target = CLASS_BY_NAME.get(stored)
+    if target is None:
+        try:
+            target = _resolve(stored)
+        except ConfigError:  # cls's validator resolves it again and says so, field by field
+            return cls
     return target if issubclass(target, cls) else cls
 
 

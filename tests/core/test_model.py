@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -24,6 +26,7 @@ from plugin_core import (
     http_endpoint,
     load_service,
 )
+from plugin_core.model.typed import BaseTypedModel
 from tests.core.daemon_services import CounterConfig, LoopService
 
 
@@ -168,3 +171,48 @@ class TestStatus:
     def test_http_endpoint_helper_validates_port(self) -> None:
         with pytest.raises(ConfigError, match="between 1 and 65535"):
             http_endpoint(70000)
+
+
+# Deferred builds complete the models a model holds first (plugin_core.model.deferred): a held
+# model named before it is defined, or the model itself, must still resolve.
+class Shelf(BaseTypedModel):
+    books: list[Book] = []
+    featured: Book | None = None
+
+
+class Book(BaseTypedModel):
+    title: str
+    sequel: Book | None = None
+
+
+class TestDeferredBuilds:
+    def test_model_holding_a_model_defined_after_it_loads(self) -> None:
+        shelf = Shelf.from_dict({"books": [{"title": "a"}], "featured": {"title": "b"}})
+        assert [book.title for book in shelf.books] == ["a"]
+        assert shelf.featured is not None and shelf.featured.title == "b"
+        assert Shelf.from_json(shelf.to_json()) == shelf
+
+    def test_model_holding_itself_round_trips(self) -> None:
+        book = Book.from_dict({"title": "one", "sequel": {"title": "two", "sequel": {"title": "3"}}})
+        assert book.sequel is not None and book.sequel.sequel is not None
+        assert book.sequel.sequel.title == "3"
+        assert Book.from_json(book.to_json()) == book
+
+    def test_bad_held_model_names_its_field(self) -> None:
+        with pytest.raises(ConfigError, match=r"books\.0\.title"):
+            Shelf.from_dict({"books": [{"title": 3}]})
+
+    def test_a_document_validates_as_the_class_it_names(self) -> None:
+        """Loading a command service builds the command service's schema, not BaseService's:
+        the base holds every base model a backend replaces (a fresh interpreter, since this one
+        has built them all)."""
+        code = (
+            "from plugin_core import BaseService, CommandService, load_service\n"
+            "from plugin_core.model.restart import RestartPolicy\n"
+            "s = load_service({'type': 'command', 'config': {'name': 'p', 'command': ['true']}})\n"
+            "assert isinstance(s, CommandService), type(s)\n"
+            "assert CommandService.__pydantic_complete__ and RestartPolicy.__pydantic_complete__\n"
+            "assert not BaseService.__pydantic_complete__, 'BaseService schema was built'\n"
+        )
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
