@@ -14,7 +14,6 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from prefect.artifacts import create_link_artifact, create_table_artifact
 from prefect.events import emit_event
 
 if TYPE_CHECKING:
@@ -112,6 +111,10 @@ def publish_service(info: Mapping[str, Any], description: str = "") -> None:
     ``_sync=True``: the async tasks run this in a worker thread of an async task run, where
     Prefect's dispatch would otherwise hand back a coroutine that nobody awaits.
     """
+    # Here, not at module level: a flow file imports the tasks at parse time, and Prefect's
+    # artifacts module (its client models) is needed only once a task publishes.
+    from prefect.artifacts import create_link_artifact, create_table_artifact
+
     name = str(info.get("name", ""))
     link_key, table_key = artifact_keys(name)
     url = info.get("url")
