@@ -30,20 +30,15 @@ T = TypeVar("T")
 RELATIVE_LAG = 0.1
 
 
-def intervals(
-    policy: ProbePolicy,
-    relative_lag: float = 0.0,
-    elapsed: Callable[[], float] | None = None,
-) -> Iterator[float]:
+def intervals(policy: ProbePolicy, relative_lag: float = 0.0) -> Iterator[float]:
     """Sleep lengths between checks: ``initial_interval`` during ``fast_phase``, then growing
     by ``backoff`` to ``period``; with ``relative_lag``, never beyond that share of the time
-    waited (nor below ``initial_interval``). The time waited is ``elapsed()`` when given (a
-    clock: checks take time too, a Serve status read 50 ms), else the sum of the pauses."""
+    waited (nor below ``initial_interval``)."""
     interval = policy.initial_interval
     spent = 0.0
     while True:
         yield interval
-        spent = elapsed() if elapsed is not None else spent + interval
+        spent += interval
         if spent >= policy.fast_phase:
             interval = min(interval * policy.backoff, policy.period)
             if relative_lag:
@@ -106,8 +101,7 @@ class Schedule:
         self._clock = clock
         self._deadline = math.inf if timeout is None else clock() + check_timeout(timeout)
         lag = RELATIVE_LAG if attempts is None else 0.0  # attempts: a retry schedule
-        began = clock()
-        self._intervals = intervals(policy or ProbePolicy(), lag, lambda: clock() - began)
+        self._intervals = intervals(policy or ProbePolicy(), lag)
         self._checks_left = math.inf if attempts is None else attempts
 
     def pause(self, answer: object = None) -> float | None:
