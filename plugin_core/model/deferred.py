@@ -55,8 +55,8 @@ def build_nested_first(model: type[BaseModel]) -> None:
     pydantic reuses a nested model's schema when that model is already complete, and
     otherwise generates it again inside every model that holds it; each model then builds its
     own once more on its first direct use (a default factory, ``model_validate``). Built
-    outside in, a service's first use generated 37 model schemas for 17 models; built inside
-    out, each is generated once (see ``bench/bench_prefect_import.py``: the core's first use).
+    inside out instead, a command service's first load generates 104 field schemas, not 227
+    (``bench/bench_prefect_import.py``: the core's first use, 34.5 -> 25.5 ms).
     """
     if model.__pydantic_complete__ or model in _BUILDING:
         return

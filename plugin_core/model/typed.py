@@ -115,9 +115,7 @@ class BaseTypedModel(BaseModel):
                 data = _without_format(data)
             stored = data.get("type")
             if stored:
-                target = CLASS_BY_NAME.get(stored) if type(stored) is str else None
-                if target is None:
-                    target = _resolve(stored)
+                target = _class_named(stored)
                 if target is not cls:
                     if not issubclass(target, cls):
                         raise ValueError(
@@ -233,17 +231,17 @@ def _named_class(cls: builtins.type[T], data: Any) -> builtins.type[T]:
     stored = data.get("type") if type(data) is dict else None
     if type(stored) is not str or not stored:
         return cls
-    target = CLASS_BY_NAME.get(stored)
-    if target is None:
-        try:
-            target = _resolve(stored)
-        except ConfigError:  # cls's validator resolves it again and says so, field by field
-            return cls
+    try:
+        target = _class_named(stored)
+    except ConfigError:  # cls's validator resolves it again and says so, field by field
+        return cls
     return target if issubclass(target, cls) else cls
 
 
-def _resolve(stored: Any) -> builtins.type[BaseTypedModel]:
-    return resolve_type(str(stored))
+def _class_named(stored: Any) -> builtins.type[BaseTypedModel]:
+    """The class a stored ``type`` names: a registered name without an import, else resolved."""
+    found = CLASS_BY_NAME.get(stored) if type(stored) is str else None
+    return found if found is not None else resolve_type(str(stored))
 
 
 def describe_validation_error(exc: Any, model_name: str) -> str:
