@@ -22,8 +22,18 @@ from plugin_core.model.probe_policy import ProbePolicy
 T = TypeVar("T")
 
 
-def intervals(policy: ProbePolicy) -> Iterator[float]:
-    """Sleep lengths between checks: ``initial_interval`` during ``fast_phase``, then growing to ``period``."""
+#: A wait for a condition (one with a deadline) never pauses, after the fast phase, longer
+#: than this share of the time it has waited, so a service that takes T to come up is seen
+#: within about T/10 of it: by the backoff alone, a model server loading for 4 s was seen up
+#: to a whole ``period`` late (0.5 s on average; ``bench/bench_ray.py``). A retry schedule
+#: (a wait counted in attempts: a webhook's redelivery) backs off as its policy says.
+RELATIVE_LAG = 0.1
+
+
+def intervals(policy: ProbePolicy, relative_lag: float = 0.0) -> Iterator[float]:
+    """Sleep lengths between checks: ``initial_interval`` during ``fast_phase``, then growing
+    by ``backoff`` to ``period``; with ``relative_lag``, never beyond that share of the time
+    waited (nor below ``initial_interval``)."""
     interval = policy.initial_interval
     spent = 0.0
     while True:
@@ -31,6 +41,8 @@ def intervals(policy: ProbePolicy) -> Iterator[float]:
         spent += interval
         if spent >= policy.fast_phase:
             interval = min(interval * policy.backoff, policy.period)
+            if relative_lag:
+                interval = min(interval, max(policy.initial_interval, spent * relative_lag))
 
 
 def backoff(policy: ProbePolicy, steps: int) -> float:
@@ -71,7 +83,9 @@ class Schedule:
 
     :func:`wait_until` and :func:`await_until` both take their pauses from here, so the
     sync and the async wait cannot drift apart. ``timeout`` None means no deadline, only
-    ``attempts`` (checks in all); one of the two must be given.
+    ``attempts`` (checks in all); one of the two must be given. A wait without ``attempts``
+    watches for a condition and keeps its pauses under :data:`RELATIVE_LAG` of the time
+    waited; one with ``attempts`` is a retry schedule and backs off as the policy says.
     """
 
     def __init__(
@@ -86,7 +100,8 @@ class Schedule:
             raise ConfigError("a wait needs a timeout or a number of attempts")
         self._clock = clock
         self._deadline = math.inf if timeout is None else clock() + check_timeout(timeout)
-        self._intervals = intervals(policy or ProbePolicy())
+        lag = RELATIVE_LAG if attempts is None else 0.0  # attempts: a retry schedule
+        self._intervals = intervals(policy or ProbePolicy(), lag)
         self._checks_left = math.inf if attempts is None else attempts
 
     def pause(self, answer: object = None) -> float | None:

@@ -8,7 +8,7 @@ import itertools
 import pytest
 
 from plugin_core import ConfigError, ProbePolicy, await_until, wait_until
-from plugin_core.waiting import Later, backoff, intervals
+from plugin_core.waiting import RELATIVE_LAG, Later, backoff, intervals
 
 
 class FakeClock:
@@ -27,10 +27,32 @@ class FakeClock:
 def test_intervals_start_fast_and_back_off_to_the_cap() -> None:
     """Probes are 2 ms apart at first, then grow, never beyond the period."""
     policy = ProbePolicy(initial_interval=0.002, fast_phase=0.01, backoff=2, period=0.5)
-    steps = list(itertools.islice(intervals(policy), 30))
+    steps = list(itertools.islice(intervals(policy), 100))
     assert steps[0] == 0.002
     assert max(steps) == 0.5
     assert steps == sorted(steps)
+
+
+def test_no_pause_exceeds_a_tenth_of_the_time_waited() -> None:
+    """A service that takes seconds to come up is seen within about a tenth of that time,
+    however far the backoff has grown; the pause still never drops below the first one."""
+    policy = ProbePolicy(initial_interval=0.002, fast_phase=0.25, backoff=1.5, period=1.0)
+    waited = 0.0
+    for pause in itertools.islice(intervals(policy, RELATIVE_LAG), 200):
+        if waited >= policy.fast_phase:
+            assert policy.initial_interval <= pause <= max(0.002, waited * RELATIVE_LAG) + 1e-12
+        waited += pause
+    assert waited > 30 and pause == policy.period  # the cap is still reached
+
+
+def test_a_wait_for_a_condition_keeps_its_pauses_relative() -> None:
+    """A deadline wait that backs off to a one-second cap still looks again within a tenth of
+    the time waited: a service ready after 4 s is seen by 4.4 s, not up to a second late."""
+    clock = FakeClock()
+    policy = ProbePolicy(initial_interval=0.002, fast_phase=0.25, backoff=1.5, period=1.0)
+    assert wait_until(lambda: "up" if clock.now >= 4.0 else None, timeout=60, policy=policy,
+                      clock=clock, sleep=clock.sleep) == "up"
+    assert clock.now <= 4.0 * (1 + RELATIVE_LAG) + 1e-9
 
 
 def test_wait_until_returns_the_first_result() -> None:
