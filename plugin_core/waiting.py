@@ -30,15 +30,20 @@ T = TypeVar("T")
 RELATIVE_LAG = 0.1
 
 
-def intervals(policy: ProbePolicy, relative_lag: float = 0.0) -> Iterator[float]:
+def intervals(
+    policy: ProbePolicy,
+    relative_lag: float = 0.0,
+    elapsed: Callable[[], float] | None = None,
+) -> Iterator[float]:
     """Sleep lengths between checks: ``initial_interval`` during ``fast_phase``, then growing
     by ``backoff`` to ``period``; with ``relative_lag``, never beyond that share of the time
-    waited (nor below ``initial_interval``)."""
+    waited (nor below ``initial_interval``). The time waited is ``elapsed()`` when given (a
+    clock: checks take time too, a Serve status read 50 ms), else the sum of the pauses."""
     interval = policy.initial_interval
     spent = 0.0
     while True:
         yield interval
-        spent += interval
+        spent = elapsed() if elapsed is not None else spent + interval
         if spent >= policy.fast_phase:
             interval = min(interval * policy.backoff, policy.period)
             if relative_lag:
@@ -101,7 +106,8 @@ class Schedule:
         self._clock = clock
         self._deadline = math.inf if timeout is None else clock() + check_timeout(timeout)
         lag = RELATIVE_LAG if attempts is None else 0.0  # attempts: a retry schedule
-        self._intervals = intervals(policy or ProbePolicy(), lag)
+        began = clock()
+        self._intervals = intervals(policy or ProbePolicy(), lag, lambda: clock() - began)
         self._checks_left = math.inf if attempts is None else attempts
 
     def pause(self, answer: object = None) -> float | None:
