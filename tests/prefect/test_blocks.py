@@ -215,6 +215,14 @@ class TestServiceRegistryBlock:
         with pytest.raises(ValidationError, match="SQLAlchemy URL"):
             ServiceRegistryBlock(url=SecretStr("/var/lib/outlive/registry.db"))
 
+    def test_a_scheme_in_either_case_is_a_url_but_a_look_alike_letter_is_not(self) -> None:
+        """The scheme is ASCII letters of either case; U+212A (the Kelvin sign, which
+        re.IGNORECASE folds to "k") does not pass for one."""
+        url = "POSTGRESQL+PSYCOPG://outlive@db.example/outlive"
+        assert ServiceRegistryBlock(url=SecretStr(url)).url == SecretStr(url)
+        with pytest.raises(ValidationError, match="SQLAlchemy URL"):
+            ServiceRegistryBlock(url=SecretStr("\u212aafka://broker/outlive"))
+
 
 class TestRegistration:
     def test_every_block_is_found_under_the_key_prefect_computes(self) -> None:
