@@ -29,6 +29,10 @@ def test_example_on_the_ephemeral_server_leaves_a_serving_model(
     env.update(
         PREFECT_HOME=str(tmp_path / "prefect-home"),  # no profile, no API URL: ephemeral mode
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        # A fresh home: the temporary server creates and migrates its database first, which
+        # went past Prefect's default 20 s twice on a loaded 2-core CI machine (two nox lanes).
+        # A user on such a machine raises the same setting.
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120",
         OUTLIVE_HOME=str(outlive_home),
     )
     result = subprocess.run(
