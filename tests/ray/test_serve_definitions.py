@@ -13,6 +13,8 @@ from plugin_core import (
     load_service,
     start_service,
 )
+from plugin_core.backends.ray_serve import SERVE_READ_GAP, UUID_ENV
+from plugin_core.model.monitors import ProbeResult
 from tests.ray.cluster import free_port
 
 
@@ -52,3 +54,61 @@ def test_an_unreachable_cluster_says_where_and_how_to_fix() -> None:
     from plugin_core import get_service
 
     assert get_service("m", refresh=False).status.state == ServiceState.ERROR
+
+
+class _CountingServe:
+    """Serve's status API as seen by the backend: a DEPLOYING (or RUNNING) app, reads counted."""
+
+    def __init__(self, service: RayServeService) -> None:
+        self.reads = 0
+        self.status_now = "DEPLOYING"
+        self.config = {"runtime_env": {"env_vars": {UUID_ENV: str(service.uuid)}}}
+
+    def status(self, timeout: float | None = None) -> dict[str, object]:
+        self.reads += 1
+        app = {"status": self.status_now, "deployed_app_config": self.config, "deployments": {}}
+        return {"applications": {"m": app}, "http_options": {"host": "127.0.0.1", "port": 8000}}
+
+
+def test_a_deploy_reads_serves_status_sparingly_until_the_route_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While Serve says DEPLOYING, a look within SERVE_READ_GAP of the last read is the route's
+    probe alone; the route answering, or the gap passing, brings a fresh read at once."""
+    service = RayServeService.http("m", "m:app")
+    service.admin_state = ServiceState.ACTIVE
+    serve = _CountingServe(service)
+    monkeypatch.setattr(RayServeService, "api", lambda self: serve)
+    route_answers = [False]
+    probes: list[float | None] = []
+
+    def probe(self: object, timeout: float | None = None) -> ProbeResult:
+        probes.append(timeout)
+        return ProbeResult(ok=route_answers[0], detail="probe")
+
+    monkeypatch.setattr(type(service.endpoint), "probe", probe)
+    now = [1000.0]
+    monkeypatch.setattr("plugin_core.backends.ray_serve.time.monotonic", lambda: now[0])
+
+    assert service.check_status()[0] == ServiceState.PENDING_STARTUP
+    for _ in range(5):  # 20 ms apart, the route silent: no read
+        now[0] += 0.02
+        assert service.check_status()[0] == ServiceState.PENDING_STARTUP
+    assert (serve.reads, len(probes)) == (1, 5)
+    now[0] += SERVE_READ_GAP  # the gap passed: Serve is read again (a failure shows in time)
+    service.check_status()
+    assert serve.reads == 2
+    serve.status_now = "RUNNING"
+    route_answers[0] = True  # the route answers: read at once, and Serve's verdict stands
+    now[0] += 0.02
+    assert service.check_status()[0] == ServiceState.ACTIVE
+    assert serve.reads == 3
+    now[0] += 0.02  # RUNNING: every look reads Serve, as for a service that is up
+    service.check_status()
+    assert serve.reads == 4
+
+
+def test_a_started_app_is_looked_at_every_20_ms_at_first() -> None:
+    """The waits of an app made by http(): 20 ms between looks for the first 10 s."""
+    policy = RayServeService.http("m", "m:app").probe_policy
+    assert (policy.initial_interval, policy.fast_phase) == (0.02, 10.0)
