@@ -32,7 +32,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import Field, PrivateAttr, SerializeAsAny
+from pydantic import Field, PrivateAttr, SerializeAsAny, model_validator
 
 from plugin_core.backends._serve_api import RayClusterError, ServeApi, package_directory
 from plugin_core.backends._serve_logs import follow_logs, read_logs
@@ -77,7 +77,7 @@ CLAIM_SCOPE = "ray-serve-config"
 #: a read every 0.1-0.3 s during the ~3 s deploy). The route answering brings a read at once.
 SERVE_READ_GAP = 0.5
 
-#: The waits of an app started by :meth:`RayServeService.http`: looks 20 ms apart for the first
+#: The waits of a Serve app whose monitor sets no probe policy: looks 20 ms apart for the first
 #: 10 s (a look is mostly the route's probe: see SERVE_READ_GAP), so the app is seen ready
 #: within a poll of it, as by a hand-written poll of the route, then backing off as usual.
 SERVE_PROBES = ProbePolicy(initial_interval=0.02, fast_phase=10.0)
@@ -99,6 +99,15 @@ class RayServeService(BaseService):
     _serve_verdict: tuple[ServiceState, str] | None = PrivateAttr(default=None)
     _serve_read_at: float = PrivateAttr(default=0.0)
 
+    @model_validator(mode="after")
+    def _watched_every_20_ms_by_default(self) -> RayServeService:
+        """SERVE_PROBES for a monitor whose probe policy was not given: made by http(), or by a
+        definition's ``endpoint.health`` (a Prefect block, an Airflow operator, a YAML file)."""
+        monitor = self.endpoint.monitor if self.endpoint is not None else None
+        if monitor is not None and "probe" not in monitor.config.model_fields_set:
+            monitor.config.probe = SERVE_PROBES
+        return self
+
     @classmethod
     def http(cls, name: str, import_path: str, *, health_path: str = "/",
              **config: Any) -> RayServeService:
@@ -108,8 +117,7 @@ class RayServeService(BaseService):
         return cls(config=service_config, endpoint=RayServeEndpoint(
             config=ServiceEndpointConfig(protocol=ServiceEndpointProtocol.HTTP),
             monitor=HTTPEndpointHealthMonitor(
-                config=HTTPEndpointHealthMonitorConfig(healthcheck_uri_path=path,
-                                                       probe=SERVE_PROBES)
+                config=HTTPEndpointHealthMonitorConfig(healthcheck_uri_path=path)
             ),
         ))
 

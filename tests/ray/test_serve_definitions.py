@@ -15,6 +15,8 @@ from plugin_core import (
 )
 from plugin_core.backends.ray_serve import SERVE_READ_GAP, UUID_ENV
 from plugin_core.model.monitors import ProbeResult
+from plugin_core.model.probe_policy import ProbePolicy
+from plugin_core.model.standard_monitors import HTTPEndpointHealthMonitorConfig
 from tests.ray.cluster import free_port
 
 
@@ -108,7 +110,25 @@ def test_a_deploy_reads_serves_status_sparingly_until_the_route_answers(
     assert serve.reads == 4
 
 
-def test_a_started_app_is_looked_at_every_20_ms_at_first() -> None:
-    """The waits of an app made by http(): 20 ms between looks for the first 10 s."""
-    policy = RayServeService.http("m", "m:app").probe_policy
-    assert (policy.initial_interval, policy.fast_phase) == (0.02, 10.0)
+def test_an_app_is_looked_at_every_20_ms_at_first_unless_its_policy_says_otherwise() -> None:
+    """20 ms between looks for the first 10 s, whether the app comes from http() or from a
+    definition's ``endpoint.health`` (what blocks and operators build); a probe policy that
+    was given is kept, and a stored service loads with the policy it was saved with."""
+    from_code = RayServeService.http("m", "m:app")
+    from_definition = load_service({
+        "type": "ray-serve", "config": {"name": "m", "import_path": "m:app"},
+        "endpoint": {"protocol": "http", "health": "/m/"},
+    })
+    for service in (from_code, from_definition):
+        policy = service.probe_policy
+        assert (policy.initial_interval, policy.fast_phase) == (0.02, 10.0)
+    assert RayServeService.from_json(from_code.to_json()).probe_policy == from_code.probe_policy
+
+    given = ProbePolicy(period=2.0)
+    chosen = RayServeService.http("m", "m:app")
+    assert chosen.endpoint is not None and chosen.endpoint.monitor is not None
+    chosen.endpoint.monitor.config = HTTPEndpointHealthMonitorConfig(
+        healthcheck_uri_path="/m/", probe=given
+    )
+    reloaded = RayServeService.from_json(chosen.to_json())
+    assert reloaded.probe_policy == given
