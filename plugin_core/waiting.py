@@ -24,9 +24,9 @@ T = TypeVar("T")
 
 #: A wait for a condition (one with a deadline) never pauses, after the fast phase, longer
 #: than this share of the time it has waited, so a service that takes T to come up is seen
-#: within about T/10 of it: by the backoff alone, a model server loading for 4 s was seen up
-#: to a whole ``period`` late (0.5 s on average; ``bench/bench_ray.py``). A retry schedule
-#: (a wait counted in attempts: a webhook's redelivery) backs off as its policy says.
+#: within about T/10 of it: by the backoff alone, a model server loading for 4 s could be seen
+#: up to a whole ``period`` (1 s by default) late. A retry schedule (a wait counted in
+#: attempts: a webhook's redelivery) backs off as its policy says.
 RELATIVE_LAG = 0.1
 
 

@@ -102,10 +102,15 @@ class RayServeService(BaseService):
     @model_validator(mode="after")
     def _watched_every_20_ms_by_default(self) -> RayServeService:
         """SERVE_PROBES for a monitor whose probe policy was not given: made by http(), or by a
-        definition's ``endpoint.health`` (a Prefect block, an Airflow operator, a YAML file)."""
-        monitor = self.endpoint.monitor if self.endpoint is not None else None
-        if monitor is not None and "probe" not in monitor.config.model_fields_set:
-            monitor.config.probe = SERVE_PROBES
+        definition's ``endpoint.health`` (a Prefect block, an Airflow operator, a YAML file).
+        On copies: the caller's endpoint and monitor objects keep their own policy."""
+        endpoint = self.endpoint
+        monitor = endpoint.monitor if endpoint is not None else None
+        if endpoint is None or monitor is None or "probe" in monitor.config.model_fields_set:
+            return self
+        config = monitor.config.model_copy(update={"probe": SERVE_PROBES})
+        monitor = monitor.model_copy(update={"config": config})
+        self.endpoint = endpoint.model_copy(update={"monitor": monitor})
         return self
 
     @classmethod

@@ -13,10 +13,13 @@ from plugin_core import (
     load_service,
     start_service,
 )
-from plugin_core.backends.ray_serve import SERVE_READ_GAP, UUID_ENV
+from plugin_core.backends.ray_serve import SERVE_READ_GAP, UUID_ENV, RayServeEndpoint
 from plugin_core.model.monitors import ProbeResult
 from plugin_core.model.probe_policy import ProbePolicy
-from plugin_core.model.standard_monitors import HTTPEndpointHealthMonitorConfig
+from plugin_core.model.standard_monitors import (
+    HTTPEndpointHealthMonitor,
+    HTTPEndpointHealthMonitorConfig,
+)
 from tests.ray.cluster import free_port
 
 
@@ -123,6 +126,13 @@ def test_an_app_is_looked_at_every_20_ms_at_first_unless_its_policy_says_otherwi
         policy = service.probe_policy
         assert (policy.initial_interval, policy.fast_phase) == (0.02, 10.0)
     assert RayServeService.from_json(from_code.to_json()).probe_policy == from_code.probe_policy
+
+    theirs = HTTPEndpointHealthMonitor(
+        config=HTTPEndpointHealthMonitorConfig(healthcheck_uri_path="/m/")
+    )
+    service = RayServeService(config=from_code.config, endpoint=RayServeEndpoint(monitor=theirs))
+    assert service.probe_policy.fast_phase == 10.0
+    assert theirs.policy == ProbePolicy()  # the caller's monitor is left as it was
 
     given = ProbePolicy(period=2.0)
     chosen = RayServeService.http("m", "m:app")
