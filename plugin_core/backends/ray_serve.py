@@ -110,7 +110,8 @@ class RayServeService(BaseService):
             return self
         config = monitor.config.model_copy(update={"probe": SERVE_PROBES})
         monitor = monitor.model_copy(update={"config": config})
-        self.endpoint = endpoint.model_copy(update={"monitor": monitor})
+        # as BaseService names a nameless config: set on this service only, not re-validated
+        object.__setattr__(self, "endpoint", endpoint.model_copy(update={"monitor": monitor}))
         return self
 
     @classmethod
