@@ -16,10 +16,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from uuid import UUID, uuid4
 
-from pydantic import Field, PrivateAttr, SerializeAsAny, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from plugin_core.backends.contract import ServiceBackend
 from plugin_core.model.config import ServiceConfig, generated_service_name
+from plugin_core.model.duck_serialized import DuckSerialized
 from plugin_core.model.endpoint import BaseServiceEndpoint
 from plugin_core.model.service_type import ServiceType
 from plugin_core.model.state import ServiceState
@@ -69,9 +70,9 @@ class BaseService(BaseTypedModel, ServiceBackend):
 
     uuid: UUID = Field(default_factory=uuid4)
     admin_state: ServiceState = ServiceState.INACTIVE
-    config: SerializeAsAny[ServiceConfig]
-    status: SerializeAsAny[ServiceStatus] = Field(default_factory=ServiceStatus)
-    endpoint: SerializeAsAny[BaseServiceEndpoint] | None = None
+    config: DuckSerialized[ServiceConfig]
+    status: DuckSerialized[ServiceStatus] = Field(default_factory=ServiceStatus)
+    endpoint: DuckSerialized[BaseServiceEndpoint] | None = None
 
     _registry: "ServiceRegistry | None" = PrivateAttr(default=None)
     _registry_version: int | None = PrivateAttr(default=None)

@@ -10,10 +10,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from plugin_core.backends._serve_api import default_address
 from plugin_core.model.config import ServiceConfig
+from plugin_core.model.duck_serialized import DuckSerialized
 from plugin_core.model.endpoint import (
     BaseServiceEndpoint,
     ServiceEndpointConfig,
@@ -136,10 +137,10 @@ class RayServeEndpoint(BaseServiceEndpoint):
     (``config.port`` overrides it, e.g. behind a load balancer). The route prefix is part of
     the monitor's path."""
 
-    config: SerializeAsAny[ServiceEndpointConfig] = Field(
+    config: DuckSerialized[ServiceEndpointConfig] = Field(
         default_factory=lambda: ServiceEndpointConfig(protocol=ServiceEndpointProtocol.HTTP)
     )
-    status: SerializeAsAny[ServiceEndpointStatus] = Field(default_factory=ServiceEndpointStatus)
+    status: DuckSerialized[ServiceEndpointStatus] = Field(default_factory=ServiceEndpointStatus)
 
     def place(self, address: str, http_options: dict[str, Any]) -> None:
         """Point the endpoint at the proxy, from the dashboard URL and Serve's http_options."""

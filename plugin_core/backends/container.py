@@ -29,7 +29,7 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr, SerializeAsAny, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from plugin_core.backends import _docker_engine as engine
 from plugin_core.backends._container_args import (
@@ -45,6 +45,7 @@ from plugin_core.backends.endpoints import http_endpoint_of
 from plugin_core.backends.runtime_dir import DEFINITION_FILE, RuntimeFiles, saved_log_lines
 from plugin_core.errors import ContainerEngineError
 from plugin_core.model.config import ServiceConfig
+from plugin_core.model.duck_serialized import DuckSerialized
 from plugin_core.model.endpoint import (
     BaseServiceEndpoint,
     ServiceEndpointConfig,
@@ -169,10 +170,10 @@ class ContainerServiceEndpointStatus(ServiceEndpointStatus):
 class ContainerServiceEndpoint(BaseServiceEndpoint):
     """An endpoint published from a container port to a host port."""
 
-    config: SerializeAsAny[ContainerServiceEndpointConfig] = Field(
+    config: DuckSerialized[ContainerServiceEndpointConfig] = Field(
         default_factory=ContainerServiceEndpointConfig
     )
-    status: SerializeAsAny[ContainerServiceEndpointStatus] = Field(
+    status: DuckSerialized[ContainerServiceEndpointStatus] = Field(
         default_factory=ContainerServiceEndpointStatus
     )
 
@@ -214,11 +215,11 @@ class ContainerService(BaseService):
         type="container", flavor="docker", name="Container", description="A Docker container"
     )
 
-    config: SerializeAsAny[ContainerServiceConfig] = Field(default_factory=ContainerServiceConfig)
-    status: SerializeAsAny[ContainerServiceStatus] = Field(
+    config: DuckSerialized[ContainerServiceConfig] = Field(default_factory=ContainerServiceConfig)
+    status: DuckSerialized[ContainerServiceStatus] = Field(
         default_factory=ContainerServiceStatus
     )
-    endpoint: SerializeAsAny[ContainerServiceEndpoint] | None = None
+    endpoint: DuckSerialized[ContainerServiceEndpoint] | None = None
 
     @classmethod
     def http(

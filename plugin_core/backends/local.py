@@ -23,7 +23,7 @@ import sys
 from collections.abc import Callable
 from typing import ClassVar
 
-from pydantic import Field, SerializeAsAny
+from pydantic import Field
 
 from plugin_core.backends.loadable import module_root, require_loadable
 from plugin_core.backends.supervised import (
@@ -41,6 +41,7 @@ from plugin_core.backends.supervised import (
     http_endpoint as http_endpoint,
     read_supervisor_record,
 )
+from plugin_core.model.duck_serialized import DuckSerialized
 from plugin_core.model.endpoint import ServiceEndpointConfig, ServiceEndpointStatus
 from plugin_core.model.service_type import ServiceType
 from plugin_core.model.typed import reloading_script
@@ -84,7 +85,7 @@ class LocalDaemonService(SupervisedService):
         type="local", flavor="daemon", name="Local daemon", description="A local process"
     )
 
-    config: SerializeAsAny[LocalDaemonServiceConfig] = Field(
+    config: DuckSerialized[LocalDaemonServiceConfig] = Field(
         default_factory=LocalDaemonServiceConfig
     )
 

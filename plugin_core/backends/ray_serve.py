@@ -32,7 +32,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, ClassVar
 
-from pydantic import Field, PrivateAttr, SerializeAsAny, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from plugin_core.backends._serve_api import RayClusterError, ServeApi, package_directory
 from plugin_core.backends._serve_logs import follow_logs, read_logs
@@ -45,6 +45,7 @@ from plugin_core.backends._serve_model import (
 from plugin_core.backends._serve_state import judge
 from plugin_core.backends.contract import bounded_grace
 from plugin_core.errors import ConfigError
+from plugin_core.model.duck_serialized import DuckSerialized
 from plugin_core.model.endpoint import (
     ServiceEndpointConfig,
     ServiceEndpointProtocol,
@@ -91,9 +92,9 @@ class RayServeService(BaseService):
         description="A Ray Serve application on a Ray cluster",
     )
 
-    config: SerializeAsAny[RayServeServiceConfig]
-    status: SerializeAsAny[RayServeServiceStatus] = Field(default_factory=RayServeServiceStatus)
-    endpoint: SerializeAsAny[RayServeEndpoint] | None = None
+    config: DuckSerialized[RayServeServiceConfig]
+    status: DuckSerialized[RayServeServiceStatus] = Field(default_factory=RayServeServiceStatus)
+    endpoint: DuckSerialized[RayServeEndpoint] | None = None
 
     # Serve's last verdict during a deploy and when it was read (see SERVE_READ_GAP).
     _serve_verdict: tuple[ServiceState, str] | None = PrivateAttr(default=None)

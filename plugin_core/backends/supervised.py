@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from annotated_types import Ge, Le
-from pydantic import Field, SecretStr, SerializeAsAny, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from plugin_core.backends.contract import bounded_grace
 from plugin_core.backends.endpoints import http_endpoint_of
 from plugin_core.backends.runtime_dir import DEFINITION_FILE, RuntimeFiles, saved_log_lines
 from plugin_core.errors import DaemonSpawnError
 from plugin_core.model.config import ServiceConfig
+from plugin_core.model.duck_serialized import DuckSerialized
 from plugin_core.model.endpoint import BaseServiceEndpoint, ServiceEndpointConfig
 from plugin_core.model.restart import RestartPolicy
 from plugin_core.model.state import ServiceState
@@ -159,13 +160,13 @@ class SupervisedService(BaseService):
 
     HOST_BOUND: ClassVar[bool] = True
 
-    config: SerializeAsAny[SupervisedServiceConfig] = Field(
+    config: DuckSerialized[SupervisedServiceConfig] = Field(
         default_factory=SupervisedServiceConfig
     )
-    status: SerializeAsAny[SupervisedServiceStatus] = Field(
+    status: DuckSerialized[SupervisedServiceStatus] = Field(
         default_factory=SupervisedServiceStatus
     )
-    endpoint: SerializeAsAny[SupervisedEndpoint] | None = None
+    endpoint: DuckSerialized[SupervisedEndpoint] | None = None
 
     # -- what the supervisor runs ---------------------------------------------------------------
 

@@ -37,7 +37,7 @@ class DeferredSignature:
 
 def nested_models(annotation: Any) -> Iterator[type[BaseModel]]:
     """The model classes a field annotation holds: itself, or inside ``X | None``,
-    ``list[X]``, ``Annotated[X, ...]`` (``SerializeAsAny[X]``) and the like."""
+    ``list[X]``, ``Annotated[X, ...]`` (``DuckSerialized[X]``) and the like."""
     if isinstance(annotation, type):
         if issubclass(annotation, BaseModel):
             yield annotation

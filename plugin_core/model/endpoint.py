@@ -7,8 +7,9 @@ from enum import Enum
 from typing import Annotated
 
 from annotated_types import Ge, Le
-from pydantic import Field, SerializeAsAny, field_validator
+from pydantic import Field, field_validator
 
+from plugin_core.model.duck_serialized import DuckSerialized
 from plugin_core.model.monitors import BaseServiceEndpointHealthMonitor, ProbeResult
 from plugin_core.model.state import ServiceState
 from plugin_core.model.status import ServiceStatus
@@ -70,9 +71,9 @@ class BaseServiceEndpoint(BaseTypedModel):
     """An address plus the monitor that tells whether it answers."""
 
     admin_state: ServiceState = ServiceState.INACTIVE
-    config: SerializeAsAny[ServiceEndpointConfig] = Field(default_factory=ServiceEndpointConfig)
-    status: SerializeAsAny[ServiceEndpointStatus] = Field(default_factory=ServiceEndpointStatus)
-    monitor: SerializeAsAny[BaseServiceEndpointHealthMonitor] | None = None
+    config: DuckSerialized[ServiceEndpointConfig] = Field(default_factory=ServiceEndpointConfig)
+    status: DuckSerialized[ServiceEndpointStatus] = Field(default_factory=ServiceEndpointStatus)
+    monitor: DuckSerialized[BaseServiceEndpointHealthMonitor] | None = None
 
     def probe(self, timeout: float | None = None) -> ProbeResult:
         """One health check of the current address; refused connections are a result, not an error."""

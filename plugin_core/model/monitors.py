@@ -18,9 +18,10 @@ a service class needs only the base, so importing one does not define them.
 
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
+from pydantic import BaseModel, ConfigDict, Field
 
 from plugin_core.model.deferred import DeferredSignature
+from plugin_core.model.duck_serialized import DuckSerialized
 from plugin_core.model.probe_policy import ProbePolicy
 from plugin_core.model.state import ServiceState
 from plugin_core.model.typed import BaseTypedModel
@@ -53,7 +54,7 @@ ServiceEndpointHealthMonitorConfig = BaseServiceEndpointHealthMonitorConfig
 class BaseServiceEndpointHealthMonitor(BaseTypedModel):
     """Checks whether an endpoint answers; subclasses define how."""
 
-    config: SerializeAsAny[ServiceEndpointHealthMonitorConfig] = Field(
+    config: DuckSerialized[ServiceEndpointHealthMonitorConfig] = Field(
         default_factory=ServiceEndpointHealthMonitorConfig
     )
 

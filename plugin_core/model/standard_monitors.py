@@ -11,8 +11,9 @@ service class, which needs only the base, does not define these four models too.
 from typing import TYPE_CHECKING, Annotated
 
 from annotated_types import Ge, Gt, Le
-from pydantic import Field, SerializeAsAny, field_validator
+from pydantic import Field, field_validator
 
+from plugin_core.model.duck_serialized import DuckSerialized
 from plugin_core.model.monitors import (
     BaseServiceEndpointHealthMonitor,
     BaseServiceEndpointHealthMonitorConfig,
@@ -61,7 +62,7 @@ class TCPEndpointHealthMonitorConfig(BaseServiceEndpointHealthMonitorConfig):
 class HTTPEndpointHealthMonitor(BaseServiceEndpointHealthMonitor):
     """Healthy when an HTTP request to the endpoint's health path gets an accepted code."""
 
-    config: SerializeAsAny[HTTPEndpointHealthMonitorConfig] = Field(
+    config: DuckSerialized[HTTPEndpointHealthMonitorConfig] = Field(
         default_factory=HTTPEndpointHealthMonitorConfig
     )
 
@@ -102,7 +103,7 @@ class HTTPEndpointHealthMonitor(BaseServiceEndpointHealthMonitor):
 class TCPEndpointHealthMonitor(BaseServiceEndpointHealthMonitor):
     """Healthy when the endpoint's port accepts a TCP connection."""
 
-    config: SerializeAsAny[TCPEndpointHealthMonitorConfig] = Field(
+    config: DuckSerialized[TCPEndpointHealthMonitorConfig] = Field(
         default_factory=TCPEndpointHealthMonitorConfig
     )
 

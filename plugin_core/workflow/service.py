@@ -20,11 +20,12 @@ import os
 import signal
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import PrivateAttr, SerializeAsAny, model_validator
+from pydantic import PrivateAttr, model_validator
 
 from plugin_core.backends.local import LocalDaemonService, http_endpoint
 from plugin_core.deployment import BaseDeploymentService
 from plugin_core.errors import ConfigError
+from plugin_core.model.duck_serialized import DuckSerialized
 from plugin_core.model.service_type import ServiceType
 from plugin_core.workflow.config import WorkflowServiceConfig
 from plugin_core.workflow.llama_face import LlamaDeployFace
@@ -61,7 +62,7 @@ class WorkflowService(LlamaDeployFace, LocalDaemonService, BaseDeploymentService
         description="A Python callable or workflow served over HTTP",
     )
 
-    config: SerializeAsAny[WorkflowServiceConfig]
+    config: DuckSerialized[WorkflowServiceConfig]
 
     _workflow_object: Any = PrivateAttr(default=None)
     _workflow_path_exact: bool = PrivateAttr(default=True)

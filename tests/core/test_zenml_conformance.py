@@ -101,7 +101,7 @@ def normalize(annotation: str | None) -> str | None:
     if annotation is None:
         return None
     text = annotation.replace(" ", "").replace('"', "'").replace("~", "")  # ~T: a TypeVar object
-    for wrapper in ("SerializeAsAny", "Annotated"):
+    for wrapper in ("SerializeAsAny", "DuckSerialized", "Annotated"):
         text = _unwrap(text, wrapper)
     text = re.sub(r"\b(?:[A-Za-z_]\w*\.)+([A-Za-z_]\w*)", r"\1", text)
     for alias, builtin in (("Tuple", "tuple"), ("Dict", "dict"), ("List", "list"), ("Type", "type")):
