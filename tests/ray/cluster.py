@@ -31,8 +31,22 @@ HEAD_IP = "127.0.0.2"
 WORKER_IP = "127.0.0.3"
 
 
+# How long ``ray start`` waits for its own raylet to register (Ray's config
+# ``raylet_start_wait_time_s``, read from ``RAY_<name>``). Its default is made for an idle
+# machine; CI runs two nox lanes on two cores, and once a head gave up with "The current node
+# timed out during startup" while its processes were still coming up.
+RAYLET_START_WAIT_S = "120"
+STARTUP_TIMED_OUT = "timed out during startup"
+
+
 class RayUnavailable(RuntimeError):
     """No ``ray`` command for the cluster on this machine."""
+
+
+class RayStartTimedOut(RuntimeError):
+    """A node's ``ray start`` gave up while its own processes were starting (Ray's message
+    "The current node timed out during startup"): the machine was slow, the cluster is not
+    broken, and a fresh start may succeed."""
 
 
 def ray_bin() -> Path:
@@ -139,7 +153,8 @@ class RayCluster:
         temp_dir = self.root / name  # short: Ray's socket paths must stay under 107 bytes
         temp_dir.mkdir(parents=True, exist_ok=True)
         log = self.root / f"{name}.out"
-        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0"}
+        env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_DEDUP_LOGS": "0",
+               "RAY_raylet_start_wait_time_s": RAYLET_START_WAIT_S}
         env.pop("RAY_ADDRESS", None)
         with open(log, "wb") as out:
             launcher = subprocess.Popen(
@@ -210,7 +225,9 @@ class RayCluster:
                 return
             for node in self.nodes:
                 if node.launcher.poll() is not None:
-                    raise RuntimeError(f"ray start for {node.ip} exited:\n{node.log.read_text()[-3000:]}")
+                    output = node.log.read_text()[-3000:]
+                    failure = RayStartTimedOut if STARTUP_TIMED_OUT in output else RuntimeError
+                    raise failure(f"ray start for {node.ip} exited:\n{output}")
             time.sleep(0.5)
         raise TimeoutError(f"{what} not up within {timeout}s")
 

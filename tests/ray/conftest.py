@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.conftest import in_ci
-from tests.ray.cluster import RayCluster, RayUnavailable, ray_bin
+from tests.ray.cluster import RayCluster, RayStartTimedOut, RayUnavailable, ray_bin
 
 if TYPE_CHECKING:
     from tests.airflow.conftest import AirflowEnv
@@ -48,14 +48,33 @@ def ray_cluster() -> Iterator[RayCluster]:
         if in_ci():
             pytest.fail(f"Ray tests cannot run in CI: {exc}", pytrace=False)
         pytest.skip(f"Ray tests skipped: {exc}")
-    root = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # short: socket paths
-    cluster = RayCluster(root, ray=binary)
+    cluster = _started_cluster(binary)
     try:
-        cluster.start(workers=1)
         yield cluster
     finally:
         cluster.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(cluster.root, ignore_errors=True)
+
+
+def _started_cluster(binary: Path, attempts: int = 2) -> RayCluster:
+    """A started cluster. Only a ``ray start`` that timed out on its own startup (a slow
+    machine, not a broken cluster: :class:`RayStartTimedOut`) is retried, once, as a fresh
+    cluster on new ports; any other failure fails the tests at once."""
+    for attempt in range(1, attempts + 1):
+        root = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # short: socket paths
+        cluster = RayCluster(root, ray=binary)
+        try:
+            return cluster.start(workers=1)
+        except RayStartTimedOut:
+            cluster.stop()
+            shutil.rmtree(root, ignore_errors=True)
+            if attempt == attempts:
+                raise
+        except BaseException:
+            cluster.stop()
+            shutil.rmtree(root, ignore_errors=True)
+            raise
+    raise AssertionError("unreachable")
 
 
 @pytest.fixture
