@@ -42,14 +42,27 @@ def test_every_error_derives_from_outlive_error() -> None:
             assert issubclass(value, plugin_core.OutliveError), name
 
 
+def modules_after(statement: str) -> set[str]:
+    """The modules a fresh interpreter holds after running ``statement``."""
+    code = f"{statement}\nimport sys; print(' '.join(sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
 def test_import_is_lean() -> None:
     """Importing plugin_core pulls in no database, HTTP, container or orchestrator library."""
-    code = (
-        "import sys, plugin_core; heavy = {'sqlalchemy','requests','docker','fastapi','prefect',"
-        "'airflow','psutil','click','rich'} & {m.split('.')[0] for m in sys.modules}; print(sorted(heavy))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    heavy = {"sqlalchemy", "requests", "docker", "fastapi", "prefect", "airflow", "psutil",
+             "click", "rich"}
+    loaded = {name.split(".")[0] for name in modules_after("import plugin_core")}
+    assert sorted(heavy & loaded) == []
+
+
+def test_importing_the_services_leaves_pydantics_serializers_unloaded() -> None:
+    """Our models mark duck-typed fields with DuckSerialized, not pydantic's SerializeAsAny,
+    whose module costs the services' import 8.8 M instructions (bench/bench_import.py)."""
+    loaded = modules_after("from plugin_core import LocalDaemonService, CommandService")
+    assert "plugin_core.backends.command" in loaded
+    assert "pydantic.functional_serializers" not in loaded
 
 
 def test_core_never_imports_orchestrators() -> None:

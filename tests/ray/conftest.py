@@ -56,25 +56,26 @@ def ray_cluster() -> Iterator[RayCluster]:
         shutil.rmtree(cluster.root, ignore_errors=True)
 
 
-def _started_cluster(binary: Path, attempts: int = 2) -> RayCluster:
+def _started_cluster(binary: Path) -> RayCluster:
     """A started cluster. Only a ``ray start`` that timed out on its own startup (a slow
     machine, not a broken cluster: :class:`RayStartTimedOut`) is retried, once, as a fresh
     cluster on new ports; any other failure fails the tests at once."""
-    for attempt in range(1, attempts + 1):
-        root = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # short: socket paths
-        cluster = RayCluster(root, ray=binary)
-        try:
-            return cluster.start(workers=1)
-        except RayStartTimedOut:
-            cluster.stop()
-            shutil.rmtree(root, ignore_errors=True)
-            if attempt == attempts:
-                raise
-        except BaseException:
-            cluster.stop()
-            shutil.rmtree(root, ignore_errors=True)
-            raise
-    raise AssertionError("unreachable")
+    try:
+        return _fresh_cluster(binary)
+    except RayStartTimedOut:
+        return _fresh_cluster(binary)
+
+
+def _fresh_cluster(binary: Path) -> RayCluster:
+    """A cluster in a new temp dir, started; on any failure its processes and files are gone."""
+    root = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))  # short: socket paths
+    cluster = RayCluster(root, ray=binary)
+    try:
+        return cluster.start(workers=1)
+    except BaseException:
+        cluster.stop()
+        shutil.rmtree(root, ignore_errors=True)
+        raise
 
 
 @pytest.fixture
