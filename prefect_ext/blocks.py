@@ -12,7 +12,9 @@ no SQLAlchemy, psutil or docker import: a Prefect server imports every
 collection, and flows import this at parse time.
 """
 
-from __future__ import annotations
+# Annotations here are objects, not strings (no ``from __future__ import annotations``): pydantic
+# evaluates every annotation of a model and of each of its bases again for every Block subclass,
+# compiling each string each time. Names imported for type checkers only are quoted.
 
 import re
 from abc import ABC, abstractmethod
@@ -85,7 +87,7 @@ class ServiceBlock(BaseModel, ABC):
     def definition(self) -> dict[str, Any]:
         """The service as a plain ``plugin_core.load_service`` definition (``type``, ``config``, ...)."""
 
-    def get_service(self) -> BaseService:
+    def get_service(self) -> "BaseService":
         """The core service this block defines (not started; pass it to ``start_service``)."""
         return core.load_service(self.definition())
 
@@ -202,7 +204,7 @@ class CommandServiceBlock(SlugDispatchKey, _ProcessFields, _EndpointFields, Serv
         return {"type": "command", "config": config, "endpoint": self._endpoint()}
 
     @model_validator(mode="after")
-    def _check(self) -> CommandServiceBlock:
+    def _check(self) -> "CommandServiceBlock":
         self._validated_by_core()
         return self
 
@@ -243,7 +245,7 @@ class LocalDaemonServiceBlock(SlugDispatchKey, _ProcessFields, _EndpointFields, 
         config = {**self.config, **self._base_config(), **self._process_config()}
         return {"type": self.service_class, "config": config, "endpoint": self._endpoint()}
 
-    def get_service(self) -> BaseService:
+    def get_service(self) -> "BaseService":
         """The service, after checking that ``service_class`` really is a local daemon."""
         service = super().get_service()
         if not isinstance(service, core.LocalDaemonService):
@@ -388,7 +390,7 @@ class ContainerServiceBlock(SlugDispatchKey, ServiceBlock, Block):
         return {"type": "container", "config": config, "endpoint": endpoint}
 
     @model_validator(mode="after")
-    def _check(self) -> ContainerServiceBlock:
+    def _check(self) -> "ContainerServiceBlock":
         self._validated_by_core()
         return self
 
@@ -425,6 +427,6 @@ class ServiceRegistryBlock(SlugDispatchKey, Block):
             )
         return value
 
-    def get_registry(self) -> ServiceRegistry:
+    def get_registry(self) -> "ServiceRegistry":
         """The core registry this block points at."""
         return core.ServiceRegistry(self.url.get_secret_value() if self.url else None)

@@ -53,26 +53,28 @@ def _as_service(definition: ServiceDefinition) -> BaseService:
     return core.load_service(definition)
 
 
-class _Events(core.EventRecorder):
+class _Events:
     """The core's ``on_event``: each event becomes a run-log line and a Prefect event.
 
     The core decides what happened (reused, restarted, active, failed with its state...) and
-    reports each transition once; this only says it in Prefect's terms.
+    reports each transition once; this only says it in Prefect's terms. It holds the core's
+    recorder rather than subclassing it, so that importing the tasks (every flow file, at
+    parse time) does not load ``plugin_core.events``; a task loads it when it runs.
     """
 
     def __init__(self, service_type: str = "") -> None:
-        super().__init__()
+        self.recorded = core.EventRecorder()
         self.service_type = service_type
 
     def __call__(self, event: core.ServiceEvent) -> None:
-        super().__call__(event)
+        self.recorded(event)
         bad = event.outcome in (core.EventOutcome.FAILED, core.EventOutcome.DIED)
         run_logger().log(logging.ERROR if bad else logging.INFO, "Service %s", event.describe())
         emit_core_event(event, self.service_type)
 
     def info(self, service: BaseService) -> dict[str, Any]:
         """``service_info`` plus ``outcome``: what this task did (started, reused, ...)."""
-        return {**core.service_info(service), "outcome": self.first}
+        return {**core.service_info(service), "outcome": self.recorded.first}
 
 
 def _log_progress(name: str, every: float = 10.0) -> Callable[[BaseService, float], None]:

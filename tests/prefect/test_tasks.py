@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import subprocess
 import sys
 import threading
 import time
@@ -152,6 +153,32 @@ class TestStartService:
         wanted = {"outlive.service.started", "outlive.service.active"}
 
         assert wanted <= events_seen(info["uuid"], wanted)
+
+    def test_a_flow_file_loads_the_event_machinery_only_when_a_task_runs(
+        self, web: CommandServiceBlock
+    ) -> None:
+        """Importing the tasks and building a block (every flow file, at parse time) leaves
+        the core's events unloaded; a start still records and reports its outcome."""
+        code = (
+            "import sys; from prefect import flow;"
+            "from prefect_ext import CommandServiceBlock, start_service, wait_for_service;"
+            "CommandServiceBlock(service_name='parse', command=['true']).get_service();"
+            "print('plugin_core.events' in sys.modules)"
+        )
+        parsed = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.split()
+
+        @flow
+        def serve() -> dict[str, Any]:
+            return start_service(web, timeout=30)
+
+        info = serve()
+        recorded = core.EventLog().read(web.service_name)
+
+        assert parsed == ["False"]
+        assert info["outcome"] == "started" and info["state"] == "active"
+        assert [event.outcome.value for event in recorded][:2] == ["started", "active"]
 
     def test_a_dict_definition_and_a_daemon_block_also_start(self) -> None:
         """Definitions for load_service and LocalDaemonService subclasses start the same way."""
