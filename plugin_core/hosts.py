@@ -27,14 +27,11 @@ from pydantic import BaseModel, ConfigDict
 
 from plugin_core.errors import ServiceOnOtherHostError
 from plugin_core.model.deferred import DeferredSignature
-from plugin_core.observation import (
-    Relation as Relation,
-    describe_host,
-    host_relation,
-    this_host_facts,
-)
 
+# The judgement itself (plugin_core.observation) is imported on first use: status models hold a
+# HostIdentity, so this module loads with every service class.
 if TYPE_CHECKING:
+    from plugin_core.observation import Relation as Relation
     from plugin_core.service import BaseService
 
 
@@ -51,18 +48,24 @@ class HostIdentity(BaseModel):
 
     def describe(self) -> str:
         """``host-a (boot 60e7b227, pid namespace 4026531836)``: for messages."""
+        from plugin_core.observation import describe_host
+
         return describe_host(self)
 
 
 @functools.lru_cache(maxsize=1)
 def this_host() -> HostIdentity:
     """The identity of the host (boot, PID namespace) this process runs on."""
+    from plugin_core.observation import this_host_facts
+
     return HostIdentity(**this_host_facts()._asdict())
 
 
-def relation(owner: HostIdentity | None) -> Relation:
+def relation(owner: HostIdentity | None) -> "Relation":
     """How a process launched on ``owner`` relates to this host (None: recorded before owners
     were kept, treated as local, which is what every earlier version assumed)."""
+    from plugin_core.observation import host_relation
+
     return host_relation(owner)
 
 

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 
+from plugin_core.backends.runtime_dir import STOP_REQUEST_FILE, SUPERVISOR_STATE_FILE
 from plugin_core.model.state import ServiceState
 from plugin_core.paths import read_small_file
 
@@ -27,8 +28,6 @@ if TYPE_CHECKING:
     from plugin_core.processes import ProcessIdentity
 
 Relation = Literal["here", "ended", "elsewhere"]
-STOP_REQUEST_FILE = "stop.request"
-SUPERVISOR_STATE_FILE = "state.json"
 
 
 class Host(Protocol):

@@ -19,6 +19,10 @@ if TYPE_CHECKING:
     from plugin_core.service import BaseService
 
 DEFINITION_FILE = "service.json"
+# A supervised service's supervisor records its processes and exit in SUPERVISOR_STATE_FILE and
+# takes a stop requested in STOP_REQUEST_FILE (plugin_core.observation reads both).
+SUPERVISOR_STATE_FILE = "state.json"
+STOP_REQUEST_FILE = "stop.request"
 
 
 class RuntimeFiles(NamedTuple):

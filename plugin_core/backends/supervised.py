@@ -23,7 +23,13 @@ from pydantic import Field, SecretStr, model_validator
 
 from plugin_core.backends.contract import bounded_grace
 from plugin_core.backends.endpoints import http_endpoint_of
-from plugin_core.backends.runtime_dir import DEFINITION_FILE, RuntimeFiles, saved_log_lines
+from plugin_core.backends.runtime_dir import (
+    DEFINITION_FILE,
+    STOP_REQUEST_FILE as STOP_REQUEST_FILE,
+    SUPERVISOR_STATE_FILE as SUPERVISOR_STATE_FILE,
+    RuntimeFiles,
+    saved_log_lines,
+)
 from plugin_core.errors import DaemonSpawnError
 from plugin_core.model.config import ServiceConfig
 from plugin_core.model.duck_serialized import DuckSerialized
@@ -31,16 +37,11 @@ from plugin_core.model.endpoint import BaseServiceEndpoint, ServiceEndpointConfi
 from plugin_core.model.restart import RestartPolicy
 from plugin_core.model.state import ServiceState
 from plugin_core.model.status import ServiceStatus
-from plugin_core.observation import (
-    STOP_REQUEST_FILE as STOP_REQUEST_FILE,
-    SUPERVISOR_STATE_FILE as SUPERVISOR_STATE_FILE,
-    supervisor_record,
-)
 from plugin_core.paths import write_private
 from plugin_core.service import BaseService
 
-# Processes, ports, log following and waiting are imported where a service is launched,
-# observed or stopped, not here: defining a service class (every DAG parse) need not pay for them.
+# Processes, ports, log following, waiting and the state judgement (plugin_core.observation) are
+# imported where a service is launched, observed or stopped, not here: defining a service class (every DAG parse) need not pay for them.
 if TYPE_CHECKING:
     from plugin_core.processes import ProcessIdentity
 
@@ -132,6 +133,8 @@ class SupervisedServiceStatus(ServiceStatus):
 
 def read_supervisor_record(status: SupervisedServiceStatus) -> dict[str, Any]:
     """The supervisor's ``state.json`` for this run, or {} (none yet, or left by an earlier run)."""
+    from plugin_core.observation import supervisor_record
+
     return supervisor_record(status.runtime_path, status.supervisor_pid)
 
 
@@ -336,6 +339,7 @@ class SupervisedService(BaseService):
     @staticmethod
     def _recorded_processes(directory: Path) -> "list[tuple[str, ProcessIdentity]]":
         """(role, identity) of the supervisor and service processes ``state.json`` records."""
+        from plugin_core.observation import supervisor_record
         from plugin_core.processes import ProcessIdentity
 
         record = supervisor_record(str(directory), None)

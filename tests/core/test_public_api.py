@@ -57,12 +57,21 @@ def test_import_is_lean() -> None:
     assert sorted(heavy & loaded) == []
 
 
-def test_importing_the_services_leaves_pydantics_serializers_unloaded() -> None:
-    """Our models mark duck-typed fields with DuckSerialized, not pydantic's SerializeAsAny,
-    whose module costs the services' import 8.8 M instructions (bench/bench_import.py)."""
+def test_importing_the_services_defers_what_only_use_needs() -> None:
+    """Defining the service classes (every DAG parse, every flow file) loads neither pydantic's
+    serializers (our models mark duck-typed fields with DuckSerialized, not SerializeAsAny,
+    whose module costs 8.8 M instructions: bench/bench_import.py) nor the state judgement,
+    which the first look at a service loads."""
     loaded = modules_after("from plugin_core import LocalDaemonService, CommandService")
     assert "plugin_core.backends.command" in loaded
     assert "pydantic.functional_serializers" not in loaded
+    assert "plugin_core.observation" not in loaded
+    used = modules_after(
+        "from plugin_core import CommandService\n"
+        "from plugin_core.hosts import this_host\n"
+        "assert this_host().describe() and CommandService.http('x', ['true']).status.owner_host is None"
+    )
+    assert "plugin_core.observation" in used
 
 
 def test_core_never_imports_orchestrators() -> None:
