@@ -137,10 +137,11 @@ class BaseTypedModel(BaseModel):
 
         if isinstance(data, dict) and FORMAT_KEY in data:
             check_record_format(data[FORMAT_KEY], f"This {cls.__name__} document")
+        target = _named_class(cls, data)
         try:
-            return _named_class(cls, data).model_validate(data)
-        except ValidationError as exc:
-            raise ConfigError(describe_validation_error(exc, cls.__name__)) from None
+            return target.model_validate(data)
+        except ValidationError as exc:  # named as the class the document asked for
+            raise ConfigError(describe_validation_error(exc, target.__name__)) from None
 
     @classmethod
     def from_json(cls: builtins.type[T], json_str: str) -> T:

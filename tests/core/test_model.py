@@ -96,6 +96,17 @@ class TestValidation:
             load_service({"type": "command", "config": {"name": "a", "command": ["x"]}, "endpoint": {"port": -1}})
         assert "port" in str(info.value)
 
+    def test_the_error_names_the_class_the_document_asked_for(self) -> None:
+        """A command definition with a bad field reads "Invalid CommandService", not the base
+        class the loader was called on; a type that names nothing keeps the base's name."""
+        with pytest.raises(ConfigError) as info:
+            load_service({"type": "command", "config": {"name": "a", "command": []}})
+        assert str(info.value).splitlines()[0] == "Invalid CommandService:"
+        assert "config.command" in str(info.value)
+        with pytest.raises(ConfigError) as info:
+            BaseService.from_dict({"type": "nowhere_pkg.Ghost", "config": {"name": "a"}})
+        assert str(info.value).splitlines()[0] == "Invalid BaseService:"
+
     def test_unknown_protocol_is_named(self) -> None:
         with pytest.raises(ValueError, match="unknown protocol 'gopher'"):
             ServiceEndpointConfig(protocol="gopher")  # type: ignore[arg-type]
