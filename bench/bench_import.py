@@ -53,6 +53,18 @@ w2, c2 = W(), C()
 from plugin_core import LocalDaemonService, CommandService
 w3, c3 = W(), C()
 heavy = sorted(m for m in {HEAVY!r} if m in sys.modules)
+shape = {{"modules": sum(m.startswith("plugin_core") for m in sys.modules), "classes": 0,
+          "fields": 0, "inherited": 0}}
+pending, seen = [BaseModel], set()
+while pending:  # what the import defined: the models and fields pydantic collected, one by one
+    cls = pending.pop()
+    pending += cls.__subclasses__()
+    if cls.__module__.startswith("plugin_core") and cls not in seen:
+        seen.add(cls)
+        own = cls.__dict__.get("__annotations__", {{}})
+        shape["classes"] += 1
+        shape["fields"] += len(cls.__pydantic_fields__)
+        shape["inherited"] += sum(name not in own for name in cls.__pydantic_fields__)
 w4 = W()
 service = CommandService.http("probe", ["python", "-m", "http.server", "{{port}}"])
 CommandService.from_json(service.to_json())
@@ -61,7 +73,7 @@ heavy_after = sorted(m for m in {HEAVY!r} if m in sys.modules)
 import json  # only now: what the services' import pays for json is part of their cost
 print(json.dumps({{"pydantic": w1 - w0, "package": w2 - w1, "services": w3 - w1,
                   "pydantic_cpu": c1 - c0, "services_cpu": c3 - c1, "first_use": w5 - w4,
-                  "heavy": heavy, "heavy_after_use": heavy_after}}))
+                  "heavy": heavy, "heavy_after_use": heavy_after, "shape": shape}}))
 """
 
 
@@ -124,6 +136,12 @@ def main() -> int:
         f"of which  pydantic's first-field floor (import pydantic.fields, any first model pays "
         f"it): best {floor_best:6.2f} ms  median {floor_med:6.2f} ms; ours beyond it: median "
         f"{ours_med - floor_med:6.2f} ms"
+    )
+    shape = samples[0]["shape"]
+    print(
+        f"what ours defines: {shape['classes']} model classes with {shape['fields']} fields "  # type: ignore[index]
+        f"({shape['inherited']} inherited, each copied by pydantic), from {shape['modules']} "  # type: ignore[index]
+        "plugin_core modules (informational: pydantic's cost per class and per field sets the floor)"
     )
     print(f"info      import plugin_core alone (lazy): best {pkg_best:6.2f} ms  median {pkg_med:6.2f} ms")
     print(
