@@ -20,7 +20,6 @@ from plugin_core.backends.supervised import (
     SupervisedServiceConfig,
     http_endpoint,
 )
-from plugin_core.backends.templating import fill_address
 from plugin_core.model.service_type import ServiceType
 
 
@@ -114,6 +113,8 @@ class CommandService(SupervisedService):
 
     def _fill(self, text: str) -> str:
         """``{port}``/``{host}``: the endpoint's reserved address (loopback without one)."""
+        from plugin_core.backends.templating import fill_address
+
         port, host = None, "127.0.0.1"
         if self.endpoint is not None:
             port = self.endpoint.status.port

@@ -25,7 +25,6 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from plugin_core.backends.loadable import module_root, require_loadable
 from plugin_core.backends.supervised import (
     SERVICE_CONFIG_FILE,
     SERVICE_LOG_FILE,
@@ -128,6 +127,8 @@ class LocalDaemonService(SupervisedService):
     def daemon_env(self) -> dict[str, str]:
         """Extra environment for the daemon: its config's env, secrets, and an import path
         that finds the service's own module from the runtime directory."""
+        from plugin_core.backends.loadable import module_root
+
         env = super().daemon_env()
         root = module_root(type(self))
         if root:
@@ -138,6 +139,8 @@ class LocalDaemonService(SupervisedService):
     def check_importable(self) -> None:
         """Refuse early what the daemon could not load back: a class defined inside a function,
         or in ``__main__`` without a script file, or not at the top level of its script."""
+        from plugin_core.backends.loadable import require_loadable
+
         require_loadable(self, "the daemon")
 
 

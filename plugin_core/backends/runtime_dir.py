@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from plugin_core.paths import private_dir, services_root, write_private
-
 if TYPE_CHECKING:
     from plugin_core.service import BaseService
 
@@ -38,6 +36,8 @@ class RuntimeFiles(NamedTuple):
     @classmethod
     def prepare(cls, uuid: str, root: str | None = None, singleton: bool = False) -> RuntimeFiles:
         """Create (0700) and return the directory for service ``uuid``."""
+        from plugin_core.paths import private_dir, services_root
+
         base = Path(root) if root else services_root()
         return cls(private_dir(base if singleton else base / uuid), shared=singleton)
 
@@ -53,6 +53,8 @@ class RuntimeFiles(NamedTuple):
 
     def write_definition(self, service: BaseService, *, durable: bool = True) -> None:
         """Save ``service`` as JSON (secrets excluded, as from every serialisation)."""
+        from plugin_core.paths import write_private
+
         write_private(self.definition_file, service.to_json(), durable=durable)
 
     def discard(self) -> None:

@@ -22,7 +22,6 @@ from annotated_types import Ge, Le
 from pydantic import Field, SecretStr, model_validator
 
 from plugin_core.backends.contract import bounded_grace
-from plugin_core.backends.endpoints import http_endpoint_of
 from plugin_core.backends.runtime_dir import (
     DEFINITION_FILE,
     STOP_REQUEST_FILE as STOP_REQUEST_FILE,
@@ -37,7 +36,6 @@ from plugin_core.model.endpoint import BaseServiceEndpoint, ServiceEndpointConfi
 from plugin_core.model.restart import RestartPolicy
 from plugin_core.model.state import ServiceState
 from plugin_core.model.status import ServiceStatus
-from plugin_core.paths import write_private
 from plugin_core.service import BaseService
 
 # Processes, ports, log following, waiting and the state judgement (plugin_core.observation) are
@@ -199,6 +197,7 @@ class SupervisedService(BaseService):
         """Launch the supervisor (which launches the program) and record its identity."""
         import json
 
+        from plugin_core.paths import write_private
         from plugin_core.processes import ServiceLaunch, service_environment, spawn_supervisor
 
         files = self.prepare_launch()
@@ -247,6 +246,7 @@ class SupervisedService(BaseService):
 
         The request is on disk before any signal is sent, so whatever is killed next (the
         supervisor included), the stop is judged a stop, never a crash."""
+        from plugin_core.paths import write_private
         from plugin_core.ports import release_ports
         from plugin_core.processes import stop_tree, terminate_and_wait
 
@@ -420,6 +420,8 @@ def http_endpoint(
     probe: Any = None,
 ) -> SupervisedEndpoint:
     """An HTTP endpoint with an HTTP health monitor on ``health_path``: the common case."""
+    from plugin_core.backends.endpoints import http_endpoint_of
+
     return http_endpoint_of(
         SupervisedEndpoint, ServiceEndpointConfig, port=port,
         health_path=health_path, host=host, allocate_port=allocate_port, probe=probe,

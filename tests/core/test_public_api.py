@@ -61,11 +61,15 @@ def test_importing_the_services_defers_what_only_use_needs() -> None:
     """Defining the service classes (every DAG parse, every flow file) loads neither pydantic's
     serializers (our models mark duck-typed fields with DuckSerialized, not SerializeAsAny,
     whose module costs 8.8 M instructions: bench/bench_import.py) nor the state judgement,
-    which the first look at a service loads."""
+    which the first look at a service loads, nor what only a launch or a new endpoint uses
+    (file writing, the loadability check, the command's templating, the endpoint builder)."""
     loaded = modules_after("from plugin_core import LocalDaemonService, CommandService")
     assert "plugin_core.backends.command" in loaded
     assert "pydantic.functional_serializers" not in loaded
     assert "plugin_core.observation" not in loaded
+    launch_only = ("plugin_core.paths", "plugin_core.backends.loadable",
+                   "plugin_core.backends.templating", "plugin_core.backends.endpoints")
+    assert not loaded & set(launch_only)
     used = modules_after(
         "from plugin_core import CommandService\n"
         "from plugin_core.hosts import this_host\n"
