@@ -254,7 +254,9 @@ class TestTimeouts:
 
 
 class TestNamesAndAddresses:
-    @pytest.mark.parametrize("name", ["", "../etc", "a b", "x" * 129, "-lead", "nul\0"])
+    @pytest.mark.parametrize(
+        "name", ["", "../etc", "a b", "x" * 129, "-lead", "nul\0", "web\n", "ünï", "a/b", "٣"]
+    )
     def test_unsafe_names_are_refused(self, name: str) -> None:
         with pytest.raises(ConfigError, match="name"):
             load_service({"type": "command", "config": {"name": name, "command": ["true"]}})

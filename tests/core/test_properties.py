@@ -149,3 +149,19 @@ def test_any_definition_file_gives_a_clean_cli_error_or_a_valid_definition(
     result = CliRunner().invoke(app, ["update", "nothing-registered", str(path)])
     assert result.exit_code in (2, 3), (definition, result.output)
     assert "Traceback" not in result.output
+
+
+@SETTINGS
+@given(st.one_of(st.text(max_size=140), st.text("ab-_.Z9 \n/é", max_size=140)))
+def test_a_service_name_is_usable_exactly_when_the_documented_pattern_matches_all_of_it(
+    name: str,
+) -> None:
+    """The name check (string methods) accepts what the documented rule says, 1-128 ASCII
+    letters, digits, '.', '_' or '-' starting with a letter or digit, over the whole name:
+    no trailing newline, no Unicode digit, nothing beyond 128."""
+    import re
+
+    from plugin_core.model.config import usable_service_name
+
+    rule = re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", name) is not None
+    assert usable_service_name(name) == rule
