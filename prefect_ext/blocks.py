@@ -53,7 +53,7 @@ RestartMode = Literal["never", "on-failure", "always"]
 # build it then, as they validate it or read its schema.
 _BUILT_ON_FIRST_USE = ConfigDict(defer_build=True)
 
-_DOTTED_PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
+_DOTTED_PATH = re.compile(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+")  # fullmatch: "$" would pass a trailing "\n"
 # A scheme, spelt in ASCII of either case: classes, not re.IGNORECASE, whose case tables cost
 # ~1.1 ms to compile on every `import prefect_ext` (and which also let "K", the Kelvin sign, in).
 _SQLALCHEMY_URL = re.compile(r"^[A-Za-z][A-Za-z0-9]*(\+[A-Za-z0-9_]+)?://")
@@ -234,7 +234,7 @@ class LocalDaemonServiceBlock(SlugDispatchKey, _ProcessFields, _EndpointFields, 
     @field_validator("service_class")
     @classmethod
     def _dotted(cls, value: str) -> str:
-        if not _DOTTED_PATH.match(value):
+        if not _DOTTED_PATH.fullmatch(value):
             raise ValueError(
                 f"service_class {value!r} must be an import path such as 'my_pkg.module.MyService'"
             )

@@ -23,7 +23,7 @@ from plugin_core.model.endpoint import (
 )
 from plugin_core.model.status import ServiceStatus
 
-_IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*[:.][A-Za-z_]\w*$")
+_IMPORT_PATH = re.compile(r"[A-Za-z_][\w.]*[:.][A-Za-z_]\w*")  # fullmatch: "$" would pass a trailing "\n"
 
 
 class RayActorOptions(BaseModel):
@@ -68,7 +68,7 @@ class RayServeServiceConfig(ServiceConfig):
     @field_validator("import_path")
     @classmethod
     def _import_path_form(cls, value: str) -> str:
-        if not _IMPORT_PATH.match(value):
+        if not _IMPORT_PATH.fullmatch(value):
             raise ValueError(
                 f"import_path {value!r} must be 'module:attribute' (or 'module.attribute'), "
                 "naming a bound Serve application, e.g. 'model_app:app'"

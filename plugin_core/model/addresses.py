@@ -16,7 +16,7 @@ import re
 import socket
 from collections.abc import Iterator
 
-_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")  # fullmatch: "$" would pass a trailing "\n"
 _RESOLVE = contextvars.ContextVar("outlive_resolve_addresses", default=True)
 HINT = "give an IP address such as '127.0.0.1' or '0.0.0.0', or a hostname such as 'localhost'"
 
@@ -29,7 +29,7 @@ def check_address(value: str) -> str:
     except ValueError:
         pass
     labels = value.rstrip(".").split(".")
-    if not value or len(value) > 253 or not all(_LABEL.match(label) for label in labels):
+    if not value or len(value) > 253 or not all(_LABEL.fullmatch(label) for label in labels):
         raise ValueError(f"ip_address {value!r} is neither an IP address nor a hostname: {HINT}")
     if _RESOLVE.get():
         try:

@@ -270,7 +270,9 @@ class TestNamesAndAddresses:
         })
         assert service.endpoint is not None and service.endpoint.config.ip_address == address
 
-    @pytest.mark.parametrize("address", ["not-an-ip", "", "a..b", "300.1.1.1", "-x-", "has space"])
+    @pytest.mark.parametrize(
+        "address", ["not-an-ip", "", "a..b", "300.1.1.1", "-x-", "has space", "localhost\n"]
+    )
     def test_bad_addresses_name_the_field(self, address: str) -> None:
         with pytest.raises(ConfigError, match="ip_address"):
             load_service({
@@ -278,6 +280,15 @@ class TestNamesAndAddresses:
                 "config": {"name": "x", "command": ["true"]},
                 "endpoint": {"ip_address": address},
             })
+
+    def test_a_trailing_newline_is_no_hostname_even_without_a_lookup(self) -> None:
+        """Stored records are checked by syntax only (no DNS): there too "localhost\\n" is refused."""
+        from plugin_core.model.addresses import check_address, stored_records
+
+        with stored_records():
+            assert check_address("localhost") == "localhost"
+            with pytest.raises(ValueError, match="neither an IP address nor a hostname"):
+                check_address("localhost\n")
 
     def test_label_values_must_fit_the_registry(self) -> None:
         with pytest.raises(ConfigError, match="at most 512"):

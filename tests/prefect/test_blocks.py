@@ -143,6 +143,8 @@ class TestLocalDaemonServiceBlock:
         """A class name without its module is refused when the block is created."""
         with pytest.raises(ValidationError, match="service_class"):
             LocalDaemonServiceBlock(service_name="echo", service_class="EchoService")
+        with pytest.raises(ValidationError, match="service_class"):
+            LocalDaemonServiceBlock(service_name="echo", service_class="my_pkg.EchoService\n")
 
     def test_unknown_class_is_a_clear_config_error(self) -> None:
         """A path that imports nothing fails when the service is built, saying how to fix it."""
