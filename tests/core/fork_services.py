@@ -124,10 +124,15 @@ def single_threaded() -> Iterator[None]:
     """This process with one thread for the block, as a script's starter is: an earlier test's
     status refresh (``outlive list``) leaves the observer pool's threads behind; the starter
     releases an idle pool itself, this checks nothing else runs. The pool is made again on
-    its next use."""
+    its next use. A reaper thread (``outlive-reap-PID``) of an earlier exec launch whose
+    supervisor has exited may still be ending (CI once listed one as already stopped): it is
+    given a moment; one whose supervisor still runs keeps this failing."""
     from plugin_core.observer_pool import release_if_idle
 
     release_if_idle()
+    for thread in threading.enumerate():
+        if thread.name.startswith("outlive-reap-"):
+            thread.join(timeout=2.0)
     assert threading.active_count() == 1, threading.enumerate()
     yield
 
