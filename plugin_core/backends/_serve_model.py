@@ -65,6 +65,13 @@ class RayServeServiceConfig(ServiceConfig):
     prediction_path: str = ""
     stop_grace_period: float = Field(default=30.0, ge=0, le=3600)
 
+    @field_validator("env_vars")
+    @classmethod
+    def _usable_environment(cls, values: dict[str, str]) -> dict[str, str]:
+        from plugin_core.model.environment import check_environment
+
+        return check_environment(values)
+
     @field_validator("import_path")
     @classmethod
     def _import_path_form(cls, value: str) -> str:

@@ -115,6 +115,13 @@ class ContainerServiceConfig(ServiceConfig):
     def _split_string(cls, value: Any) -> Any:
         return shlex.split(value) if isinstance(value, str) else value
 
+    @field_validator("environment", "secret_environment")
+    @classmethod
+    def _usable_environment(cls, values: dict[str, Any]) -> dict[str, Any]:
+        from plugin_core.model.environment import check_environment
+
+        return check_environment(values)
+
     @field_validator("volumes")
     @classmethod
     def _volume_syntax(cls, volumes: list[str]) -> list[str]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from annotated_types import Ge, Le
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from plugin_core.backends.contract import bounded_grace
 from plugin_core.backends.runtime_dir import (
@@ -71,6 +71,13 @@ class SupervisedServiceConfig(ServiceConfig):
     log_max_bytes: Annotated[int, Ge(0)] = 50 * 1024 * 1024
     log_backups: Annotated[int, Ge(0), Le(100)] = 5
     prediction_path: str = ""
+
+    @field_validator("env", "secret_env")
+    @classmethod
+    def _usable_environment(cls, values: dict[str, Any]) -> dict[str, Any]:
+        from plugin_core.model.environment import check_environment
+
+        return check_environment(values)
 
 
 class SupervisedServiceStatus(ServiceStatus):

@@ -83,5 +83,11 @@ def test_bad_definitions_are_refused_before_any_engine_is_asked() -> None:
     with pytest.raises(ConfigError, match="volume"):
         load_service({"type": "container", "config": {"name": "v", "image": "x",
                                                        "volumes": ["no-colon"]}})
+    with pytest.raises(ConfigError, match=r"config\.environment: variable name 'A=B'"):
+        load_service({"type": "container", "config": {"name": "v", "image": "x",
+                                                       "environment": {"A=B": "1"}}})
+    with pytest.raises(ConfigError, match=r"config\.secret_environment: variable 'T': its secret"):
+        load_service({"type": "container", "config": {"name": "v", "image": "x",
+                                                       "secret_environment": {"T": "a\0b"}}})
     with pytest.raises(ConfigError, match="set `image`"):
         ContainerService(config={"name": "nothing-to-run"}).provision()

@@ -159,6 +159,34 @@ class TestCliBadInput:
         assert_one_clean_line(outlive("start", str(path)), EXIT_BAD_INPUT, "ip_address", "not-an-ip")
         assert outlive("list", "--json").stdout.strip() == "[]"
 
+    @pytest.mark.parametrize(("env", "needle"), [
+        ({"A=B": "x"}, "variable name 'A=B'"),
+        ({"": "x"}, "variable name ''"),
+        ({"NUL\0NAME": "x"}, "is not usable"),
+        ({"A": "x\0y"}, "holds a NUL character"),
+    ])
+    def test_an_environment_the_os_cannot_carry_is_bad_input_and_registers_nothing(
+        self, tmp_path: Path, env: dict[str, str], needle: str
+    ) -> None:
+        """Once an unexpected ValueError from the spawn ("illegal environment variable name",
+        "embedded null byte") after the service was registered; now a field error first."""
+        path = tmp_path / "env.json"
+        path.write_text(json.dumps({
+            "type": "command",
+            "config": {"name": "envy", "command": [PY, "-m", "http.server", "{port}"], "env": env},
+        }))
+        assert_one_clean_line(outlive("start", str(path)), EXIT_BAD_INPUT, "config.env", needle)
+        assert outlive("list", "--json").stdout.strip() == "[]"
+
+    def test_a_secret_variable_is_checked_without_showing_its_value(self) -> None:
+        for secret_env, needle in (({"A=B": "hunter2"}, "config.secret_env: variable name 'A=B'"),
+                                   ({"TOKEN": "hun\0ter2"}, "its secret value holds a NUL")):
+            with pytest.raises(ConfigError) as info:
+                load_service({"type": "command", "config": {
+                    "name": "s", "command": ["true"], "secret_env": secret_env}})
+            assert needle in str(info.value)
+            assert "hunter2" not in str(info.value) and "ter2" not in str(info.value)
+
     def test_address_not_on_this_machine(self, tmp_path: Path) -> None:
         path = tmp_path / "web.json"
         path.write_text(json.dumps({

@@ -26,6 +26,7 @@ from tests.ray.cluster import free_port
 @pytest.mark.parametrize(("config", "fragment"), [
     ({"import_path": "model_app"}, "import_path 'model_app' must be 'module:attribute'"),
     ({"import_path": "m:app\n"}, "import_path 'm:app\\n' must be 'module:attribute'"),
+    ({"import_path": "m:app", "env_vars": {"A=B": "1"}}, "config.env_vars: variable name 'A=B'"),
     ({"import_path": "m:app", "address": "127.0.0.1:6379"}, "must be the Ray dashboard's URL"),
     ({"import_path": "m:app", "route_prefix": "model"}, "route_prefix 'model' must start with '/'"),
     ({"import_path": "m:app", "working_dir": "relative/dir"}, "working_dir 'relative/dir' must be an absolute path"),
