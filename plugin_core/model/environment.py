@@ -26,10 +26,11 @@ def check_environment(values: Values) -> Values:
                 f"variable name {name!r} is not usable: a name is non-empty and holds neither "
                 "'=' nor NUL (e.g. MODEL_DIR)"
             )
-        secret = isinstance(value, SecretStr)
-        text = value.get_secret_value() if isinstance(value, SecretStr) else value
+        text: object = value
+        shown = f"its value {value!r}"
+        if isinstance(value, SecretStr):  # checked as the text it hides, never quoted
+            text, shown = value.get_secret_value(), "its secret value"
         if isinstance(text, str) and "\0" in text:
-            shown = "its secret value" if secret else f"its value {text!r}"
             raise ValueError(
                 f"variable {name!r}: {shown} holds a NUL character, which no environment "
                 "variable can carry"
